@@ -1,0 +1,66 @@
+"""One error hierarchy for the engine. The API maps each ``code`` to a stable enum."""
+
+from __future__ import annotations
+
+
+class PayoutEngineError(Exception):
+    """Base of every business error; ``code`` is what the API reports."""
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(PayoutEngineError):
+    code = "INVALID_INPUT"
+
+
+class InvalidAmount(InvalidInput):
+    code = "INVALID_AMOUNT"
+
+
+class UnsupportedCurrency(InvalidInput):
+    code = "UNSUPPORTED_CURRENCY"
+
+
+class CurrencyMismatch(InvalidInput):
+    code = "CURRENCY_MISMATCH"
+
+
+class UnknownCountry(InvalidInput):
+    code = "UNKNOWN_COUNTRY"
+
+
+class NotFound(PayoutEngineError):
+    code = "NOT_FOUND"
+
+
+class Conflict(PayoutEngineError):
+    code = "CONFLICT"
+
+
+class DuplicateAllocation(Conflict):
+    code = "DUPLICATE_ALLOCATION"
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class IdempotencyKeyInFlight(Conflict):
+    code = "IDEMPOTENCY_KEY_IN_FLIGHT"
+
+
+class IllegalTransition(PayoutEngineError):
+    code = "ILLEGAL_TRANSITION"
+
+
+class UnsupportedPaymentMethod(InvalidInput):
+    code = "UNSUPPORTED_PAYMENT_METHOD"
+
+
+class ProviderUnavailable(PayoutEngineError):
+    code = "PROVIDER_UNAVAILABLE"

@@ -1,0 +1,107 @@
+"""The ports the domain needs; persistence and providers implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol
+
+from domain.money import Money
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class ProviderKind(StrEnum):
+    ACH = "ach"
+    WIRE = "wire"
+    CROSS_BORDER = "cross_border"
+
+
+class OrderStatus(StrEnum):
+    """A payment order's status as the provider reports it."""
+
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    RETURNED = "returned"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOrderRequest:
+    idempotency_key: str  # the payout's own key; the same payout always sends the same one
+    amount: Money  # what we pay out, in the funding currency (fixed side of the FX)
+    target_currency: str  # what the beneficiary receives
+    rail: str
+    beneficiary_name: str
+    beneficiary_country: str | None
+    account: Mapping[str, str]
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderOrder:
+    order_id: str
+    idempotency_key: str
+    status: OrderStatus
+    amount: Money
+    target_amount: Money | None
+    fx_rate: Decimal | None
+    rail: str
+    created_at: datetime
+    updated_at: datetime
+    failure_code: str | None = None
+    failure_reason: str | None = None
+
+
+class SubmitOutcome(StrEnum):
+    ACCEPTED = "accepted"  # the provider holds an order for this key
+    REJECTED = "rejected"  # permanent 4xx: retrying cannot help
+    UNAVAILABLE = "unavailable"  # retries exhausted on 429/5xx/timeouts: safe to ask again
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One HTTP attempt, kept for the payout's audit trace."""
+
+    number: int
+    result: str  # "http_201", "http_429", "http_503", "timeout", "transport_error", ...
+    status_code: int | None
+    wait_seconds: float | None  # how long the client waited before the next attempt
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    outcome: SubmitOutcome
+    order: ProviderOrder | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    attempts: tuple[Attempt, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class FxQuote:
+    source_currency: str
+    target_currency: str
+    rate: Decimal  # target units per one source unit
+    quoted_at: datetime
+
+
+class PaymentProvider(Protocol):
+    kind: ProviderKind
+
+    async def create_order(self, request: PaymentOrderRequest) -> SubmitResult:
+        """Create (or find, by idempotency key) the order. Never raises for HTTP faults."""
+        ...
+
+    async def find_order(self, idempotency_key: str) -> ProviderOrder | None: ...
+
+    async def list_orders(self, changed_since: datetime | None = None) -> list[ProviderOrder]: ...
+
+    async def fx_quote(self, source_currency: str, target_currency: str) -> FxQuote: ...

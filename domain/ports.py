@@ -105,3 +105,47 @@ class PaymentProvider(Protocol):
     async def list_orders(self, changed_since: datetime | None = None) -> list[ProviderOrder]: ...
 
     async def fx_quote(self, source_currency: str, target_currency: str) -> FxQuote: ...
+
+
+# --- the payout store: each method is one atomic database transaction ---------
+
+
+class RunOutcome(StrEnum):
+    """What a run did with one payout; the run summary counts these."""
+
+    CREATED = "created"  # the provider accepted a payment order in this run
+    SKIPPED = "skipped"  # not eligible, or it already has a payment order
+    FAILED = "failed"  # the provider rejected it permanently
+    IN_FLIGHT = "in_flight"  # provider unreachable after retries; recovery re-asks
+
+
+@dataclass(frozen=True, slots=True)
+class RunHandle:
+    run_id: int
+    event_id: int
+    event_code: str
+    completed: bool  # a finished run found again by its idempotency key
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    run_id: int
+    event_code: str
+    status: str
+    total: int
+    created: int
+    skipped: int
+    failed: int
+    in_flight: int
+    skip_breakdown: tuple[tuple[str, int], ...]
+    already_submitted: int
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A payout in ``submitting``: everything needed to (re-)ask the provider."""
+
+    payout_id: int
+    provider: ProviderKind
+    request: PaymentOrderRequest
+    run_id: int | None = None  # the run that made it submitting

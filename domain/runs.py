@@ -1,0 +1,265 @@
+"""Payout runs: evaluate every allocation of an event, then pay the eligible ones.
+
+A run is safe to repeat and to resume after a crash:
+
+1. Evaluation writes, per batch and in one transaction, each payout as
+   ``skipped`` (with its reasons) or straight through ``pending`` to
+   ``submitting``: the intent to pay is committed before any provider call.
+2. Submission asks the provider for every ``submitting`` payout of the event,
+   including those left behind by a crashed run, always with the payout's own
+   idempotency key, so the provider never holds two orders for one payout.
+3. Answers are written back in batches; an unreachable provider leaves the
+   payout ``submitting`` for the next run, the poller or start-up recovery.
+
+(event, payee) is unique, so a second run creates no new payouts; it reports
+the existing ones as ``existing_payment_order``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol, TypeVar
+
+from domain.bank_details import BankAccount
+from domain.eligibility import (
+    Eligibility,
+    Finding,
+    PayeeProfile,
+    SkipReason,
+    check_eligibility,
+)
+from domain.errors import ProviderUnavailable
+from domain.money import Money
+from domain.payouts import PayoutStatus
+from domain.ports import (
+    Clock,
+    PaymentProvider,
+    ProviderKind,
+    RunHandle,
+    RunOutcome,
+    RunSummary,
+    Submission,
+    SubmitOutcome,
+    SubmitResult,
+)
+from domain.rails import RAILS
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One allocation of the event, with what the store knows of its payee and payout."""
+
+    allocation_id: int
+    payee_id: int
+    payee_name: str
+    amount: Money
+    payee: PayeeProfile
+    account: BankAccount | None
+    payout_id: int | None
+    payout_status: PayoutStatus | None
+    payout_key: str | None = None  # the provider idempotency key of an existing payout
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    candidate: Candidate
+    status: PayoutStatus  # SUBMITTING (pay it), SKIPPED, or the unchanged existing status
+    eligibility: Eligibility | None  # None when an existing payment order short-cuts it
+    idempotency_key: str  # the provider key of a new payout (kept for an existing one)
+
+    @property
+    def is_new(self) -> bool:
+        return self.candidate.payout_id is None
+
+    @property
+    def skip_reason(self) -> SkipReason | None:
+        if self.eligibility is None:
+            return SkipReason.EXISTING_PAYMENT_ORDER
+        return self.eligibility.primary_reason
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return self.eligibility.findings if self.eligibility else ()
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionResult:
+    submission: Submission
+    result: SubmitResult
+
+
+class PayoutStore(Protocol):
+    """Persistence the runs need. Every method is one atomic transaction."""
+
+    async def open_run(self, event_code: str, idempotency_key: str, now: datetime) -> RunHandle: ...
+
+    async def load_candidates(self, event_id: int) -> list[Candidate]: ...
+
+    async def record_evaluations(
+        self, run_id: int, evaluations: Sequence[Evaluation], now: datetime
+    ) -> None: ...
+
+    async def submitting(self, event_id: int | None) -> list[Submission]:
+        """Payouts in ``submitting``: of one event, or of all events when None."""
+        ...
+
+    async def record_results(
+        self, run_id: int | None, results: Sequence[SubmissionResult], now: datetime
+    ) -> None:
+        """Write answers; run items go to ``run_id``, else to each payout's own run."""
+        ...
+
+    async def refresh_counts(self, run_ids: Sequence[int]) -> None: ...
+
+    async def finish_run(self, run_id: int, now: datetime) -> RunSummary: ...
+
+    async def run_summary(self, run_id: int) -> RunSummary: ...
+
+
+T = TypeVar("T")
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+def _no_progress(_phase: str, _done: int, _total: int) -> None:
+    return None
+
+
+class PayoutRunner:
+    def __init__(
+        self,
+        store: PayoutStore,
+        providers: Mapping[ProviderKind, PaymentProvider],
+        clock: Clock,
+        *,
+        concurrency: int = 64,
+        batch_size: int = 500,
+    ) -> None:
+        self._store = store
+        self._providers = providers
+        self._clock = clock
+        self._concurrency = concurrency
+        self._batch_size = batch_size
+
+    async def run(
+        self, event_code: str, idempotency_key: str, progress: Progress = _no_progress
+    ) -> RunSummary:
+        handle = await self._store.open_run(event_code, idempotency_key, self._clock.now())
+        if handle.completed:
+            return await self._store.run_summary(handle.run_id)
+        candidates = await self._store.load_candidates(handle.event_id)
+        rates = await self._fx_rates(candidates)
+        evaluations = [self._evaluate(c, rates) for c in candidates]
+        for done, batch in _batches(evaluations, self._batch_size):
+            await self._store.record_evaluations(handle.run_id, batch, self._clock.now())
+            progress("evaluate", done, len(evaluations))
+        await self.submit_pending(handle.run_id, handle.event_id, progress)
+        return await self._store.finish_run(handle.run_id, self._clock.now())
+
+    async def recover(self) -> int:
+        """Re-ask the providers about every payout left in ``submitting`` (start-up)."""
+        work = await self._store.submitting(None)
+        await self._submit(None, work, _no_progress)
+        await self._store.refresh_counts(sorted({w.run_id for w in work if w.run_id}))
+        return len(work)
+
+    async def submit_pending(
+        self, run_id: int, event_id: int, progress: Progress = _no_progress
+    ) -> None:
+        """Ask the provider about every ``submitting`` payout of the event."""
+        await self._submit(run_id, await self._store.submitting(event_id), progress)
+
+    async def _submit(
+        self, run_id: int | None, work: Sequence[Submission], progress: Progress
+    ) -> None:
+        writer = _ResultWriter(self._store, run_id, self._clock, self._batch_size)
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def submit(item: Submission) -> None:
+            async with gate:
+                result = await self._providers[item.provider].create_order(item.request)
+            await writer.add(SubmissionResult(item, result))
+            progress("submit", writer.seen, len(work))
+
+        await asyncio.gather(*(submit(item) for item in work))
+        await writer.flush()
+
+    def _evaluate(self, candidate: Candidate, rates: Mapping[str, Decimal]) -> Evaluation:
+        key = candidate.payout_key or f"po-{uuid.uuid4().hex}"
+        status = candidate.payout_status
+        if status is not None and status not in (PayoutStatus.SKIPPED, PayoutStatus.PENDING):
+            return Evaluation(candidate, status, None, key)
+        eligibility = check_eligibility(
+            amount=candidate.amount,
+            payee=candidate.payee,
+            account=candidate.account,
+            now=self._clock.now(),
+            fx_rates=rates,
+        )
+        target = PayoutStatus.SUBMITTING if eligibility.eligible else PayoutStatus.SKIPPED
+        return Evaluation(candidate, target, eligibility, key)
+
+    async def _fx_rates(self, candidates: Iterable[Candidate]) -> dict[str, Decimal]:
+        """Indicative rates for the rail limits that are not in the funding currency."""
+        funding = {c.amount.currency for c in candidates}
+        pairs = {
+            (source, rail.currency)
+            for rail in RAILS
+            if rail.max_amount is not None
+            for source in funding
+            if rail.currency != source
+        }
+        if len(funding) > 1:
+            raise ValueError("a liquidation event pays out in one funding currency")
+        provider = self._providers[ProviderKind.CROSS_BORDER]
+        try:
+            quotes = await asyncio.gather(*(provider.fx_quote(s, t) for s, t in sorted(pairs)))
+        except Exception as exc:  # the run cannot check rail limits without rates
+            raise ProviderUnavailable(f"FX quotes unavailable: {exc}") from exc
+        return {q.target_currency: q.rate for q in quotes}
+
+
+class _ResultWriter:
+    """Buffers provider answers and writes them in batches (one transaction each)."""
+
+    def __init__(
+        self, store: PayoutStore, run_id: int | None, clock: Clock, batch_size: int
+    ) -> None:
+        self._store = store
+        self._run_id = run_id
+        self._clock = clock
+        self._batch_size = batch_size
+        self._buffer: list[SubmissionResult] = []
+        self._lock = asyncio.Lock()
+        self.seen = 0
+
+    async def add(self, result: SubmissionResult) -> None:
+        self.seen += 1
+        self._buffer.append(result)
+        if len(self._buffer) >= self._batch_size:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            batch, self._buffer = self._buffer, []
+            if batch:
+                await self._store.record_results(self._run_id, batch, self._clock.now())
+
+
+def outcome_of(result: SubmitResult) -> tuple[RunOutcome, PayoutStatus | None]:
+    """The run outcome and the payout's next status for a provider answer."""
+    if result.outcome is SubmitOutcome.ACCEPTED:
+        return RunOutcome.CREATED, PayoutStatus.SUBMITTED
+    if result.outcome is SubmitOutcome.REJECTED:
+        return RunOutcome.FAILED, PayoutStatus.FAILED
+    return RunOutcome.IN_FLIGHT, None
+
+
+def _batches(items: Sequence[T], size: int) -> Iterable[tuple[int, Sequence[T]]]:
+    for start in range(0, len(items), size):
+        chunk = items[start : start + size]
+        yield start + len(chunk), chunk

@@ -1,0 +1,145 @@
+"""Read models for the API: keyset pages and batched look-ups for dataloaders."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from persistence.run_store import skip_breakdowns
+from persistence.tables import (
+    Allocation,
+    AuditEvent,
+    BankAccount,
+    LiquidationEvent,
+    Payee,
+    Payout,
+    PayoutRun,
+    PayoutRunItem,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutFilterSpec:
+    country: str | None = None
+    status: str | None = None
+    rail: str | None = None
+    run_id: int | None = None
+    event_id: int | None = None
+    payee_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):  # noqa: UP046 - Python 3.11 has no PEP 695 syntax
+    rows: list[T]
+    has_next: bool
+
+
+async def _page(session: AsyncSession, statement: Select[Any], id_column: Any, first: int,
+                after: int | None) -> Page[Any]:
+    """Newest first, keyset on the id: stable under inserts, O(page) to read."""
+    if after is not None:
+        statement = statement.where(id_column < after)
+    rows = list((await session.scalars(statement.order_by(id_column.desc()).limit(first + 1))).all())
+    return Page(rows[:first], len(rows) > first)
+
+
+async def payouts_page(session: AsyncSession, spec: PayoutFilterSpec, first: int,
+                       after: int | None) -> Page[Payout]:
+    statement = select(Payout)
+    if spec.country:
+        statement = statement.where(Payout.country == spec.country)
+    if spec.status:
+        statement = statement.where(Payout.status == spec.status)
+    if spec.rail:
+        statement = statement.where(Payout.rail == spec.rail)
+    if spec.event_id is not None:
+        statement = statement.where(Payout.event_id == spec.event_id)
+    if spec.payee_id is not None:
+        statement = statement.where(Payout.payee_id == spec.payee_id)
+    if spec.run_id is not None:
+        statement = statement.where(
+            Payout.id.in_(select(PayoutRunItem.payout_id).where(PayoutRunItem.run_id == spec.run_id))
+        )
+    return await _page(session, statement, Payout.id, first, after)
+
+
+async def runs_page(session: AsyncSession, first: int, after: int | None) -> Page[PayoutRun]:
+    return await _page(session, select(PayoutRun), PayoutRun.id, first, after)
+
+
+async def payees_page(session: AsyncSession, first: int, after: int | None) -> Page[Payee]:
+    return await _page(session, select(Payee), Payee.id, first, after)
+
+
+async def events(session: AsyncSession) -> list[LiquidationEvent]:
+    return list((await session.scalars(select(LiquidationEvent).order_by(LiquidationEvent.id))).all())
+
+
+async def event_by_ref(session: AsyncSession, ref: str) -> LiquidationEvent | None:
+    """An event by its code (LIQ-2024-001) or its numeric id."""
+    statement = select(LiquidationEvent).where(LiquidationEvent.code == ref)
+    found = await session.scalar(statement)
+    if found is None and ref.isdigit():
+        found = await session.get(LiquidationEvent, int(ref))
+    return found
+
+
+async def by_ids(session: AsyncSession, model: type[T], ids: Sequence[int]) -> list[T | None]:
+    rows = (await session.scalars(select(model).where(model.id.in_(set(ids))))).all()  # type: ignore[attr-defined]
+    found = {row.id: row for row in rows}  # type: ignore[attr-defined]
+    return [found.get(i) for i in ids]
+
+
+async def traces(session: AsyncSession, payout_ids: Sequence[int]) -> list[list[AuditEvent]]:
+    rows = (
+        await session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.payout_id.in_(set(payout_ids)))
+            .order_by(AuditEvent.payout_id, AuditEvent.id)
+        )
+    ).all()
+    grouped: dict[int, list[AuditEvent]] = defaultdict(list)
+    for row in rows:
+        assert row.payout_id is not None
+        grouped[row.payout_id].append(row)
+    return [grouped.get(i, []) for i in payout_ids]
+
+
+async def bank_accounts(session: AsyncSession, payee_ids: Sequence[int]) -> list[list[BankAccount]]:
+    rows = (
+        await session.scalars(
+            select(BankAccount).where(BankAccount.payee_id.in_(set(payee_ids))).order_by(BankAccount.id)
+        )
+    ).all()
+    grouped: dict[int, list[BankAccount]] = defaultdict(list)
+    for row in rows:
+        grouped[row.payee_id].append(row)
+    return [grouped.get(i, []) for i in payee_ids]
+
+
+async def allocation_counts(session: AsyncSession, event_ids: Sequence[int]) -> list[int]:
+    rows = (
+        await session.execute(
+            select(Allocation.event_id, func.count())
+            .where(Allocation.event_id.in_(set(event_ids)))
+            .group_by(Allocation.event_id)
+        )
+    ).all()
+    counts = {event_id: int(n) for event_id, n in rows}
+    return [counts.get(i, 0) for i in event_ids]
+
+
+async def breakdowns(session: AsyncSession, run_ids: Sequence[int]) -> list[tuple[tuple[str, int], ...]]:
+    found = await skip_breakdowns(session, list(set(run_ids)))
+    return [found.get(i, ()) for i in run_ids]
+
+
+async def ping(session: AsyncSession) -> None:
+    await session.execute(select(1))

@@ -1,0 +1,192 @@
+"""SQLAlchemy 2 tables. Alembic migrations are the only way they are created."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY, not a BIGINT one.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite hands back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UtcDateTime(), date: Date(), dict[str, Any]: JSON()}
+
+
+class Payee(Base):
+    __tablename__ = "payees"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # investor | merchant
+    country: Mapped[str | None] = mapped_column(String(2))
+    payment_method: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime]
+
+
+class BankAccount(Base):
+    __tablename__ = "bank_accounts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    payee_id: Mapped[int] = mapped_column(ForeignKey("payees.id"), index=True)
+    holder_name: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str | None] = mapped_column(String(2))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    details: Mapped[dict[str, Any]]
+    is_default: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class LiquidationEvent(Base):
+    __tablename__ = "liquidation_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    fund_name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class Allocation(Base):
+    __tablename__ = "allocations"
+    __table_args__ = (UniqueConstraint("event_id", "payee_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("liquidation_events.id"))
+    payee_id: Mapped[int] = mapped_column(ForeignKey("payees.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class PayoutRun(Base):
+    __tablename__ = "payout_runs"
+    __table_args__ = (UniqueConstraint("event_id", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("liquidation_events.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))  # running | completed
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    in_flight: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Payout(Base):
+    __tablename__ = "payouts"
+    __table_args__ = (
+        UniqueConstraint("event_id", "payee_id"),
+        Index("ix_payouts_status_id", "status", "id"),
+        Index("ix_payouts_event_status", "event_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("liquidation_events.id"))
+    payee_id: Mapped[int] = mapped_column(ForeignKey("payees.id"), index=True)
+    allocation_id: Mapped[int | None] = mapped_column(ForeignKey("allocations.id"))
+    bank_account_id: Mapped[int | None] = mapped_column(ForeignKey("bank_accounts.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("payout_runs.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    country: Mapped[str | None] = mapped_column(String(2), index=True)
+    rail: Mapped[str | None] = mapped_column(String(16), index=True)
+    provider: Mapped[str | None] = mapped_column(String(16))
+    routing_rule: Mapped[str | None] = mapped_column(String(32))
+    target_currency: Mapped[str | None] = mapped_column(String(3))
+    target_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    fx_rate: Mapped[str | None] = mapped_column(String(32))  # exact decimal string, never a float
+    expected_settlement_date: Mapped[date | None]
+    skip_reason: Mapped[str | None] = mapped_column(String(32))
+    skip_detail: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    # The exact request sent to the provider, frozen when the payout became
+    # submitting, so a retry or recovery never sends a different body.
+    order_request: Mapped[dict[str, Any] | None]
+    provider_order_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class PayoutRunItem(Base):
+    """What one run did with one payout: the basis of its summary and skip breakdown."""
+
+    __tablename__ = "payout_run_items"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("payout_runs.id"), primary_key=True)
+    payout_id: Mapped[int] = mapped_column(ForeignKey("payouts.id"), primary_key=True, index=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # created | skipped | failed | in_flight
+    reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class AuditEvent(Base):
+    """Append-only: triggers (made by the migrations) reject UPDATE and DELETE."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    occurred_at: Mapped[datetime]
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[int] = mapped_column(BigInteger)
+    payout_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    run_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    action: Mapped[str] = mapped_column(String(48))
+    actor: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]]

@@ -1,0 +1,122 @@
+"""The one composition root: settings -> engine, providers, runner, app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+
+from domain.clock import SystemClock
+from domain.ports import Clock, PaymentProvider, ProviderKind
+from domain.runs import PayoutRunner
+from graph.app import create_app
+from graph.context import AppDeps
+from persistence.db import create_engine, sessionmaker
+from persistence.event_store import SqlEventStore
+from persistence.migrate import upgrade_async
+from persistence.run_store import SqlPayoutStore
+from providers.client import HttpPaymentProvider, in_process_provider, remote_provider
+from providers.mock.bank import MockBank
+from providers.mock.config import MockBankConfig
+from service.settings import Settings
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    providers: dict[ProviderKind, PaymentProvider]
+    banks: dict[ProviderKind, MockBank] = field(default_factory=dict)
+
+    @property
+    def store(self) -> SqlPayoutStore:
+        return SqlPayoutStore(self.sessions)
+
+    @property
+    def runner(self) -> PayoutRunner:
+        return PayoutRunner(
+            self.store, self.providers, self.clock,
+            concurrency=self.settings.provider_concurrency,
+            batch_size=self.settings.run_batch_size,
+        )
+
+    def app_deps(self) -> AppDeps:
+        return AppDeps(
+            sessions=self.sessions, runner=self.runner, events=SqlEventStore(self.sessions),
+            clock=self.clock, max_page_size=self.settings.max_page_size,
+        )
+
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            if isinstance(provider, HttpPaymentProvider):
+                await provider.aclose()
+        await self.engine.dispose()
+
+
+def _provider_urls(settings: Settings) -> dict[ProviderKind, str]:
+    return {
+        ProviderKind.ACH: settings.ach_provider_url,
+        ProviderKind.WIRE: settings.wire_provider_url,
+        ProviderKind.CROSS_BORDER: settings.cross_border_provider_url,
+    }
+
+
+def build(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    banks: dict[ProviderKind, MockBank] | None = None,
+) -> Container:
+    """Wire everything; providers without a URL are in-process mock banks."""
+    settings = settings or Settings()
+    engine = create_engine(settings.database_url)
+    banks = dict(banks or {})
+    providers: dict[ProviderKind, PaymentProvider] = {}
+    options = {
+        "rate_limit_per_s": settings.provider_rate_limit_per_s,
+        "max_attempts": settings.provider_max_attempts,
+        "call_timeout_s": settings.provider_timeout_s,
+    }
+    for kind, url in _provider_urls(settings).items():
+        if url:
+            providers[kind] = remote_provider(kind, url, **options)
+            continue
+        bank = banks.get(kind) or MockBank(kind, _mock_config(settings))
+        banks[kind] = bank
+        providers[kind] = in_process_provider(bank, **options)
+    return Container(settings, engine, sessionmaker(engine), clock or SystemClock(), providers,
+                     banks)
+
+
+def _mock_config(settings: Settings) -> MockBankConfig:
+    return MockBankConfig(
+        seed=settings.mock_seed,
+        latency_ms=settings.mock_latency_ms,
+        transient_error_rate=settings.mock_transient_error_rate,
+    )
+
+
+def build_app(container: Container, *, migrate: bool = True, recover: bool = True) -> Starlette:
+    """The ASGI app; start-up migrates the database and recovers interrupted submissions."""
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if migrate:
+            await upgrade_async(container.settings.database_url)
+        if recover:
+            await container.runner.recover()
+        try:
+            yield
+        finally:
+            await container.aclose()
+
+    s = container.settings
+    return create_app(
+        container.app_deps(), graphiql=s.graphiql, max_depth=s.max_query_depth,
+        max_tokens=s.max_query_tokens, max_aliases=s.max_aliases, lifespan=lifespan,
+    )

@@ -1,0 +1,40 @@
+"""Settings from the environment (and an optional .env file); see .env.example."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{ROOT / 'var' / 'payout-engine.db'}",
+        description="sqlite+aiosqlite:///path or postgresql+psycopg://user@host/db",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Providers: empty URL = the in-process mock bank of that kind.
+    ach_provider_url: str = ""
+    wire_provider_url: str = ""
+    cross_border_provider_url: str = ""
+    provider_rate_limit_per_s: float = 200.0
+    provider_concurrency: int = 64
+    provider_timeout_s: float = 10.0
+    provider_max_attempts: int = 6
+    # Knobs of the in-process mock banks (the demo and tests).
+    mock_seed: int = 7
+    mock_latency_ms: float = 0.0
+    mock_transient_error_rate: float = 0.0
+    # GraphQL guards.
+    max_page_size: int = 100
+    max_query_depth: int = 10
+    max_query_tokens: int = 2000
+    max_aliases: int = 15
+    graphiql: bool = True
+    run_batch_size: int = 500

@@ -1,0 +1,39 @@
+import pytest
+
+from domain.bank_details import BankAccount, validate_account
+from domain.demo_accounts import sample_account_details
+from domain.rails import INTERNATIONAL_WIRE, SUPPORTED_COUNTRIES, rail_for_country
+
+SEEDS = range(6)
+
+
+@pytest.mark.parametrize("country", [*sorted(SUPPORTED_COUNTRIES), "AE", "KR"])
+def test_sample_details_validate_for_the_countrys_rail(country: str) -> None:
+    rail = rail_for_country(country) or INTERNATIONAL_WIRE
+    for seed in SEEDS:
+        details = sample_account_details(country, seed)
+        account = BankAccount(
+            id=f"ba_{country}_{seed}",
+            holder_name="Demo Investor",
+            country=country,
+            currency=rail.currency,
+            details=details,
+        )
+        assert validate_account(rail, account) == [], (country, seed, details)
+        assert set(rail.required_fields) <= set(details)
+
+
+def test_the_same_seed_gives_the_same_details() -> None:
+    for country in ("DE", "GB", "NZ", "MX", "US"):
+        assert sample_account_details(country, 7) == sample_account_details(country, 7)
+
+
+def test_different_seeds_give_different_accounts() -> None:
+    for country in ("DE", "JP", "IN", "HU"):
+        samples = {tuple(sorted(sample_account_details(country, s).items())) for s in SEEDS}
+        assert len(samples) == len(SEEDS)
+
+
+def test_sample_ibans_have_all_digit_account_codes_where_the_format_allows() -> None:
+    iban = sample_account_details("FR", 1)["iban"]
+    assert iban[4:].isdigit()

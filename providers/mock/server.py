@@ -1,0 +1,64 @@
+"""Serving a mock bank over real HTTP: for ``payout-engine mock-provider`` and e2e tests."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from starlette.applications import Starlette
+
+from domain.ports import ProviderKind
+from providers.mock.bank import MockBank
+from providers.mock.config import MockBankConfig
+
+
+def create_app(kind: ProviderKind | str, config: MockBankConfig | None = None) -> Starlette:
+    """A mock bank's ASGI app; the bank itself is ``app.state.bank``."""
+    return MockBank(ProviderKind(kind), config).app
+
+
+def serve(
+    kind: ProviderKind | str,
+    host: str = "127.0.0.1",
+    port: int = 9101,
+    config: MockBankConfig | None = None,
+    log_level: str = "info",
+) -> None:
+    """Run one mock bank with uvicorn until interrupted (blocking).
+
+    Its clock stands still unless moved: ``POST /_admin/advance {"seconds": n}``.
+    """
+    app = create_app(kind, config)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+
+
+@asynccontextmanager
+async def serving(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn inside the running loop; yields the base URL.
+
+    Port 0 picks a free port. The server stops when the block exits.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_port = sock.getsockname()[1]
+    # A held ("timed out") answer would otherwise delay shutdown by hang_seconds.
+    config = uvicorn.Config(
+        app, log_level="warning", log_config=None, lifespan="off", timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                await task
+                raise RuntimeError("the mock provider server did not start")
+            await asyncio.sleep(0.005)
+        yield f"http://{host}:{bound_port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

@@ -1,0 +1,415 @@
+"""The mock banks over HTTP, as any client would see them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from domain.money import Money
+from domain.ports import OrderStatus, ProviderKind
+from providers.mock import Fault, MockBank
+from tests.providers.conftest import START, make_bank, order_body
+
+Connect = Callable[[MockBank], httpx.AsyncClient]
+ORDERS = "/v1/payment_orders"
+
+
+async def create(http: httpx.AsyncClient, key: str, **overrides: Any) -> httpx.Response:
+    return await http.post(ORDERS, json=order_body(**overrides), headers={"Idempotency-Key": key})
+
+
+def xb_body(**overrides: Any) -> dict[str, Any]:
+    fields = {
+        "target_currency": "JPY",
+        "rail": "Zengin",
+        "beneficiary_country": "JP",
+        "account": {"bank_code": "0001", "branch_code": "001", "account_number": "7654321"},
+    }
+    return fields | overrides
+
+
+# -- create and idempotency -------------------------------------------------------
+
+
+async def test_create_answers_201_with_the_order(connect: Connect) -> None:
+    bank = make_bank()
+    response = await create(connect(bank), "k1")
+
+    assert response.status_code == 201
+    order = response.json()
+    assert order["id"].startswith("po_ach_")
+    assert order["idempotency_key"] == "k1"
+    assert order["status"] == "processing"
+    assert order["amount"] == {"amount": "100.00", "currency": "USD"}
+    assert order["target_amount"] is None and order["fx_rate"] is None
+    assert order["created_at"] == START.isoformat()
+
+
+async def test_same_key_and_body_replays_the_same_order(connect: Connect) -> None:
+    bank = make_bank()
+    http = connect(bank)
+    first = await create(http, "k1")
+    second = await create(http, "k1")
+
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json() == second.json()
+    assert bank.count_orders_for("k1") == 1
+    assert (bank.stats.orders_created, bank.stats.replays) == (1, 1)
+
+
+async def test_same_key_with_a_different_body_is_refused(connect: Connect) -> None:
+    bank = make_bank()
+    http = connect(bank)
+    await create(http, "k1")
+    response = await create(http, "k1", amount={"amount": "100.01", "currency": "USD"})
+
+    assert response.status_code == 422
+    assert response.json()["error"] == "idempotency_key_mismatch"
+    assert bank.count_orders_for("k1") == 1
+
+
+async def test_idempotency_key_is_required(connect: Connect) -> None:
+    response = await connect(make_bank()).post(ORDERS, json=order_body())
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "missing_idempotency_key"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"amount": {"amount": 100.0, "currency": "USD"}}, "invalid_amount"),
+        ({"amount": {"amount": "100.001", "currency": "USD"}}, "invalid_amount"),
+        ({"amount": {"amount": "-5.00", "currency": "USD"}}, "invalid_amount"),
+        ({"amount": {"amount": "0.00", "currency": "USD"}}, "invalid_amount"),
+        ({"amount": {"amount": "1", "currency": "XYZ"}}, "unsupported_currency"),
+        ({"target_currency": "EUR"}, "unsupported_currency"),
+        ({"rail": "SEPA"}, "unsupported_rail"),
+        ({"account": {}}, "invalid_account"),
+        ({"account": {"account_number": 123}}, "invalid_account"),
+        ({"beneficiary_name": "  "}, "invalid_request"),
+        ({"beneficiary_country": "usa"}, "invalid_request"),
+    ],
+)
+async def test_invalid_requests_are_400(
+    connect: Connect, overrides: dict[str, Any], error: str
+) -> None:
+    bank = make_bank()
+    response = await create(connect(bank), "k1", **overrides)
+
+    assert (response.status_code, response.json()["error"]) == (400, error)
+    assert bank.orders == {}
+
+
+async def test_a_body_that_is_not_json_is_400(connect: Connect) -> None:
+    response = await connect(make_bank()).post(
+        ORDERS, content=b"{not json", headers={"Idempotency-Key": "k1"}
+    )
+
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_json")
+
+
+async def test_rejected_accounts_are_422_and_store_nothing(connect: Connect) -> None:
+    bank = make_bank()
+    bank.reject_accounts("123456789")
+    response = await create(connect(bank), "k1")
+
+    assert (response.status_code, response.json()["error"]) == (422, "account_closed")
+    assert bank.count_orders_for("k1") == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "rail", "served"),
+    [
+        (ProviderKind.ACH, "ACH", True),
+        (ProviderKind.ACH, "WIRE", False),
+        (ProviderKind.WIRE, "WIRE", True),
+        (ProviderKind.WIRE, "ACH", False),
+        (ProviderKind.CROSS_BORDER, "SEPA", True),
+        (ProviderKind.CROSS_BORDER, "ACH", False),
+        (ProviderKind.CROSS_BORDER, "WIRE", False),
+    ],
+)
+def test_each_kind_serves_its_rails(kind: ProviderKind, rail: str, served: bool) -> None:
+    assert make_bank(kind).serves_rail(rail) is served
+
+
+async def test_cross_border_orders_carry_the_converted_amount(connect: Connect) -> None:
+    bank = make_bank(ProviderKind.CROSS_BORDER, seed=7)
+    http = connect(bank)
+    quote = (await http.get("/v1/fx_quotes", params={"source": "USD", "target": "JPY"})).json()
+    order = (await create(http, "k1", **xb_body())).json()
+
+    rate = Decimal(quote["rate"])
+    assert order["fx_rate"] == quote["rate"]
+    expected = Money(int((Decimal(100) * rate).to_integral_value()), "JPY")
+    assert order["target_amount"] == {"amount": expected.to_decimal_string(), "currency": "JPY"}
+
+
+async def test_order_ids_depend_only_on_seed_kind_and_key(connect: Connect) -> None:
+    ids = [(await create(connect(make_bank(seed=s)), "k1")).json()["id"] for s in (1, 1, 2)]
+
+    assert ids[0] == ids[1] != ids[2]
+
+
+# -- reading orders ---------------------------------------------------------------
+
+
+async def test_get_one_order_and_404_for_unknown(connect: Connect) -> None:
+    bank = make_bank()
+    http = connect(bank)
+    created = (await create(http, "k1")).json()
+
+    assert (await http.get(f"{ORDERS}/{created['id']}")).json() == created
+    missing = await http.get(f"{ORDERS}/po_ach_nope")
+    assert (missing.status_code, missing.json()["error"]) == (404, "not_found")
+
+
+async def test_find_by_idempotency_key(connect: Connect) -> None:
+    bank = make_bank()
+    http = connect(bank)
+    created = (await create(http, "k1")).json()
+
+    found = (await http.get(ORDERS, params={"idempotency_key": "k1"})).json()
+    absent = (await http.get(ORDERS, params={"idempotency_key": "k2"})).json()
+    assert found["data"] == [created]
+    assert absent["data"] == []
+
+
+# -- lifecycle on the bank clock --------------------------------------------------
+
+
+async def status_of(http: httpx.AsyncClient, order_id: str) -> dict[str, Any]:
+    order: dict[str, Any] = (await http.get(f"{ORDERS}/{order_id}")).json()
+    return order
+
+
+async def test_orders_complete_once_the_settlement_lag_has_passed(connect: Connect) -> None:
+    bank = make_bank(settlement_lag_days={"ACH": 2})
+    http = connect(bank)
+    order_id = (await create(http, "k1")).json()["id"]
+
+    bank.advance(timedelta(days=1))
+    assert (await status_of(http, order_id))["status"] == "processing"
+    bank.advance(timedelta(days=1))
+    order = await status_of(http, order_id)
+    assert order["status"] == "completed"
+    assert order["updated_at"] == (START + timedelta(days=2)).isoformat()
+
+
+async def test_a_returned_order_comes_back_a_day_after_completion(connect: Connect) -> None:
+    bank = make_bank(return_rate=1.0)
+    http = connect(bank)
+    order_id = (await create(http, "k1")).json()["id"]
+
+    bank.advance(timedelta(days=1))
+    assert (await status_of(http, order_id))["status"] == "completed"
+    bank.advance(timedelta(days=1))
+    order = await status_of(http, order_id)
+    assert order["status"] == "returned"
+    assert (order["failure_code"], order["failure_reason"]) in {
+        ("R01", "insufficient_funds"),
+        ("R03", "no_account"),
+    }
+
+
+async def test_return_rate_picks_a_stable_fraction(connect: Connect) -> None:
+    bank = make_bank(return_rate=0.3, seed=11)
+    http = connect(bank)
+    for n in range(200):
+        await create(http, f"k{n}")
+    bank.advance(timedelta(days=2))
+    statuses = [order.current(bank.now()).status for order in bank.orders.values()]
+
+    returned = statuses.count(OrderStatus.RETURNED)
+    assert 35 <= returned <= 85
+    assert statuses.count(OrderStatus.COMPLETED) == 200 - returned
+
+
+async def test_changed_since_pages_through_orders_in_a_stable_order(connect: Connect) -> None:
+    bank = make_bank()
+    http = connect(bank)
+    for n in range(5):
+        await create(http, f"k{n}")
+        bank.advance(timedelta(hours=1))
+    since = (START + timedelta(hours=1)).isoformat()
+
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        params = {"changed_since": since, "limit": "2"} | ({"cursor": cursor} if cursor else {})
+        page = (await http.get(ORDERS, params=params)).json()
+        seen.extend(order["idempotency_key"] for order in page["data"])
+        pages += 1
+        if (cursor := page["next_cursor"]) is None:
+            break
+
+    assert seen == ["k1", "k2", "k3", "k4"]
+    assert pages == 2
+
+
+async def test_a_status_change_moves_an_order_into_changed_since(connect: Connect) -> None:
+    bank = make_bank()
+    http = connect(bank)
+    await create(http, "k1")
+    bank.advance(timedelta(hours=2))
+    await create(http, "k2")
+    since = bank.now().isoformat()
+    bank.advance(timedelta(hours=23))  # k1 completes at START + 24 h, k2 at + 26 h
+
+    page = (await http.get(ORDERS, params={"changed_since": since})).json()
+    assert [(o["idempotency_key"], o["status"]) for o in page["data"]] == [
+        ("k2", "processing"),
+        ("k1", "completed"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"changed_since": "yesterday"}, {"limit": "0"}, {"limit": "x"}, {"cursor": "@@@"}],
+)
+async def test_bad_list_parameters_are_400(connect: Connect, params: dict[str, str]) -> None:
+    response = await connect(make_bank()).get(ORDERS, params=params)
+
+    assert response.status_code == 400
+
+
+async def test_settlement_report_lists_completions_and_returns_by_date(connect: Connect) -> None:
+    bank = make_bank(return_rate=1.0)
+    http = connect(bank)
+    await create(http, "k1")
+    await create(http, "k2", amount={"amount": "50.25", "currency": "USD"})
+    bank.advance(timedelta(days=3))
+    day_one, day_two = ((START + timedelta(days=n)).date() for n in (1, 2))
+
+    completed = (await http.get(f"/v1/settlement_reports/{day_one}")).json()
+    returned = (await http.get(f"/v1/settlement_reports/{day_two}")).json()
+    assert [e["status"] for e in completed["entries"]] == ["completed", "completed"]
+    assert completed["totals"] == {"USD": {"count": 2, "completed": "150.25", "returned": "0.00"}}
+    assert {e["idempotency_key"] for e in returned["entries"]} == {"k1", "k2"}
+    assert all(e["failure_code"] in {"R01", "R03"} for e in returned["entries"])
+    assert returned["totals"]["USD"]["returned"] == "150.25"
+
+
+async def test_settlement_report_shows_only_what_has_happened(connect: Connect) -> None:
+    bank = make_bank()
+    http = connect(bank)
+    await create(http, "k1")
+    tomorrow = (START + timedelta(days=1)).date()
+
+    assert (await http.get(f"/v1/settlement_reports/{tomorrow}")).json()["entries"] == []
+    assert (await http.get("/v1/settlement_reports/2026-13-01")).status_code == 400
+
+
+# -- FX quotes --------------------------------------------------------------------
+
+
+async def fx(http: httpx.AsyncClient, source: str, target: str) -> httpx.Response:
+    return await http.get("/v1/fx_quotes", params={"source": source, "target": target})
+
+
+async def test_fx_quotes_are_deterministic_per_seed(connect: Connect) -> None:
+    banks = [make_bank(ProviderKind.CROSS_BORDER, seed=s) for s in (1, 1, 2)]
+    rates = [(await fx(connect(b), "USD", "JPY")).json()["rate"] for b in banks]
+
+    assert rates[0] == rates[1] != rates[2]
+    assert 140 < Decimal(rates[0]) < 160
+
+
+async def test_fx_quotes_are_consistent_both_ways(connect: Connect) -> None:
+    http = connect(make_bank(ProviderKind.CROSS_BORDER, seed=5))
+    there = Decimal((await fx(http, "EUR", "INR")).json()["rate"])
+    back = Decimal((await fx(http, "INR", "EUR")).json()["rate"])
+
+    assert abs(there * back - 1) < Decimal("0.0001")
+
+
+async def test_fx_quote_for_an_unknown_currency_is_400(connect: Connect) -> None:
+    response = await fx(connect(make_bank()), "USD", "XXX")
+
+    assert (response.status_code, response.json()["error"]) == (400, "unsupported_currency")
+
+
+# -- faults -----------------------------------------------------------------------
+
+
+async def test_over_the_rate_limit_answers_429_with_retry_after(connect: Connect) -> None:
+    bank = make_bank(rate_limit_per_s=2)
+    http = connect(bank)
+    responses = [await fx(http, "USD", "USD") for _ in range(10)]
+
+    limited = [r for r in responses if r.status_code == 429]
+    assert [r.status_code for r in responses[:2]] == [200, 200]
+    assert len(limited) >= 7
+    assert all(int(r.headers["Retry-After"]) >= 1 for r in limited)
+    assert bank.stats.by_status[429] == len(limited) == bank.stats.rate_limited
+
+
+async def test_scripted_faults_are_consumed_by_creates_in_order(connect: Connect) -> None:
+    bank = make_bank()
+    http = connect(bank)
+    bank.script(Fault.status(429, retry_after=2), Fault.status(503))
+
+    await fx(http, "USD", "USD")  # reads do not consume the script
+    first, second, third = [await create(http, "k1") for _ in range(3)]
+
+    assert (first.status_code, first.headers["Retry-After"]) == (429, "2")
+    assert (second.status_code, second.json()["error"]) == (503, "service_unavailable")
+    assert third.status_code == 201
+
+
+async def test_transient_errors_happen_before_anything_is_stored(connect: Connect) -> None:
+    bank = make_bank(transient_error_rate=1.0)
+    response = await create(connect(bank), "k1")
+
+    assert response.status_code == 503
+    assert bank.orders == {}
+
+
+async def test_latency_is_a_real_wait(connect: Connect) -> None:
+    http = connect(make_bank(latency_ms=30))
+    started = time.perf_counter()
+    await fx(http, "USD", "USD")
+
+    assert time.perf_counter() - started >= 0.03
+
+
+async def test_admin_advance_moves_a_served_banks_clock(connect: Connect) -> None:
+    bank = make_bank()
+    response = await connect(bank).post("/_admin/advance", json={"seconds": 86400})
+
+    assert response.json()["now"] == (START + timedelta(days=1)).isoformat()
+    assert bank.now() == START + timedelta(days=1)
+
+
+def test_the_bank_clock_never_goes_back() -> None:
+    with pytest.raises(ValueError):
+        make_bank().advance(timedelta(seconds=-1))
+
+
+# -- injected discrepancies -------------------------------------------------------
+
+
+async def test_discrepancies_can_be_injected_for_reconciliation(connect: Connect) -> None:
+    bank = make_bank()
+    http = connect(bank)
+    first = (await create(http, "k1")).json()["id"]
+    second = (await create(http, "k2")).json()["id"]
+    third = (await create(http, "k3")).json()["id"]
+
+    bank.force_status(first, OrderStatus.FAILED, "R02")
+    bank.override_amount(second, Money.parse("99.00", "USD"))
+    copy = bank.duplicate_order(second)
+    bank.drop_order(third)
+
+    assert (await status_of(http, first))["status"] == "failed"
+    assert (await status_of(http, copy))["amount"]["amount"] == "99.00"
+    assert bank.count_orders_for("k2") == 2
+    assert (await http.get(f"{ORDERS}/{third}")).status_code == 404

@@ -11,13 +11,18 @@ class SystemClock:
 
 
 class ManualClock:
-    def __init__(self, start: datetime) -> None:
-        if start.tzinfo is None:
+    """Only moves when told to, so tests advance days without sleeping."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        moment = start or datetime.now(UTC)
+        if moment.tzinfo is None:
             raise ValueError("ManualClock needs an aware datetime")
-        self._now = start
+        self._now = moment.astimezone(UTC)
 
     def now(self) -> datetime:
         return self._now
 
     def advance(self, delta: timedelta) -> None:
+        if delta < timedelta(0):
+            raise ValueError("a clock does not go backwards")
         self._now += delta

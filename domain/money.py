@@ -19,7 +19,7 @@ from domain.errors import CurrencyMismatch, InvalidAmount, UnsupportedCurrency
 
 # 10^15 minor units: a trillion dollars; anything above is a typo or an attack.
 MAX_MINOR_UNITS = 10**15
-_DECIMAL = re.compile(r"^(?P<int>\d+)(?:\.(?P<frac>\d+))?$")
+_DECIMAL = re.compile(r"^(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]+))?$")
 
 
 @cache

@@ -34,7 +34,7 @@ def create_app(
     deps: AppDeps,
     *,
     graphiql: bool = True,
-    max_depth: int = 10,
+    max_depth: int = 8,
     max_tokens: int = 2000,
     max_aliases: int = 15,
     lifespan: Lifespan | None = None,
@@ -68,5 +68,3 @@ def create_app(
         Route("/graphql", graphql, methods=["GET", "POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
-
-

@@ -39,9 +39,7 @@ class UserError:
 
 
 def user_error(code: str, message: str, field: str | None = None) -> UserError:
-    return UserError(
-        field=_path(field) if field else None, code=ErrorCode(code), message=message
-    )
+    return UserError(field=_path(field) if field else None, code=ErrorCode(code), message=message)
 
 
 def from_domain(error: PayoutEngineError) -> UserError:

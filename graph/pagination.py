@@ -54,17 +54,20 @@ def decode_cursor(cursor: str | None) -> int | None:
 def page_size(first: int | None, maximum: int) -> int:
     size = DEFAULT_PAGE_SIZE if first is None else first
     if not 1 <= size <= maximum:
-        raise query_error(ErrorCode.PAGE_SIZE, f"first must be between 1 and {maximum}",
-                          maximum=maximum)
+        raise query_error(
+            ErrorCode.PAGE_SIZE, f"first must be between 1 and {maximum}", maximum=maximum
+        )
     return size
 
 
-def connection(page: Page[R], convert: Callable[[R], N], ident: Callable[[R], int]
-               ) -> Connection[N]:
+def connection(
+    page: Page[R], convert: Callable[[R], N], ident: Callable[[R], int]
+) -> Connection[N]:
     rows: Sequence[R] = page.rows
     edges = [Edge(cursor=encode_cursor(ident(row)), node=convert(row)) for row in rows]
     return Connection(
         edges=edges,
-        page_info=PageInfo(has_next_page=page.has_next,
-                           end_cursor=edges[-1].cursor if edges else None),
+        page_info=PageInfo(
+            has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
+        ),
     )

@@ -87,8 +87,13 @@ async def _one(info: Info, loader: Any, ident: str, convert: Callable[[Any], Any
 @strawberry.type
 class Query:
     @strawberry.field(description="Payouts, newest first.")
-    async def payouts(self, info: Info, filter: PayoutFilter | None = None,
-                      first: int | None = None, after: str | None = None) -> Connection[Payout]:
+    async def payouts(
+        self,
+        info: Info,
+        filter: PayoutFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Payout]:
         return await payout_connection(info, _filter_spec(filter), first, after)
 
     @strawberry.field
@@ -96,8 +101,9 @@ class Query:
         return await _one(info, info.context.loaders.payouts, id, Payout.of)
 
     @strawberry.field
-    async def runs(self, info: Info, first: int | None = None, after: str | None = None
-                   ) -> Connection[PayoutRun]:
+    async def runs(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[PayoutRun]:
         size = page_size(first, info.context.deps.max_page_size)
         async with info.context.session() as session:
             page = await queries.runs_page(session, size, decode_cursor(after))
@@ -113,8 +119,9 @@ class Query:
             return [LiquidationEvent.of(row) for row in await queries.events(session)]
 
     @strawberry.field
-    async def payees(self, info: Info, first: int | None = None, after: str | None = None
-                     ) -> Connection[Payee]:
+    async def payees(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Payee]:
         size = page_size(first, info.context.deps.max_page_size)
         async with info.context.session() as session:
             page = await queries.payees_page(session, size, decode_cursor(after))
@@ -129,8 +136,13 @@ class Query:
         return [Rail.of(rail) for rail in rails.RAILS]
 
     @strawberry.field(description="Preview the routing decision for a destination.")
-    def route(self, info: Info, country: str, has_us_bank_account: bool | None = False,
-              payment_method: PaymentMethod | None = None) -> RailDecision:  # type: ignore[valid-type]
+    def route(
+        self,
+        info: Info,
+        country: str,
+        has_us_bank_account: bool | None = False,
+        payment_method: PaymentMethod | None = None,
+    ) -> RailDecision:  # type: ignore[valid-type]
         method = payment_method or rails.PaymentMethod.BANK_TRANSFER
         try:
             decision = routing.route(
@@ -158,7 +170,8 @@ class CreateLiquidationEventInput:
     fund_name: str
     currency: str = "USD"
     total: str | None = strawberry.field(
-        default=None, description="With weights: the total, split by largest remainder.")
+        default=None, description="With weights: the total, split by largest remainder."
+    )
     allocations: list[AllocationInput]
 
 
@@ -171,10 +184,11 @@ class CreateLiquidationEventPayload:
 @strawberry.input
 class StartRunInput:
     liquidation_event_id: strawberry.ID = strawberry.field(
-        description="The event's id or its code, e.g. LIQ-2024-001.")
+        description="The event's id or its code, e.g. LIQ-2024-001."
+    )
     idempotency_key: str | None = strawberry.field(
-        default=None,
-        description="Same key, same run: a retried request never starts a second run.")
+        default=None, description="Same key, same run: a retried request never starts a second run."
+    )
 
 
 @strawberry.type
@@ -198,9 +212,16 @@ class Mutation:
                 errors.append(user_error("NOT_FOUND", exc.message, exc.field))
                 continue
             allocations.append(DomainAllocation(payee_id, a.amount, a.weight))
-        plan = plan_event(EventInput(code=input.code, name=input.name, fund_name=input.fund_name,
-                                     currency=input.currency, total=input.total,
-                                     allocations=allocations))
+        plan = plan_event(
+            EventInput(
+                code=input.code,
+                name=input.name,
+                fund_name=input.fund_name,
+                currency=input.currency,
+                total=input.total,
+                allocations=allocations,
+            )
+        )
         if errors or isinstance(plan, list):
             problems = plan if isinstance(plan, list) else []
             errors += [user_error(p.code, p.message, p.field) for p in problems]
@@ -208,7 +229,8 @@ class Mutation:
         created = await info.context.deps.events.create(plan, info.context.deps.clock.now())
         if isinstance(created, list):
             return CreateLiquidationEventPayload(
-                event=None, user_errors=[user_error(p.code, p.message, p.field) for p in created])
+                event=None, user_errors=[user_error(p.code, p.message, p.field) for p in created]
+            )
         row = await info.context.loaders.events.load(created)
         assert row is not None
         return CreateLiquidationEventPayload(event=LiquidationEvent.of(row), user_errors=[])
@@ -217,15 +239,29 @@ class Mutation:
     async def start_run(self, info: Info, input: StartRunInput) -> StartRunPayload:
         key = input.idempotency_key or f"run-{uuid.uuid4().hex}"
         if not IDEMPOTENCY_KEY.match(key):
-            return StartRunPayload(run=None, user_errors=[user_error(
-                "INVALID_INPUT", "idempotencyKey is 1-128 printable ASCII characters",
-                "idempotency_key")])
+            return StartRunPayload(
+                run=None,
+                user_errors=[
+                    user_error(
+                        "INVALID_INPUT",
+                        "idempotencyKey is 1-128 printable ASCII characters",
+                        "idempotency_key",
+                    )
+                ],
+            )
         async with info.context.session() as session:
             event = await queries.event_by_ref(session, input.liquidation_event_id.strip())
         if event is None:
-            return StartRunPayload(run=None, user_errors=[user_error(
-                "NOT_FOUND", f"no liquidation event {input.liquidation_event_id!r}",
-                "liquidation_event_id")])
+            return StartRunPayload(
+                run=None,
+                user_errors=[
+                    user_error(
+                        "NOT_FOUND",
+                        f"no liquidation event {input.liquidation_event_id!r}",
+                        "liquidation_event_id",
+                    )
+                ],
+            )
         try:
             summary = await info.context.deps.runner.run(event.code, key)
         except PayoutEngineError as exc:
@@ -241,8 +277,9 @@ def _is_unexpected(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, GraphQLError)
 
 
-def build_schema(max_depth: int = 10, max_tokens: int = 2000, max_aliases: int = 15
-                 ) -> strawberry.Schema:
+def build_schema(
+    max_depth: int = 8, max_tokens: int = 2000, max_aliases: int = 15
+) -> strawberry.Schema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: QueryDepthLimiter(max_depth=max_depth),
         lambda: MaxTokensLimiter(max_token_count=max_tokens),

@@ -49,13 +49,19 @@ class Rail:
     def of(cls, rail: rails.Rail) -> Rail:
         limit = rail.max_amount
         return cls(
-            code=rail.code, name=rail.name, countries=list(rail.countries),
-            currency=rail.currency, provider=rail.provider.value,
+            code=rail.code,
+            name=rail.name,
+            countries=list(rail.countries),
+            currency=rail.currency,
+            provider=rail.provider.value,
             required_fields=list(rail.required_fields),
-            settlement_lag_days=rail.settlement_lag_days, cutoff=rail.cutoff.strftime("%H:%M"),
-            timezone=rail.timezone, calendar=rail.calendar,
+            settlement_lag_days=rail.settlement_lag_days,
+            cutoff=rail.cutoff.strftime("%H:%M"),
+            timezone=rail.timezone,
+            calendar=rail.calendar,
             max_amount=Money.of(limit.minor, limit.currency) if limit else None,
-            payment_type=rail.payment_type, purpose_code=rail.purpose_code,
+            payment_type=rail.payment_type,
+            purpose_code=rail.purpose_code,
         )
 
 
@@ -71,8 +77,10 @@ class RailDecision:
     @classmethod
     def of(cls, decision: routing.RailDecision) -> RailDecision:
         return cls(
-            rail=Rail.of(decision.rail), currency=decision.currency,
-            fx_mode=decision.fx_mode.value, rule=decision.rule.value,
+            rail=Rail.of(decision.rail),
+            currency=decision.currency,
+            fx_mode=decision.fx_mode.value,
+            rule=decision.rule.value,
             explanation=decision.explanation,
             expected_settlement_date=decision.expected_settlement_date,
         )
@@ -88,8 +96,13 @@ class AuditEvent:
 
     @classmethod
     def of(cls, row: tables.AuditEvent) -> AuditEvent:
-        return cls(id=strawberry.ID(str(row.id)), occurred_at=row.occurred_at,
-                   action=row.action, actor=row.actor, detail=row.detail)
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            occurred_at=row.occurred_at,
+            action=row.action,
+            actor=row.actor,
+            detail=row.detail,
+        )
 
 
 @strawberry.type
@@ -109,9 +122,13 @@ class BankAccount:
     @classmethod
     def of(cls, row: tables.BankAccount) -> BankAccount:
         return cls(
-            id=strawberry.ID(str(row.id)), holder_name=row.holder_name, country=row.country,
+            id=strawberry.ID(str(row.id)),
+            holder_name=row.holder_name,
+            country=row.country,
             currency=row.currency,
-            details=[AccountField(name=k, value=_mask(str(v))) for k, v in sorted(row.details.items())],
+            details=[
+                AccountField(name=k, value=_mask(str(v))) for k, v in sorted(row.details.items())
+            ],
         )
 
 
@@ -136,9 +153,15 @@ class Payee:
 
     @classmethod
     def of(cls, row: tables.Payee) -> Payee:
-        return cls(id=strawberry.ID(str(row.id)), reference=row.reference, name=row.name,
-                   kind=row.kind, country=row.country, payment_method=row.payment_method,
-                   created_at=row.created_at)
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            reference=row.reference,
+            name=row.name,
+            kind=row.kind,
+            country=row.country,
+            payment_method=row.payment_method,
+            created_at=row.created_at,
+        )
 
 
 @strawberry.type
@@ -156,9 +179,14 @@ class LiquidationEvent:
 
     @classmethod
     def of(cls, row: tables.LiquidationEvent) -> LiquidationEvent:
-        return cls(id=strawberry.ID(str(row.id)), code=row.code, name=row.name,
-                   fund_name=row.fund_name, total=Money.of(row.total_minor, row.currency),
-                   created_at=row.created_at)
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            code=row.code,
+            name=row.name,
+            fund_name=row.fund_name,
+            total=Money.of(row.total_minor, row.currency),
+            created_at=row.created_at,
+        )
 
 
 @strawberry.type
@@ -175,11 +203,14 @@ class PayoutRun:
     started_at: datetime
     finished_at: datetime | None
     total: int
-    created: int = strawberry.field(description="Payment orders accepted by a provider in this run.")
+    created: int = strawberry.field(
+        description="Payment orders accepted by a provider in this run."
+    )
     skipped: int
     failed: int = strawberry.field(description="Payouts a provider rejected permanently.")
     in_flight: int = strawberry.field(
-        description="Payouts whose provider could not be reached; recovery asks again.")
+        description="Payouts whose provider could not be reached; recovery asks again."
+    )
     event_id: strawberry.Private[int]
 
     @strawberry.field
@@ -199,17 +230,27 @@ class PayoutRun:
         return dict(rows).get(eligibility.SkipReason.EXISTING_PAYMENT_ORDER.value, 0)
 
     @strawberry.field
-    async def payouts(self, info: Info, first: int | None = None, after: str | None = None
-                      ) -> Connection[Annotated[Payout, strawberry.lazy("graph.types")]]:
+    async def payouts(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[Payout, strawberry.lazy("graph.types")]]:
         spec = queries.PayoutFilterSpec(run_id=int(self.id))
         return await payout_connection(info, spec, first, after)
 
     @classmethod
     def of(cls, row: tables.PayoutRun) -> PayoutRun:
-        return cls(id=strawberry.ID(str(row.id)), idempotency_key=row.idempotency_key,
-                   status=row.status, started_at=row.started_at, finished_at=row.finished_at,
-                   total=row.total, created=row.created, skipped=row.skipped, failed=row.failed,
-                   in_flight=row.in_flight, event_id=row.event_id)
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            idempotency_key=row.idempotency_key,
+            status=row.status,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            total=row.total,
+            created=row.created,
+            skipped=row.skipped,
+            failed=row.failed,
+            in_flight=row.in_flight,
+            event_id=row.event_id,
+        )
 
 
 @strawberry.type(description="A payout to one payee, with its route and audit trace.")
@@ -260,23 +301,34 @@ class Payout:
     def of(cls, row: tables.Payout) -> Payout:
         target = row.target_amount_minor
         return cls(
-            id=strawberry.ID(str(row.id)), status=payouts.PayoutStatus(row.status),
+            id=strawberry.ID(str(row.id)),
+            status=payouts.PayoutStatus(row.status),
             amount=Money.of(row.amount_minor, row.currency),
             target_amount=Money.of(target, row.target_currency)
-            if target is not None and row.target_currency else None,
-            fx_rate=row.fx_rate, country=row.country, rail_code=row.rail,
-            provider=row.provider, routing_rule=row.routing_rule,
+            if target is not None and row.target_currency
+            else None,
+            fx_rate=row.fx_rate,
+            country=row.country,
+            rail_code=row.rail,
+            provider=row.provider,
+            routing_rule=row.routing_rule,
             expected_settlement_date=row.expected_settlement_date,
-            skip_reason=row.skip_reason, skip_detail=row.skip_detail,
-            idempotency_key=row.idempotency_key, provider_order_id=row.provider_order_id,
-            failure_code=row.failure_code, failure_reason=row.failure_reason,
-            created_at=row.created_at, updated_at=row.updated_at,
-            payee_id=row.payee_id, event_id=row.event_id,
+            skip_reason=row.skip_reason,
+            skip_detail=row.skip_detail,
+            idempotency_key=row.idempotency_key,
+            provider_order_id=row.provider_order_id,
+            failure_code=row.failure_code,
+            failure_reason=row.failure_reason,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            payee_id=row.payee_id,
+            event_id=row.event_id,
         )
 
 
-async def payout_connection(info: Info, spec: queries.PayoutFilterSpec, first: int | None,
-                            after: str | None) -> Connection[Payout]:
+async def payout_connection(
+    info: Info, spec: queries.PayoutFilterSpec, first: int | None, after: str | None
+) -> Connection[Payout]:
     size = page_size(first, info.context.deps.max_page_size)
     cursor = decode_cursor(after)
     async with info.context.session() as session:

@@ -17,8 +17,9 @@ class SqlEventStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def create(self, plan: EventPlan, now: datetime, actor: str = audit.SYSTEM
-                     ) -> int | list[Problem]:
+    async def create(
+        self, plan: EventPlan, now: datetime, actor: str = audit.SYSTEM
+    ) -> int | list[Problem]:
         """Store the event; unknown payees or a taken code come back as problems."""
         async with self._sessions.begin() as session:
             payee_ids = [payee_id for payee_id, _ in plan.allocations]
@@ -32,29 +33,54 @@ class SqlEventStore:
             ]
             if missing:
                 return missing
-            if await session.scalar(select(LiquidationEvent.id).where(
-                    LiquidationEvent.code == plan.code)):
+            if await session.scalar(
+                select(LiquidationEvent.id).where(LiquidationEvent.code == plan.code)
+            ):
                 return [_code_taken(plan.code)]
             try:
                 event_id = await session.scalar(
                     insert(LiquidationEvent)
-                    .values(code=plan.code, name=plan.name, fund_name=plan.fund_name,
-                            currency=plan.total.currency, total_minor=plan.total.minor,
-                            created_at=now)
+                    .values(
+                        code=plan.code,
+                        name=plan.name,
+                        fund_name=plan.fund_name,
+                        currency=plan.total.currency,
+                        total_minor=plan.total.minor,
+                        created_at=now,
+                    )
                     .returning(LiquidationEvent.id)
                 )
             except IntegrityError:
                 return [_code_taken(plan.code)]
             assert event_id is not None
-            await session.execute(insert(Allocation), [
-                {"event_id": event_id, "payee_id": pid, "amount_minor": m.minor,
-                 "currency": m.currency}
-                for pid, m in plan.allocations
-            ])
-            await audit.write(session, [audit.audit_row(
-                "event.created", now, entity="event", entity_id=event_id, actor=actor,
-                code=plan.code, total=plan.total.to_decimal_string(),
-                currency=plan.total.currency, allocations=len(plan.allocations))])
+            await session.execute(
+                insert(Allocation),
+                [
+                    {
+                        "event_id": event_id,
+                        "payee_id": pid,
+                        "amount_minor": m.minor,
+                        "currency": m.currency,
+                    }
+                    for pid, m in plan.allocations
+                ],
+            )
+            await audit.write(
+                session,
+                [
+                    audit.audit_row(
+                        "event.created",
+                        now,
+                        entity="event",
+                        entity_id=event_id,
+                        actor=actor,
+                        code=plan.code,
+                        total=plan.total.to_decimal_string(),
+                        currency=plan.total.currency,
+                        allocations=len(plan.allocations),
+                    )
+                ],
+            )
             return event_id
 
 

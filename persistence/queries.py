@@ -36,22 +36,26 @@ class PayoutFilterSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class Page(Generic[T]):  # noqa: UP046 - Python 3.11 has no PEP 695 syntax
+class Page(Generic[T]):
     rows: list[T]
     has_next: bool
 
 
-async def _page(session: AsyncSession, statement: Select[Any], id_column: Any, first: int,
-                after: int | None) -> Page[Any]:
+async def _page(
+    session: AsyncSession, statement: Select[Any], id_column: Any, first: int, after: int | None
+) -> Page[Any]:
     """Newest first, keyset on the id: stable under inserts, O(page) to read."""
     if after is not None:
         statement = statement.where(id_column < after)
-    rows = list((await session.scalars(statement.order_by(id_column.desc()).limit(first + 1))).all())
+    rows = list(
+        (await session.scalars(statement.order_by(id_column.desc()).limit(first + 1))).all()
+    )
     return Page(rows[:first], len(rows) > first)
 
 
-async def payouts_page(session: AsyncSession, spec: PayoutFilterSpec, first: int,
-                       after: int | None) -> Page[Payout]:
+async def payouts_page(
+    session: AsyncSession, spec: PayoutFilterSpec, first: int, after: int | None
+) -> Page[Payout]:
     statement = select(Payout)
     if spec.country:
         statement = statement.where(Payout.country == spec.country)
@@ -65,7 +69,9 @@ async def payouts_page(session: AsyncSession, spec: PayoutFilterSpec, first: int
         statement = statement.where(Payout.payee_id == spec.payee_id)
     if spec.run_id is not None:
         statement = statement.where(
-            Payout.id.in_(select(PayoutRunItem.payout_id).where(PayoutRunItem.run_id == spec.run_id))
+            Payout.id.in_(
+                select(PayoutRunItem.payout_id).where(PayoutRunItem.run_id == spec.run_id)
+            )
         )
     return await _page(session, statement, Payout.id, first, after)
 
@@ -79,7 +85,9 @@ async def payees_page(session: AsyncSession, first: int, after: int | None) -> P
 
 
 async def events(session: AsyncSession) -> list[LiquidationEvent]:
-    return list((await session.scalars(select(LiquidationEvent).order_by(LiquidationEvent.id))).all())
+    return list(
+        (await session.scalars(select(LiquidationEvent).order_by(LiquidationEvent.id))).all()
+    )
 
 
 async def event_by_ref(session: AsyncSession, ref: str) -> LiquidationEvent | None:
@@ -115,7 +123,9 @@ async def traces(session: AsyncSession, payout_ids: Sequence[int]) -> list[list[
 async def bank_accounts(session: AsyncSession, payee_ids: Sequence[int]) -> list[list[BankAccount]]:
     rows = (
         await session.scalars(
-            select(BankAccount).where(BankAccount.payee_id.in_(set(payee_ids))).order_by(BankAccount.id)
+            select(BankAccount)
+            .where(BankAccount.payee_id.in_(set(payee_ids)))
+            .order_by(BankAccount.id)
         )
     ).all()
     grouped: dict[int, list[BankAccount]] = defaultdict(list)
@@ -136,7 +146,9 @@ async def allocation_counts(session: AsyncSession, event_ids: Sequence[int]) -> 
     return [counts.get(i, 0) for i in event_ids]
 
 
-async def breakdowns(session: AsyncSession, run_ids: Sequence[int]) -> list[tuple[tuple[str, int], ...]]:
+async def breakdowns(
+    session: AsyncSession, run_ids: Sequence[int]
+) -> list[tuple[tuple[str, int], ...]]:
     found = await skip_breakdowns(session, list(set(run_ids)))
     return [found.get(i, ()) for i in run_ids]
 

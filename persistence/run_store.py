@@ -93,7 +93,8 @@ class SqlPayoutStore:
         async with self._sessions.begin() as session:
             values = await _store_counts(session, run_id)
             await session.execute(
-                update(PayoutRun).where(PayoutRun.id == run_id)
+                update(PayoutRun)
+                .where(PayoutRun.id == run_id)
                 .values(status="completed", finished_at=now)
             )
             await audit.write(
@@ -165,7 +166,9 @@ class SqlPayoutStore:
         self, run_id: int, evaluations: Sequence[Evaluation], now: datetime
     ) -> None:
         async with self._sessions.begin() as session:
-            event_id = await session.scalar(select(PayoutRun.event_id).where(PayoutRun.id == run_id))
+            event_id = await session.scalar(
+                select(PayoutRun.event_id).where(PayoutRun.id == run_id)
+            )
             ids = await _insert_new_payouts(
                 session, event_id, run_id, [e for e in evaluations if e.is_new], now
             )
@@ -195,7 +198,7 @@ class SqlPayoutStore:
         if event_id is not None:
             statement = statement.where(Payout.event_id == event_id)
         async with self._sessions() as session:
-            rows = (await session.execute(statement.order_by(Payout.id))).tuples().all()
+            rows = (await session.execute(statement.order_by(Payout.id))).all()
         return [
             Submission(pid, ProviderKind(provider), request_from_json(req), run_id)
             for pid, provider, req, run_id in rows
@@ -210,15 +213,25 @@ class SqlPayoutStore:
             pid = r.submission.payout_id
             item_run = run_id or r.submission.run_id
             if item_run is not None:
-                items.append({"run_id": item_run, "payout_id": pid, "outcome": outcome.value,
-                              "reason": r.result.error_code})
+                items.append(
+                    {
+                        "run_id": item_run,
+                        "payout_id": pid,
+                        "outcome": outcome.value,
+                        "reason": r.result.error_code,
+                    }
+                )
             audit_rows.extend(_result_audit(r, item_run, now))
             if status is PayoutStatus.SUBMITTED:
                 accepted.append(_accepted_values(r, now))
             elif status is PayoutStatus.FAILED:
                 rejected.append(
-                    {"pid": pid, "failure_code": r.result.error_code,
-                     "failure_reason": r.result.error_message, "updated_at": now}
+                    {
+                        "pid": pid,
+                        "failure_code": r.result.error_code,
+                        "failure_reason": r.result.error_message,
+                        "updated_at": now,
+                    }
                 )
         async with self._sessions.begin() as session:
             if accepted:
@@ -238,12 +251,11 @@ async def _store_counts(session: AsyncSession, run_id: int) -> dict[str, int]:
                 .where(PayoutRunItem.run_id == run_id)
                 .group_by(PayoutRunItem.outcome)
             )
-        ).tuples().all()
+        ).all()
     )
     values = {o.value: int(counts.get(o.value, 0)) for o in RunOutcome}
     await session.execute(
-        update(PayoutRun).where(PayoutRun.id == run_id)
-        .values(total=sum(values.values()), **values)
+        update(PayoutRun).where(PayoutRun.id == run_id).values(total=sum(values.values()), **values)
     )
     return values
 
@@ -254,7 +266,9 @@ async def _find_run(session: AsyncSession, event_id: int, key: str) -> PayoutRun
     )
 
 
-async def default_accounts(session: AsyncSession, payee_ids: Sequence[int]) -> dict[int, BankAccount]:
+async def default_accounts(
+    session: AsyncSession, payee_ids: Sequence[int]
+) -> dict[int, BankAccount]:
     """Each payee's default bank account (the lowest id if several), in one query."""
     rows = (
         await session.scalars(
@@ -364,7 +378,7 @@ async def _insert_new_payouts(
     found = await session.execute(
         select(Payout.idempotency_key, Payout.id).where(Payout.idempotency_key.in_(keys))
     )
-    return dict(found.tuples().all())
+    return dict(found.all())
 
 
 async def _update_reevaluated(
@@ -376,8 +390,14 @@ async def _update_reevaluated(
     for e in evaluations:
         was = e.candidate.payout_status
         assert was is not None
-        rows.append({"pid": e.candidate.payout_id, "was": was.value, "run_id": run_id,
-                     **_payout_fields(e, now)})
+        rows.append(
+            {
+                "pid": e.candidate.payout_id,
+                "was": was.value,
+                "run_id": run_id,
+                **_payout_fields(e, now),
+            }
+        )
     columns = [k for k in rows[0] if k not in ("pid", "was")]
     values: dict[str, Any] = {k: bindparam(k) for k in columns}
     values["version"] = _PAYOUTS.c.version + 1
@@ -392,13 +412,20 @@ async def _update_reevaluated(
 def _evaluation_audit(
     e: Evaluation, payout_id: int, run_id: int, now: datetime
 ) -> list[dict[str, Any]]:
-    row = lambda action, **kw: audit.audit_row(action, now, payout_id=payout_id, run_id=run_id, **kw)  # noqa: E731
+    def row(action: str, **kw: Any) -> dict[str, Any]:
+        return audit.audit_row(action, now, payout_id=payout_id, run_id=run_id, **kw)
+
     c = e.candidate
     if e.eligibility is None:
         if e.status is PayoutStatus.SUBMITTING:
             return [row("payout.recovering", status=e.status.value)]
-        return [row("payout.skipped", reasons=[SkipReason.EXISTING_PAYMENT_ORDER.value],
-                    detail=f"already {e.status.value}")]
+        return [
+            row(
+                "payout.skipped",
+                reasons=[SkipReason.EXISTING_PAYMENT_ORDER.value],
+                detail=f"already {e.status.value}",
+            )
+        ]
     findings = [{"reason": f.reason.value, "detail": f.detail} for f in e.findings]
     if e.status is PayoutStatus.SKIPPED:
         return [row("payout.skipped", reasons=[f["reason"] for f in findings], findings=findings)]
@@ -414,49 +441,94 @@ def _evaluation_audit(
     )
     previous = c.payout_status.value if c.payout_status else None
     return [
-        row("payout.status_changed", **{"from": previous, "to": PayoutStatus.PENDING.value},
-            amount=c.amount.to_decimal_string(), currency=c.amount.currency),
+        row(
+            "payout.status_changed",
+            **{"from": previous, "to": PayoutStatus.PENDING.value},
+            amount=c.amount.to_decimal_string(),
+            currency=c.amount.currency,
+        ),
         routed,
-        row("payout.status_changed", **{"from": PayoutStatus.PENDING.value,
-                                         "to": PayoutStatus.SUBMITTING.value},
-            idempotency_key=e.idempotency_key),
+        row(
+            "payout.status_changed",
+            **{"from": PayoutStatus.PENDING.value, "to": PayoutStatus.SUBMITTING.value},
+            idempotency_key=e.idempotency_key,
+        ),
     ]
 
 
 def _evaluation_item(e: Evaluation, payout_id: int, run_id: int) -> dict[str, Any]:
     if e.status is PayoutStatus.SUBMITTING:
-        return {"run_id": run_id, "payout_id": payout_id, "outcome": RunOutcome.IN_FLIGHT.value,
-                "reason": None}
+        return {
+            "run_id": run_id,
+            "payout_id": payout_id,
+            "outcome": RunOutcome.IN_FLIGHT.value,
+            "reason": None,
+        }
     reason = e.skip_reason
-    return {"run_id": run_id, "payout_id": payout_id, "outcome": RunOutcome.SKIPPED.value,
-            "reason": reason.value if reason else None}
+    return {
+        "run_id": run_id,
+        "payout_id": payout_id,
+        "outcome": RunOutcome.SKIPPED.value,
+        "reason": reason.value if reason else None,
+    }
 
 
 def _result_audit(r: SubmissionResult, run_id: int | None, now: datetime) -> list[dict[str, Any]]:
     pid = r.submission.payout_id
     attempts = r.result.attempts
     rows = [
-        audit.audit_row("provider.attempt_failed", now, payout_id=pid, run_id=run_id,
-                        attempt=a.number, result=a.result, status_code=a.status_code,
-                        wait_seconds=a.wait_seconds, provider=r.submission.provider.value)
+        audit.audit_row(
+            "provider.attempt_failed",
+            now,
+            payout_id=pid,
+            run_id=run_id,
+            attempt=a.number,
+            result=a.result,
+            status_code=a.status_code,
+            wait_seconds=a.wait_seconds,
+            provider=r.submission.provider.value,
+        )
         for a in attempts[:-1]
     ]
     last = attempts[-1].result if attempts else None
     common = {"provider": r.submission.provider.value, "attempts": len(attempts), "result": last}
     if r.result.outcome is SubmitOutcome.ACCEPTED and r.result.order:
-        rows.append(audit.audit_row(
-            "payout.status_changed", now, payout_id=pid, run_id=run_id,
-            **{"from": PayoutStatus.SUBMITTING.value, "to": PayoutStatus.SUBMITTED.value},
-            provider_order_id=r.result.order.order_id, **common))
+        rows.append(
+            audit.audit_row(
+                "payout.status_changed",
+                now,
+                payout_id=pid,
+                run_id=run_id,
+                **{"from": PayoutStatus.SUBMITTING.value, "to": PayoutStatus.SUBMITTED.value},
+                provider_order_id=r.result.order.order_id,
+                **common,
+            )
+        )
     elif r.result.outcome is SubmitOutcome.REJECTED:
-        rows.append(audit.audit_row(
-            "payout.status_changed", now, payout_id=pid, run_id=run_id,
-            **{"from": PayoutStatus.SUBMITTING.value, "to": PayoutStatus.FAILED.value},
-            error_code=r.result.error_code, error_message=r.result.error_message, **common))
+        rows.append(
+            audit.audit_row(
+                "payout.status_changed",
+                now,
+                payout_id=pid,
+                run_id=run_id,
+                **{"from": PayoutStatus.SUBMITTING.value, "to": PayoutStatus.FAILED.value},
+                error_code=r.result.error_code,
+                error_message=r.result.error_message,
+                **common,
+            )
+        )
     else:
-        rows.append(audit.audit_row(
-            "provider.unavailable", now, payout_id=pid, run_id=run_id,
-            error_code=r.result.error_code, error_message=r.result.error_message, **common))
+        rows.append(
+            audit.audit_row(
+                "provider.unavailable",
+                now,
+                payout_id=pid,
+                run_id=run_id,
+                error_code=r.result.error_code,
+                error_message=r.result.error_message,
+                **common,
+            )
+        )
     return rows
 
 
@@ -523,4 +595,3 @@ def request_from_json(data: dict[str, Any]) -> PaymentOrderRequest:
         account=data["account"],
         reference=data["reference"],
     )
-

@@ -20,7 +20,9 @@ async def insert_ignore(
 ) -> None:
     """INSERT ... ON CONFLICT (keys) DO NOTHING, for many rows in one statement."""
     if rows:
-        await session.execute(_insert(session, table).on_conflict_do_nothing(index_elements=keys), rows)
+        await session.execute(
+            _insert(session, table).on_conflict_do_nothing(index_elements=keys), rows
+        )
 
 
 async def upsert(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
@@ -40,15 +41,20 @@ class Container:
     @property
     def runner(self) -> PayoutRunner:
         return PayoutRunner(
-            self.store, self.providers, self.clock,
+            self.store,
+            self.providers,
+            self.clock,
             concurrency=self.settings.provider_concurrency,
             batch_size=self.settings.run_batch_size,
         )
 
     def app_deps(self) -> AppDeps:
         return AppDeps(
-            sessions=self.sessions, runner=self.runner, events=SqlEventStore(self.sessions),
-            clock=self.clock, max_page_size=self.settings.max_page_size,
+            sessions=self.sessions,
+            runner=self.runner,
+            events=SqlEventStore(self.sessions),
+            clock=self.clock,
+            max_page_size=self.settings.max_page_size,
         )
 
     async def aclose(self) -> None:
@@ -71,8 +77,12 @@ def build(
     *,
     clock: Clock | None = None,
     banks: dict[ProviderKind, MockBank] | None = None,
+    provider_options: dict[str, Any] | None = None,
 ) -> Container:
-    """Wire everything; providers without a URL are in-process mock banks."""
+    """Wire everything; providers without a URL are in-process mock banks.
+
+    ``provider_options`` overrides client arguments (tests pass a fake ``sleep``).
+    """
     settings = settings or Settings()
     engine = create_engine(settings.database_url)
     banks = dict(banks or {})
@@ -81,6 +91,8 @@ def build(
         "rate_limit_per_s": settings.provider_rate_limit_per_s,
         "max_attempts": settings.provider_max_attempts,
         "call_timeout_s": settings.provider_timeout_s,
+        "max_in_flight": settings.provider_concurrency,
+        **(provider_options or {}),
     }
     for kind, url in _provider_urls(settings).items():
         if url:
@@ -89,8 +101,9 @@ def build(
         bank = banks.get(kind) or MockBank(kind, _mock_config(settings))
         banks[kind] = bank
         providers[kind] = in_process_provider(bank, **options)
-    return Container(settings, engine, sessionmaker(engine), clock or SystemClock(), providers,
-                     banks)
+    return Container(
+        settings, engine, sessionmaker(engine), clock or SystemClock(), providers, banks
+    )
 
 
 def _mock_config(settings: Settings) -> MockBankConfig:
@@ -117,6 +130,10 @@ def build_app(container: Container, *, migrate: bool = True, recover: bool = Tru
 
     s = container.settings
     return create_app(
-        container.app_deps(), graphiql=s.graphiql, max_depth=s.max_query_depth,
-        max_tokens=s.max_query_tokens, max_aliases=s.max_aliases, lifespan=lifespan,
+        container.app_deps(),
+        graphiql=s.graphiql,
+        max_depth=s.max_query_depth,
+        max_tokens=s.max_query_tokens,
+        max_aliases=s.max_aliases,
+        lifespan=lifespan,
     )

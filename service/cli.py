@@ -18,8 +18,9 @@ from persistence.migrate import upgrade
 from service.bootstrap import Container, build, build_app
 from service.settings import Settings
 
-app = typer.Typer(help="Payout orchestration engine.", no_args_is_help=True,
-                  pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="Payout orchestration engine.", no_args_is_help=True, pretty_exceptions_show_locals=False
+)
 console = Console()
 
 
@@ -41,8 +42,9 @@ async def _seed(container: Container, large_event_size: int) -> dict[str, int]:
 
 
 @app.command()
-def seed(large_event_size: Annotated[int, typer.Option(help="investors in LIQ-2024-002")] = 500
-         ) -> None:
+def seed(
+    large_event_size: Annotated[int, typer.Option(help="investors in LIQ-2024-002")] = 500,
+) -> None:
     """Load the demo payees, merchants and events (safe to repeat)."""
     settings = Settings()
     upgrade(settings.database_url)
@@ -52,8 +54,9 @@ def seed(large_event_size: Annotated[int, typer.Option(help="investors in LIQ-20
 
 @app.command()
 def serve(
-    demo: Annotated[bool | None, typer.Option(help="load demo data (default: on for SQLite)")]
-    = None,
+    demo: Annotated[
+        bool | None, typer.Option(help="load demo data (default: on for SQLite)")
+    ] = None,
 ) -> None:
     """Serve the GraphQL API (GraphiQL at /graphql) with in-process mock providers."""
     settings = Settings()
@@ -62,17 +65,28 @@ def serve(
         asyncio.run(_seed(build(settings), 500))
     container = build(settings)
     console.print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql")
-    uvicorn.run(build_app(container, migrate=False), host=settings.host, port=settings.port,
-                log_level="info")
+    uvicorn.run(
+        build_app(container, migrate=False),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+    )
 
 
 async def _run(event: str, key: str) -> RunSummary:
     container = build(Settings())
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as bar:
-            tasks = {"evaluate": bar.add_task("evaluate", total=None),
-                     "submit": bar.add_task("submit", total=None)}
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            tasks = {
+                "evaluate": bar.add_task("evaluate", total=None),
+                "submit": bar.add_task("submit", total=None),
+            }
 
             def progress(phase: str, done: int, total: int) -> None:
                 bar.update(tasks[phase], completed=done, total=total)
@@ -85,8 +99,7 @@ async def _run(event: str, key: str) -> RunSummary:
 @app.command()
 def run(
     event: Annotated[str, typer.Argument(help="the event's code, e.g. LIQ-2024-001")],
-    idempotency_key: Annotated[str | None, typer.Option(help="resume or replay this run")]
-    = None,
+    idempotency_key: Annotated[str | None, typer.Option(help="resume or replay this run")] = None,
 ) -> None:
     """Run an event's payouts and print the summary. Re-running pays nobody twice."""
     upgrade(Settings().database_url)
@@ -103,10 +116,13 @@ def print_summary(summary: RunSummary, key: str) -> None:
     table = Table(title=f"run {summary.run_id} of {summary.event_code} ({summary.status})")
     table.add_column("outcome")
     table.add_column("payouts", justify="right")
-    for label, value in [("created (new payment orders)", summary.created),
-                         ("skipped", summary.skipped), ("failed", summary.failed),
-                         ("in flight (provider unreachable)", summary.in_flight),
-                         ("total", summary.total)]:
+    for label, value in [
+        ("created (new payment orders)", summary.created),
+        ("skipped", summary.skipped),
+        ("failed", summary.failed),
+        ("in flight (provider unreachable)", summary.in_flight),
+        ("total", summary.total),
+    ]:
         table.add_row(label, str(value))
     console.print(table)
     if summary.skip_breakdown:
@@ -133,9 +149,12 @@ def mock_provider(
     from providers.mock.config import MockBankConfig
     from providers.mock.server import serve as serve_bank
 
-    config = MockBankConfig(seed=seed, latency_ms=latency_ms,
-                            transient_error_rate=transient_error_rate,
-                            rate_limit_per_s=rate_limit_per_s)
+    config = MockBankConfig(
+        seed=seed,
+        latency_ms=latency_ms,
+        transient_error_rate=transient_error_rate,
+        rate_limit_per_s=rate_limit_per_s,
+    )
     serve_bank(kind, host, port, config)
 
 

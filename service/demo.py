@@ -25,13 +25,51 @@ from domain.rails import RAILS, rail_for_country
 from persistence.event_store import SqlEventStore
 from persistence.tables import BankAccount, LiquidationEvent, Payee
 
-FIRST = ["Ana", "Ben", "Chen", "Dara", "Emil", "Fatima", "Goro", "Hana", "Ivan", "Jade",
-         "Kofi", "Lena", "Mateo", "Nia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tariq"]
-LAST = ["Almeida", "Berg", "Cohen", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad",
-        "Ito", "Jansen", "Kowalski", "Lopez", "Moreau", "Novak", "Okafor", "Patel",
-        "Rossi", "Sato", "Tanaka", "Weber"]
-EXTRA_COUNTRIES = ["US", "US", "GB", "DE", "FR", "JP", "CA", "AU", "IN", "NL", "SG", "CH",
-                   "MX"]
+FIRST = [
+    "Ana",
+    "Ben",
+    "Chen",
+    "Dara",
+    "Emil",
+    "Fatima",
+    "Goro",
+    "Hana",
+    "Ivan",
+    "Jade",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nia",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tariq",
+]
+LAST = [
+    "Almeida",
+    "Berg",
+    "Cohen",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Haddad",
+    "Ito",
+    "Jansen",
+    "Kowalski",
+    "Lopez",
+    "Moreau",
+    "Novak",
+    "Okafor",
+    "Patel",
+    "Rossi",
+    "Sato",
+    "Tanaka",
+    "Weber",
+]
+EXTRA_COUNTRIES = ["US", "US", "GB", "DE", "FR", "JP", "CA", "AU", "IN", "NL", "SG", "CH", "MX"]
 
 
 @dataclass
@@ -56,8 +94,11 @@ def _name(i: int) -> str:
 def _regular(i: int, country: str, prefix: str = "INV") -> DemoPayee:
     rail = rail_for_country(country)
     return DemoPayee(
-        reference=f"{prefix}-{i:04d}", name=_name(i), country=country,
-        account=sample_account_details(country, seed=i), account_country=country,
+        reference=f"{prefix}-{i:04d}",
+        name=_name(i),
+        country=country,
+        account=sample_account_details(country, seed=i),
+        account_country=country,
         currency=rail.currency if rail else "USD",
     )
 
@@ -69,46 +110,118 @@ def investors() -> list[DemoPayee]:
     bad_iban = dict(sample_account_details("DE", seed=99))
     bad_iban["iban"] = bad_iban["iban"][:-1] + ("0" if bad_iban["iban"][-1] != "0" else "1")
     edge = [
-        DemoPayee(f"INV-{n + 1:04d}", "Gwen Harlow (UK resident, US account)", "GB",
-                  account=sample_account_details("US", seed=n + 1), account_country="US",
-                  currency="USD", note="non-US investor with a US bank account -> ACH"),
-        DemoPayee(f"INV-{n + 2:04d}", "Khalid Al Mansouri", "AE",
-                  account=sample_account_details("AE", seed=n + 2), account_country="AE",
-                  currency="USD", note="unsupported country -> international wire"),
-        DemoPayee(f"INV-{n + 3:04d}", "Kim Min-jun", "KR",
-                  account=sample_account_details("KR", seed=n + 3), account_country="KR",
-                  currency="USD", note="unsupported country -> international wire"),
+        DemoPayee(
+            f"INV-{n + 1:04d}",
+            "Gwen Harlow (UK resident, US account)",
+            "GB",
+            account=sample_account_details("US", seed=n + 1),
+            account_country="US",
+            currency="USD",
+            note="non-US investor with a US bank account -> ACH",
+        ),
+        DemoPayee(
+            f"INV-{n + 2:04d}",
+            "Khalid Al Mansouri",
+            "AE",
+            account=sample_account_details("AE", seed=n + 2),
+            account_country="AE",
+            currency="USD",
+            note="unsupported country -> international wire",
+        ),
+        DemoPayee(
+            f"INV-{n + 3:04d}",
+            "Kim Min-jun",
+            "KR",
+            account=sample_account_details("KR", seed=n + 3),
+            account_country="KR",
+            currency="USD",
+            note="unsupported country -> international wire",
+        ),
         DemoPayee(f"INV-{n + 4:04d}", "Nora Lindqvist", "SE", note="no bank account on file"),
-        DemoPayee(f"INV-{n + 5:04d}", "Oscar Pereira", "PT", payment_method="check",
-                  account=sample_account_details("PT", seed=n + 5), account_country="PT",
-                  currency="EUR", note="pays by cheque: not a method this engine pays"),
-        DemoPayee(f"INV-{n + 6:04d}", "Greta Vogel", "DE", account=bad_iban,
-                  account_country="DE", currency="EUR", note="IBAN with a wrong check digit"),
-        DemoPayee(f"INV-{n + 7:04d}", "Sam Doe", None,
-                  account=sample_account_details("US", seed=n + 7), account_country="US",
-                  currency="USD", note="no country of residence on file"),
-        DemoPayee(f"INV-{n + 8:04d}", "Walter Brandt", "US",
-                  account=sample_account_details("US", seed=n + 8), account_country="US",
-                  currency="USD", allocation="1500000.00",
-                  note="above the ACH per-payment limit"),
-        DemoPayee(f"INV-{n + 9:04d}", "Zoe Marchetti", "IT",
-                  account=sample_account_details("IT", seed=n + 9), account_country="IT",
-                  currency="EUR", allocation="0.00", note="zero allocation"),
+        DemoPayee(
+            f"INV-{n + 5:04d}",
+            "Oscar Pereira",
+            "PT",
+            payment_method="check",
+            account=sample_account_details("PT", seed=n + 5),
+            account_country="PT",
+            currency="EUR",
+            note="pays by cheque: not a method this engine pays",
+        ),
+        DemoPayee(
+            f"INV-{n + 6:04d}",
+            "Greta Vogel",
+            "DE",
+            account=bad_iban,
+            account_country="DE",
+            currency="EUR",
+            note="IBAN with a wrong check digit",
+        ),
+        DemoPayee(
+            f"INV-{n + 7:04d}",
+            "Sam Doe",
+            None,
+            account=sample_account_details("US", seed=n + 7),
+            account_country="US",
+            currency="USD",
+            note="no country of residence on file",
+        ),
+        DemoPayee(
+            f"INV-{n + 8:04d}",
+            "Walter Brandt",
+            "US",
+            account=sample_account_details("US", seed=n + 8),
+            account_country="US",
+            currency="USD",
+            allocation="1500000.00",
+            note="above the ACH per-payment limit",
+        ),
+        DemoPayee(
+            f"INV-{n + 9:04d}",
+            "Zoe Marchetti",
+            "IT",
+            account=sample_account_details("IT", seed=n + 9),
+            account_country="IT",
+            currency="EUR",
+            allocation="0.00",
+            note="zero allocation",
+        ),
     ]
     return people + edge
 
 
 def merchants() -> list[DemoPayee]:
     return [
-        DemoPayee("MER-ACME", "Acme Agency", "IN", kind="merchant",
-                  account=sample_account_details("IN", seed=501), account_country="IN",
-                  currency="INR", extra={"opening_balance": "10000.00"}),
-        DemoPayee("MER-FIAZ", "Freelancer Fiaz", "IN", kind="merchant",
-                  account=sample_account_details("IN", seed=502), account_country="IN",
-                  currency="INR", extra={"opening_balance": "5000.00"}),
-        DemoPayee("MER-TINY", "Tiny Studio", "IN", kind="merchant",
-                  account=sample_account_details("IN", seed=503), account_country="IN",
-                  currency="INR", extra={"opening_balance": "100.00"}),
+        DemoPayee(
+            "MER-ACME",
+            "Acme Agency",
+            "IN",
+            kind="merchant",
+            account=sample_account_details("IN", seed=501),
+            account_country="IN",
+            currency="INR",
+            extra={"opening_balance": "10000.00"},
+        ),
+        DemoPayee(
+            "MER-FIAZ",
+            "Freelancer Fiaz",
+            "IN",
+            kind="merchant",
+            account=sample_account_details("IN", seed=502),
+            account_country="IN",
+            currency="INR",
+            extra={"opening_balance": "5000.00"},
+        ),
+        DemoPayee(
+            "MER-TINY",
+            "Tiny Studio",
+            "IN",
+            kind="merchant",
+            account=sample_account_details("IN", seed=503),
+            account_country="IN",
+            currency="INR",
+            extra={"opening_balance": "100.00"},
+        ),
     ]
 
 
@@ -121,24 +234,50 @@ def _amount(rng: random.Random) -> str:
     return f"{rng.randint(1_000, 250_000)}.{rng.randint(0, 99):02d}"
 
 
-async def _insert_payees(session: AsyncSession, people: list[DemoPayee], now: datetime
-                         ) -> dict[str, int]:
-    existing = dict((await session.execute(
-        select(Payee.reference, Payee.id).where(Payee.reference.in_([p.reference for p in people]))
-    )).tuples().all())
+async def _insert_payees(
+    session: AsyncSession, people: list[DemoPayee], now: datetime
+) -> dict[str, int]:
+    existing = dict(
+        (
+            await session.execute(
+                select(Payee.reference, Payee.id).where(
+                    Payee.reference.in_([p.reference for p in people])
+                )
+            )
+        ).all()
+    )
     new = [p for p in people if p.reference not in existing]
     if new:
-        rows = (await session.execute(
-            insert(Payee).returning(Payee.reference, Payee.id),
-            [{"reference": p.reference, "name": p.name, "kind": p.kind, "country": p.country,
-              "payment_method": p.payment_method, "email": None, "created_at": now}
-             for p in new],
-        )).tuples().all()
+        rows = (
+            await session.execute(
+                insert(Payee).returning(Payee.reference, Payee.id),
+                [
+                    {
+                        "reference": p.reference,
+                        "name": p.name,
+                        "kind": p.kind,
+                        "country": p.country,
+                        "payment_method": p.payment_method,
+                        "email": None,
+                        "created_at": now,
+                    }
+                    for p in new
+                ],
+            )
+        ).all()
         ids = dict(rows)
         accounts = [
-            {"payee_id": ids[p.reference], "holder_name": p.name, "country": p.account_country,
-             "currency": p.currency, "details": p.account, "is_default": True, "created_at": now}
-            for p in new if p.account is not None
+            {
+                "payee_id": ids[p.reference],
+                "holder_name": p.name,
+                "country": p.account_country,
+                "currency": p.currency,
+                "details": p.account,
+                "is_default": True,
+                "created_at": now,
+            }
+            for p in new
+            if p.account is not None
         ]
         if accounts:
             await session.execute(insert(BankAccount), accounts)
@@ -146,8 +285,9 @@ async def _insert_payees(session: AsyncSession, people: list[DemoPayee], now: da
     return existing
 
 
-async def seed(sessions: async_sessionmaker[AsyncSession], now: datetime,
-               large_event_size: int = 500) -> dict[str, int]:
+async def seed(
+    sessions: async_sessionmaker[AsyncSession], now: datetime, large_event_size: int = 500
+) -> dict[str, int]:
     """Load the demo; returns counts of what exists afterwards. Idempotent."""
     async with sessions.begin() as session:
         fund_one = investors()
@@ -156,26 +296,52 @@ async def seed(sessions: async_sessionmaker[AsyncSession], now: datetime,
         ids.update(await _insert_payees(session, fund_two, now))
     events = SqlEventStore(sessions)
     rng = random.Random(2024)
-    await _ensure_event(events, sessions, now, EventInput(
-        code="LIQ-2024-001", name="Northwind Ventures I final distribution",
-        fund_name="Northwind Ventures I", currency="USD",
-        allocations=[AllocationInput(ids[p.reference], p.allocation or _amount(rng))
-                     for p in fund_one if p.allocation != "0.00"],
-    ), zero=[ids[p.reference] for p in fund_one if p.allocation == "0.00"])
-    await _ensure_event(events, sessions, now, EventInput(
-        code="LIQ-2024-002", name="Northwind Ventures II liquidation",
-        fund_name="Northwind Ventures II", currency="USD", total="25000000.00",
-        allocations=[AllocationInput(ids[p.reference], weight=rng.randint(1, 100))
-                     for p in fund_two],
-    ))
+    await _ensure_event(
+        events,
+        sessions,
+        now,
+        EventInput(
+            code="LIQ-2024-001",
+            name="Northwind Ventures I final distribution",
+            fund_name="Northwind Ventures I",
+            currency="USD",
+            allocations=[
+                AllocationInput(ids[p.reference], p.allocation or _amount(rng))
+                for p in fund_one
+                if p.allocation != "0.00"
+            ],
+        ),
+        zero=[ids[p.reference] for p in fund_one if p.allocation == "0.00"],
+    )
+    await _ensure_event(
+        events,
+        sessions,
+        now,
+        EventInput(
+            code="LIQ-2024-002",
+            name="Northwind Ventures II liquidation",
+            fund_name="Northwind Ventures II",
+            currency="USD",
+            total="25000000.00",
+            allocations=[
+                AllocationInput(ids[p.reference], weight=rng.randint(1, 100)) for p in fund_two
+            ],
+        ),
+    )
     return {"payees": len(ids), "events": 2}
 
 
-async def _ensure_event(events: SqlEventStore, sessions: async_sessionmaker[AsyncSession],
-                        now: datetime, data: EventInput, zero: list[int] | None = None) -> None:
+async def _ensure_event(
+    events: SqlEventStore,
+    sessions: async_sessionmaker[AsyncSession],
+    now: datetime,
+    data: EventInput,
+    zero: list[int] | None = None,
+) -> None:
     async with sessions() as session:
-        if await session.scalar(select(LiquidationEvent.id).where(
-                LiquidationEvent.code == data.code)):
+        if await session.scalar(
+            select(LiquidationEvent.id).where(LiquidationEvent.code == data.code)
+        ):
             return
     created = await events.create(require(plan_event(data)), now, actor="seed")
     if isinstance(created, list):
@@ -184,8 +350,10 @@ async def _ensure_event(events: SqlEventStore, sessions: async_sessionmaker[Asyn
         from persistence.tables import Allocation
 
         async with sessions.begin() as session:
-            await session.execute(insert(Allocation), [
-                {"event_id": created, "payee_id": pid, "amount_minor": 0, "currency": "USD"}
-                for pid in zero])
-
-
+            await session.execute(
+                insert(Allocation),
+                [
+                    {"event_id": created, "payee_id": pid, "amount_minor": 0, "currency": "USD"}
+                    for pid in zero
+                ],
+            )

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     mock_transient_error_rate: float = 0.0
     # GraphQL guards.
     max_page_size: int = 100
-    max_query_depth: int = 10
+    max_query_depth: int = 8
     max_query_tokens: int = 2000
     max_aliases: int = 15
     graphiql: bool = True

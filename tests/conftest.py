@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -95,3 +95,82 @@ def backend(database_url: str) -> str:
     return "sqlite" if database_url.startswith("sqlite") else "postgresql"
 
 
+# --- the engine, wired as in production but with in-process banks and no sleeping ---
+
+import httpx  # noqa: E402
+import pytest_asyncio  # noqa: E402
+
+from domain.ports import ProviderKind  # noqa: E402
+from providers.mock.bank import MockBank  # noqa: E402
+from providers.mock.config import MockBankConfig  # noqa: E402
+from service.bootstrap import Container, build, build_app  # noqa: E402
+from service.settings import Settings  # noqa: E402
+
+
+class FakeSleep:
+    """Records the waits the retry policy asked for; never really sleeps."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def fake_sleep() -> FakeSleep:
+    return FakeSleep()
+
+
+@pytest.fixture
+def banks() -> dict[ProviderKind, MockBank]:
+    return {kind: MockBank(kind, MockBankConfig(seed=7)) for kind in ProviderKind}
+
+
+@pytest_asyncio.fixture
+async def container(
+    database_url: str,
+    clock: ManualClock,
+    banks: dict[ProviderKind, MockBank],
+    fake_sleep: FakeSleep,
+) -> AsyncIterator[Container]:
+    settings = Settings(database_url=database_url, provider_concurrency=16, _env_file=None)
+    built = build(
+        settings,
+        clock=clock,
+        banks=banks,
+        provider_options={"sleep": fake_sleep, "call_timeout_s": 0.5},
+    )
+    yield built
+    await built.aclose()
+
+
+@pytest_asyncio.fixture
+async def seeded(container: Container) -> Container:
+    from service.demo import seed
+
+    await seed(container.sessions, container.clock.now(), large_event_size=40)
+    return container
+
+
+class GraphQLClient:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def __call__(self, query: str, **variables: object) -> dict:
+        response = await self.http.post("/graphql", json={"query": query, "variables": variables})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def data(self, query: str, **variables: object) -> dict:
+        body = await self(query, **variables)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+
+@pytest_asyncio.fixture
+async def gql(seeded: Container) -> AsyncIterator[GraphQLClient]:
+    app = build_app(seeded, migrate=False, recover=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield GraphQLClient(http)

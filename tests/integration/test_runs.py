@@ -1,0 +1,84 @@
+"""Runs against the real store: skipped payouts are re-evaluated, nothing is paid twice."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, select, update
+
+from domain.demo_accounts import sample_account_details
+from domain.ports import ProviderKind
+from persistence.tables import BankAccount, Payee, Payout
+from service.bootstrap import Container
+
+
+async def payout_of(container: Container, reference: str) -> Payout:
+    async with container.sessions() as session:
+        payout = await session.scalar(
+            select(Payout).join(Payee, Payee.id == Payout.payee_id)
+            .where(Payee.reference == reference, Payout.event_id == 1)
+        )
+        assert payout is not None
+        return payout
+
+
+async def reference_with_note(container: Container, name: str) -> str:
+    async with container.sessions() as session:
+        ref = await session.scalar(select(Payee.reference).where(Payee.name == name))
+        assert ref is not None
+        return ref
+
+
+async def test_fixing_the_data_makes_the_next_run_pay(seeded: Container, banks) -> None:
+    no_account = await reference_with_note(seeded, "Nora Lindqvist")
+    wrong_method = await reference_with_note(seeded, "Oscar Pereira")
+    await seeded.runner.run("LIQ-2024-001", "before")
+    assert (await payout_of(seeded, no_account)).skip_reason == "missing_external_account"
+    assert (await payout_of(seeded, wrong_method)).skip_reason == "invalid_method"
+
+    async with seeded.sessions.begin() as session:
+        payee_id = await session.scalar(select(Payee.id).where(Payee.reference == no_account))
+        await session.execute(insert(BankAccount).values(
+            payee_id=payee_id, holder_name="Nora Lindqvist", country="SE", currency="SEK",
+            details=sample_account_details("SE", seed=5), is_default=True,
+            created_at=seeded.clock.now()))
+        await session.execute(update(Payee).where(Payee.reference == wrong_method)
+                              .values(payment_method="bank_transfer"))
+
+    orders_before = sum(len(b.orders) for b in banks.values())
+    summary = await seeded.runner.run("LIQ-2024-001", "after")
+    assert summary.created == 2
+    assert sum(len(b.orders) for b in banks.values()) == orders_before + 2
+    for reference in (no_account, wrong_method):
+        payout = await payout_of(seeded, reference)
+        assert payout.status == "submitted"
+        assert payout.skip_reason is None
+        assert banks[ProviderKind.CROSS_BORDER].count_orders_for(payout.idempotency_key) == 1
+
+
+async def test_every_demo_skip_reason_is_the_right_one(seeded: Container) -> None:
+    summary = await seeded.runner.run("LIQ-2024-001", "reasons")
+    expected = {
+        "Nora Lindqvist": "missing_external_account",
+        "Oscar Pereira": "invalid_method",
+        "Greta Vogel": "invalid_bank_account",
+        "Sam Doe": "missing_country",
+        "Walter Brandt": "amount_above_rail_limit",
+        "Zoe Marchetti": "invalid_amount",
+    }
+    for name, reason in expected.items():
+        payout = await payout_of(seeded, await reference_with_note(seeded, name))
+        assert (name, payout.status, payout.skip_reason) == (name, "skipped", reason)
+    breakdown = dict(summary.skip_breakdown)
+    assert all(breakdown[reason] >= 1 for reason in expected.values())
+    assert sum(breakdown.values()) == summary.skipped
+
+
+async def test_edge_case_routes(seeded: Container) -> None:
+    await seeded.runner.run("LIQ-2024-001", "routes")
+    abroad = await payout_of(seeded, await reference_with_note(
+        seeded, "Gwen Harlow (UK resident, US account)"))
+    assert (abroad.rail, abroad.routing_rule, abroad.country) == (
+        "ACH", "us_bank_account_abroad", "GB")
+    for name in ("Khalid Al Mansouri", "Kim Min-jun"):
+        wire = await payout_of(seeded, await reference_with_note(seeded, name))
+        assert (wire.rail, wire.routing_rule, wire.status) == (
+            "WIRE", "international_wire", "submitted")

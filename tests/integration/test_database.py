@@ -27,7 +27,8 @@ async def test_audit_rows_are_append_only(database_url: str, backend: str, state
         async with engine.begin() as conn:
             await conn.execute(
                 text(
-                    "INSERT INTO audit_events (occurred_at, entity, entity_id, action, actor, detail)"
+                    "INSERT INTO audit_events"
+                    " (occurred_at, entity, entity_id, action, actor, detail)"
                     " VALUES (CURRENT_TIMESTAMP, 'payout', 1, 'payout.created', 'system', '{}')"
                 )
             )

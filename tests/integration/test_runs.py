@@ -13,7 +13,8 @@ from service.bootstrap import Container
 async def payout_of(container: Container, reference: str) -> Payout:
     async with container.sessions() as session:
         payout = await session.scalar(
-            select(Payout).join(Payee, Payee.id == Payout.payee_id)
+            select(Payout)
+            .join(Payee, Payee.id == Payout.payee_id)
             .where(Payee.reference == reference, Payout.event_id == 1)
         )
         assert payout is not None
@@ -36,12 +37,22 @@ async def test_fixing_the_data_makes_the_next_run_pay(seeded: Container, banks) 
 
     async with seeded.sessions.begin() as session:
         payee_id = await session.scalar(select(Payee.id).where(Payee.reference == no_account))
-        await session.execute(insert(BankAccount).values(
-            payee_id=payee_id, holder_name="Nora Lindqvist", country="SE", currency="SEK",
-            details=sample_account_details("SE", seed=5), is_default=True,
-            created_at=seeded.clock.now()))
-        await session.execute(update(Payee).where(Payee.reference == wrong_method)
-                              .values(payment_method="bank_transfer"))
+        await session.execute(
+            insert(BankAccount).values(
+                payee_id=payee_id,
+                holder_name="Nora Lindqvist",
+                country="SE",
+                currency="SEK",
+                details=sample_account_details("SE", seed=5),
+                is_default=True,
+                created_at=seeded.clock.now(),
+            )
+        )
+        await session.execute(
+            update(Payee)
+            .where(Payee.reference == wrong_method)
+            .values(payment_method="bank_transfer")
+        )
 
     orders_before = sum(len(b.orders) for b in banks.values())
     summary = await seeded.runner.run("LIQ-2024-001", "after")
@@ -74,11 +85,18 @@ async def test_every_demo_skip_reason_is_the_right_one(seeded: Container) -> Non
 
 async def test_edge_case_routes(seeded: Container) -> None:
     await seeded.runner.run("LIQ-2024-001", "routes")
-    abroad = await payout_of(seeded, await reference_with_note(
-        seeded, "Gwen Harlow (UK resident, US account)"))
+    abroad = await payout_of(
+        seeded, await reference_with_note(seeded, "Gwen Harlow (UK resident, US account)")
+    )
     assert (abroad.rail, abroad.routing_rule, abroad.country) == (
-        "ACH", "us_bank_account_abroad", "GB")
+        "ACH",
+        "us_bank_account_abroad",
+        "GB",
+    )
     for name in ("Khalid Al Mansouri", "Kim Min-jun"):
         wire = await payout_of(seeded, await reference_with_note(seeded, name))
         assert (wire.rail, wire.routing_rule, wire.status) == (
-            "WIRE", "international_wire", "submitted")
+            "WIRE",
+            "international_wire",
+            "submitted",
+        )

@@ -1,0 +1,48 @@
+"""The HTTP surface: health, GraphiQL, and a constant number of SQL statements per page."""
+
+from __future__ import annotations
+
+from sqlalchemy import event
+
+from service.bootstrap import Container
+from tests.conftest import GraphQLClient
+
+NESTED_PAGE = """
+query($first: Int) { payouts(first: $first) { edges { node {
+  id rail { code } payee { name bankAccounts { id } } event { code } trace { action }
+} } } }"""
+
+
+async def test_health_checks_the_database(gql: GraphQLClient) -> None:
+    response = await gql.http.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+async def test_graphiql_is_served_to_browsers(gql: GraphQLClient) -> None:
+    response = await gql.http.get("/graphql", headers={"accept": "text/html"})
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
+
+
+async def test_statements_per_request_do_not_grow_with_page_size(
+    gql: GraphQLClient, seeded: Container
+) -> None:
+    await seeded.runner.run("LIQ-2024-001", "n+1")
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(seeded.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        counts = []
+        for first in (5, 50):
+            statements.clear()
+            data = await gql.data(NESTED_PAGE, first=first)
+            assert len(data["payouts"]["edges"]) == first
+            counts.append(len([s for s in statements if s.lstrip().upper().startswith("SELECT")]))
+    finally:
+        event.remove(seeded.engine.sync_engine, "before_cursor_execute", record)
+    assert counts[0] == counts[1], counts
+    assert counts[1] <= 6

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from domain.money import Money
 
@@ -43,6 +43,32 @@ class PaymentOrderRequest:
     beneficiary_country: str | None
     account: Mapping[str, str]
     reference: str
+
+    def body(self) -> dict[str, Any]:
+        """The order as JSON; the idempotency key travels beside it, not inside."""
+        return {
+            "amount": {"amount": self.amount.to_decimal_string(), "currency": self.amount.currency},
+            "target_currency": self.target_currency,
+            "rail": self.rail,
+            "beneficiary_name": self.beneficiary_name,
+            "beneficiary_country": self.beneficiary_country,
+            "account": dict(self.account),
+            "reference": self.reference,
+        }
+
+    @classmethod
+    def from_body(cls, idempotency_key: str, body: Mapping[str, Any]) -> PaymentOrderRequest:
+        amount = body["amount"]
+        return cls(
+            idempotency_key=idempotency_key,
+            amount=Money.parse(amount["amount"], amount["currency"]),
+            target_currency=body["target_currency"],
+            rail=body["rail"],
+            beneficiary_name=body["beneficiary_name"],
+            beneficiary_country=body["beneficiary_country"],
+            account=dict(body["account"]),
+            reference=body["reference"],
+        )
 
 
 @dataclass(frozen=True, slots=True)

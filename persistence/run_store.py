@@ -571,27 +571,9 @@ _FAILED = (
 
 
 def request_to_json(request: PaymentOrderRequest) -> dict[str, Any]:
-    return {
-        "idempotency_key": request.idempotency_key,
-        "amount": request.amount.to_decimal_string(),
-        "currency": request.amount.currency,
-        "target_currency": request.target_currency,
-        "rail": request.rail,
-        "beneficiary_name": request.beneficiary_name,
-        "beneficiary_country": request.beneficiary_country,
-        "account": dict(request.account),
-        "reference": request.reference,
-    }
+    """The frozen snapshot stored on a submitting payout."""
+    return {"idempotency_key": request.idempotency_key, **request.body()}
 
 
 def request_from_json(data: dict[str, Any]) -> PaymentOrderRequest:
-    return PaymentOrderRequest(
-        idempotency_key=data["idempotency_key"],
-        amount=Money.parse(data["amount"], data["currency"]),
-        target_currency=data["target_currency"],
-        rail=data["rail"],
-        beneficiary_name=data["beneficiary_name"],
-        beneficiary_country=data["beneficiary_country"],
-        account=data["account"],
-        reference=data["reference"],
-    )
+    return PaymentOrderRequest.from_body(data["idempotency_key"], data)

@@ -46,15 +46,7 @@ def decimal_to_json(value: Decimal | None) -> str | None:
 
 
 def order_request_to_json(request: PaymentOrderRequest) -> JsonObject:
-    return {
-        "amount": money_to_json(request.amount),
-        "target_currency": request.target_currency,
-        "rail": request.rail,
-        "beneficiary_name": request.beneficiary_name,
-        "beneficiary_country": request.beneficiary_country,
-        "account": dict(request.account),
-        "reference": request.reference,
-    }
+    return request.body()
 
 
 def order_to_json(order: ProviderOrder) -> JsonObject:

@@ -190,38 +190,24 @@ def investors() -> list[DemoPayee]:
     return people + edge
 
 
+def _merchant(reference: str, name: str, seed: int, opening_balance: str) -> DemoPayee:
+    return DemoPayee(
+        reference,
+        name,
+        "IN",
+        kind="merchant",
+        account=sample_account_details("IN", seed=seed),
+        account_country="IN",
+        currency="INR",
+        extra={"opening_balance": opening_balance},
+    )
+
+
 def merchants() -> list[DemoPayee]:
     return [
-        DemoPayee(
-            "MER-ACME",
-            "Acme Agency",
-            "IN",
-            kind="merchant",
-            account=sample_account_details("IN", seed=501),
-            account_country="IN",
-            currency="INR",
-            extra={"opening_balance": "10000.00"},
-        ),
-        DemoPayee(
-            "MER-FIAZ",
-            "Freelancer Fiaz",
-            "IN",
-            kind="merchant",
-            account=sample_account_details("IN", seed=502),
-            account_country="IN",
-            currency="INR",
-            extra={"opening_balance": "5000.00"},
-        ),
-        DemoPayee(
-            "MER-TINY",
-            "Tiny Studio",
-            "IN",
-            kind="merchant",
-            account=sample_account_details("IN", seed=503),
-            account_country="IN",
-            currency="INR",
-            extra={"opening_balance": "100.00"},
-        ),
+        _merchant("MER-ACME", "Acme Agency", 501, "10000.00"),
+        _merchant("MER-FIAZ", "Freelancer Fiaz", 502, "5000.00"),
+        _merchant("MER-TINY", "Tiny Studio", 503, "100.00"),
     ]
 
 

@@ -172,11 +172,16 @@ class SqlPayoutStore:
             ids = await _insert_new_payouts(
                 session, event_id, run_id, [e for e in evaluations if e.is_new], now
             )
+            reevaluated = [e for e in evaluations if _reevaluated(e)]
+            still = await _lock_in_status(
+                session, {e.candidate.payout_id: e.candidate.payout_status for e in reevaluated}
+            )
             await _update_reevaluated(
-                session, run_id, [e for e in evaluations if _reevaluated(e)], now
+                session, run_id, [e for e in reevaluated if e.candidate.payout_id in still], now
             )
             for e in evaluations:
-                if e.candidate.payout_id is not None:
+                moved_elsewhere = _reevaluated(e) and e.candidate.payout_id not in still
+                if e.candidate.payout_id is not None and not moved_elsewhere:
                     ids[e.idempotency_key] = e.candidate.payout_id
             audit_rows: list[dict[str, Any]] = []
             items: list[dict[str, Any]] = []
@@ -207,39 +212,69 @@ class SqlPayoutStore:
     async def record_results(
         self, run_id: int | None, results: Sequence[SubmissionResult], now: datetime
     ) -> None:
-        accepted, rejected, audit_rows, items = [], [], [], []
-        for r in results:
-            outcome, status = outcome_of(r.result)
-            pid = r.submission.payout_id
-            item_run = run_id or r.submission.run_id
-            if item_run is not None:
-                items.append(
-                    {
-                        "run_id": item_run,
-                        "payout_id": pid,
-                        "outcome": outcome.value,
-                        "reason": r.result.error_code,
-                    }
-                )
-            audit_rows.extend(_result_audit(r, item_run, now))
-            if status is PayoutStatus.SUBMITTED:
-                accepted.append(_accepted_values(r, now))
-            elif status is PayoutStatus.FAILED:
-                rejected.append(
-                    {
-                        "pid": pid,
-                        "failure_code": r.result.error_code,
-                        "failure_reason": r.result.error_message,
-                        "updated_at": now,
-                    }
-                )
+        """Write provider answers for payouts still ``submitting``; later copies are no-ops.
+
+        Two processes may re-ask about one payout at once (start-up recovery and a
+        run): the bank holds one order, and only the first answer written here moves
+        the payout and leaves audit rows.
+        """
         async with self._sessions.begin() as session:
+            still = await _lock_in_status(
+                session, {r.submission.payout_id: PayoutStatus.SUBMITTING for r in results}
+            )
+            fresh = [r for r in results if r.submission.payout_id in still]
+            accepted, rejected, audit_rows, items = _result_rows(run_id, fresh, now)
             if accepted:
                 await session.execute(_SUBMITTED, accepted)
             if rejected:
                 await session.execute(_FAILED, rejected)
             await audit.write(session, audit_rows)
             await upsert(session, _ITEMS, items, ["run_id", "payout_id"], ["outcome", "reason"])
+
+
+async def _lock_in_status(session: AsyncSession, expected: dict[int, PayoutStatus]) -> set[int]:
+    """The ids whose payout is still in the expected status, locked for this transaction."""
+    if not expected:
+        return set()
+    rows = await session.execute(
+        select(Payout.id, Payout.status).where(Payout.id.in_(list(expected))).with_for_update()
+    )
+    return {pid for pid, status in rows.all() if status == expected[pid].value}
+
+
+def _result_rows(
+    run_id: int | None, results: Sequence[SubmissionResult], now: datetime
+) -> tuple[list[dict[str, Any]], ...]:
+    accepted: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    audit_rows: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
+    for r in results:
+        outcome, status = outcome_of(r.result)
+        pid = r.submission.payout_id
+        item_run = run_id or r.submission.run_id
+        if item_run is not None:
+            items.append(
+                {
+                    "run_id": item_run,
+                    "payout_id": pid,
+                    "outcome": outcome.value,
+                    "reason": r.result.error_code,
+                }
+            )
+        audit_rows.extend(_result_audit(r, item_run, now))
+        if status is PayoutStatus.SUBMITTED:
+            accepted.append(_accepted_values(r, now))
+        elif status is PayoutStatus.FAILED:
+            rejected.append(
+                {
+                    "pid": pid,
+                    "failure_code": r.result.error_code,
+                    "failure_reason": r.result.error_message,
+                    "updated_at": now,
+                }
+            )
+    return accepted, rejected, audit_rows, items
 
 
 async def _store_counts(session: AsyncSession, run_id: int) -> dict[str, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import insert, select, update
 
 from domain.demo_accounts import sample_account_details
-from domain.ports import ProviderKind
+from domain.ports import ProviderKind, Submission
 from persistence.tables import BankAccount, Payee, Payout
 from service.bootstrap import Container
 
@@ -100,3 +100,45 @@ async def test_edge_case_routes(seeded: Container) -> None:
             "international_wire",
             "submitted",
         )
+
+
+async def test_a_second_copy_of_an_answer_changes_nothing(seeded: Container) -> None:
+    """Start-up recovery and a run may both hear back about one payout: one audit trail."""
+    from domain.ports import SubmitOutcome, SubmitResult
+    from domain.runs import SubmissionResult
+    from persistence.tables import AuditEvent
+
+    await seeded.runner.run("LIQ-2024-001", "first")
+    async with seeded.sessions() as session:
+        payout = await session.scalar(select(Payout).where(Payout.status == "submitted"))
+        assert payout is not None
+        audits_before = len(
+            (
+                await session.scalars(select(AuditEvent).where(AuditEvent.payout_id == payout.id))
+            ).all()
+        )
+    submission = (await seeded.store.submitting(None)) or None
+    assert submission is None  # nothing left to ask about
+    from persistence.run_store import request_from_json
+
+    late = SubmissionResult(
+        Submission(
+            payout.id,
+            ProviderKind(payout.provider),
+            request_from_json(payout.order_request),
+            payout.run_id,
+        ),
+        SubmitResult(SubmitOutcome.REJECTED, error_code="late", error_message="late"),
+    )
+    await seeded.store.record_results(None, [late], seeded.clock.now())
+    async with seeded.sessions() as session:
+        again = await session.get(Payout, payout.id)
+        audits_after = len(
+            (
+                await session.scalars(select(AuditEvent).where(AuditEvent.payout_id == payout.id))
+            ).all()
+        )
+    assert (again.status, again.failure_code) == ("submitted", None)
+    assert audits_after == audits_before
+    summary = await seeded.store.run_summary(payout.run_id)
+    assert summary.failed == 0

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -194,3 +195,53 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(48))
     actor: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]]
+
+
+class LedgerAccount(Base):
+    """An account with cached totals, updated in the same transaction as its entries."""
+
+    __tablename__ = "ledger_accounts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(96), unique=True)
+    type: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    owner_payee_id: Mapped[int | None] = mapped_column(ForeignKey("payees.id"), index=True)
+    pending_debits: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    pending_credits: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    posted_debits: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    posted_credits: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    created_at: Mapped[datetime]
+
+
+class LedgerTransfer(Base):
+    """A journal entry. A post or void names the pending transfer it resolves, once."""
+
+    __tablename__ = "ledger_transfers"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    phase: Mapped[str] = mapped_column(String(8))
+    payout_id: Mapped[int | None] = mapped_column(ForeignKey("payouts.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("liquidation_events.id"))
+    resolves_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transfers.id"), unique=True)
+    created_at: Mapped[datetime]
+
+
+class LedgerEntry(Base):
+    """One leg: a positive amount on a debit or credit side. Append-only."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="positive_amount"),
+        CheckConstraint("side IN ('debit', 'credit')", name="side"),
+        CheckConstraint("phase IN ('pending', 'posted', 'voided')", name="phase"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    transfer_id: Mapped[int] = mapped_column(ForeignKey("ledger_transfers.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), index=True)
+    side: Mapped[str] = mapped_column(String(6))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    phase: Mapped[str] = mapped_column(String(8))

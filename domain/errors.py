@@ -64,3 +64,11 @@ class UnsupportedPaymentMethod(InvalidInput):
 
 class ProviderUnavailable(PayoutEngineError):
     code = "PROVIDER_UNAVAILABLE"
+
+
+class UnbalancedEntry(PayoutEngineError):
+    code = "UNBALANCED_ENTRY"
+
+
+class InsufficientFunds(Conflict):
+    code = "INSUFFICIENT_FUNDS"

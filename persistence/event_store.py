@@ -8,8 +8,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain import ledger
 from domain.events import EventPlan, Problem
-from persistence import audit
+from persistence import audit, ledger_store
 from persistence.tables import Allocation, LiquidationEvent, Payee
 
 
@@ -64,6 +65,14 @@ class SqlEventStore:
                     }
                     for pid, m in plan.allocations
                 ],
+            )
+            await ledger_store.write(
+                session,
+                [
+                    ledger_store.Posting(ledger.allocate(pid, m), event_id=event_id)
+                    for pid, m in plan.allocations
+                ],
+                now,
             )
             await audit.write(
                 session,

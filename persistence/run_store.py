@@ -10,6 +10,7 @@ from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain import ledger
 from domain.bank_details import BankAccount
 from domain.eligibility import PayeeProfile, SkipReason
 from domain.errors import NotFound
@@ -25,7 +26,7 @@ from domain.ports import (
     SubmitOutcome,
 )
 from domain.runs import Candidate, Evaluation, SubmissionResult, outcome_of
-from persistence import audit
+from persistence import audit, ledger_store
 from persistence.sql import insert_ignore, upsert
 from persistence.tables import (
     Allocation,
@@ -191,6 +192,7 @@ class SqlPayoutStore:
                     continue
                 audit_rows.extend(_evaluation_audit(e, payout_id, run_id, now))
                 items.append(_evaluation_item(e, payout_id, run_id))
+            await _reserve(session, evaluations, ids, event_id, now)
             await audit.write(session, audit_rows)
             await insert_ignore(session, _ITEMS, items, ["run_id", "payout_id"])
 
@@ -228,8 +230,77 @@ class SqlPayoutStore:
                 await session.execute(_SUBMITTED, accepted)
             if rejected:
                 await session.execute(_FAILED, rejected)
+                await _void(
+                    session, [r for r in fresh if r.result.outcome is SubmitOutcome.REJECTED], now
+                )
             await audit.write(session, audit_rows)
             await upsert(session, _ITEMS, items, ["run_id", "payout_id"], ["outcome", "reason"])
+
+
+async def _reserve(
+    session: AsyncSession,
+    evaluations: Sequence[Evaluation],
+    ids: dict[str, int],
+    event_id: int | None,
+    now: datetime,
+) -> None:
+    """Hold each newly payable amount on its payee's payable account (pending transfer)."""
+    paying = [
+        (e, ids[e.idempotency_key])
+        for e in evaluations
+        if e.status is PayoutStatus.SUBMITTING
+        and e.eligibility is not None
+        and e.idempotency_key in ids
+    ]
+    if not paying:
+        return
+    holds = [
+        ledger.reserve(
+            e.candidate.payee_id, e.candidate.amount, e.eligibility.decision.rail.provider.value
+        )
+        for e, _ in paying
+    ]
+    balances = await ledger_store.lock_balances(session, [h.legs[0].account for h in holds])
+    for hold in holds:
+        leg = hold.legs[0]
+        ledger_store.require_available(balances, leg.account, leg.amount)
+        balances[leg.account.code] = (
+            balances.get(leg.account.code, ledger.Balance())
+            + ledger.balance_deltas(hold)[leg.account.code]
+        )
+    await ledger_store.write(
+        session,
+        [
+            ledger_store.Posting(hold, payout_id=pid, event_id=event_id)
+            for hold, (_, pid) in zip(holds, paying, strict=True)
+        ],
+        now,
+    )
+
+
+async def _void(session: AsyncSession, failed: Sequence[SubmissionResult], now: datetime) -> None:
+    """Release the hold of each payout the provider refused for good."""
+    if not failed:
+        return
+    open_holds = await ledger_store.open_reservations(
+        session, [r.submission.payout_id for r in failed]
+    )
+    postings = []
+    for r in failed:
+        hold_id = open_holds.get(r.submission.payout_id)
+        if hold_id is None:
+            continue
+        request = r.submission.request
+        payee_id = await session.scalar(
+            select(Payout.payee_id).where(Payout.id == r.submission.payout_id)
+        )
+        hold = ledger.reserve(payee_id, request.amount, r.submission.provider.value)
+        postings.append(
+            ledger_store.Posting(
+                ledger.void(hold), payout_id=r.submission.payout_id, resolves_id=hold_id
+            )
+        )
+    await ledger_store.write(session, postings, now)
 
 
 async def _lock_in_status(session: AsyncSession, expected: dict[int, PayoutStatus]) -> set[int]:

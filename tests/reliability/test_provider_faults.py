@@ -35,6 +35,13 @@ async def one_us_payout(container: Container, code: str = "LIQ-FAULT") -> None:
     await SqlEventStore(container.sessions).create(plan, container.clock.now())
 
 
+async def assert_books_balance(container: Container) -> None:
+    from persistence import ledger_checks
+
+    async with container.sessions() as session:
+        assert await ledger_checks.verify(session) == []
+
+
 async def the_payout(container: Container) -> Payout:
     async with container.sessions() as session:
         payout = await session.scalar(
@@ -69,6 +76,7 @@ async def test_429_with_retry_after_is_honoured(
     retries = [t for t in await trace(seeded, payout.id) if t.action == "provider.attempt_failed"]
     assert [(r.detail["result"], r.detail["wait_seconds"]) for r in retries] == [("http_429", 2)]
     assert banks[ProviderKind.ACH].count_orders_for(payout.idempotency_key) == 1
+    await assert_books_balance(seeded)
 
 
 async def test_503_then_success_backs_off_one_second(
@@ -81,6 +89,7 @@ async def test_503_then_success_backs_off_one_second(
     assert payout.status == "submitted"
     assert fake_sleep.calls == [1, 2]
     assert banks[ProviderKind.ACH].count_orders_for(payout.idempotency_key) == 1
+    await assert_books_balance(seeded)
 
 
 async def test_400_is_permanent_and_not_retried(
@@ -95,6 +104,7 @@ async def test_400_is_permanent_and_not_retried(
     assert banks[ProviderKind.ACH].count_orders_for(payout.idempotency_key) == 0
     last = (await trace(seeded, payout.id))[-1]
     assert last.detail["to"] == "failed" and last.detail["attempts"] == 1
+    await assert_books_balance(seeded)
 
 
 async def test_closed_account_fails_the_payout(seeded: Container, banks) -> None:
@@ -113,6 +123,7 @@ async def test_closed_account_fails_the_payout(seeded: Container, banks) -> None
     await seeded.runner.run("LIQ-FAULT", "k")
     payout = await the_payout(seeded)
     assert (payout.status, payout.failure_code) == ("failed", "account_closed")
+    await assert_books_balance(seeded)
 
 
 async def test_timeout_after_the_order_was_created_ends_with_one_order(
@@ -132,6 +143,7 @@ async def test_timeout_after_the_order_was_created_ends_with_one_order(
         if t.action == "provider.attempt_failed"
     ]
     assert retries == ["timeout"]
+    await assert_books_balance(seeded)
 
 
 async def test_unreachable_provider_leaves_it_in_flight_then_recovery_pays_once(
@@ -152,6 +164,7 @@ async def test_unreachable_provider_leaves_it_in_flight_then_recovery_pays_once(
     assert ach.count_orders_for(payout.idempotency_key) == 1
     summary = await seeded.store.run_summary(summary.run_id)
     assert (summary.created, summary.in_flight) == (1, 0)
+    await assert_books_balance(seeded)
 
 
 async def test_next_run_finishes_what_an_outage_left(seeded: Container, banks) -> None:
@@ -163,3 +176,4 @@ async def test_next_run_finishes_what_an_outage_left(seeded: Container, banks) -
     payout = await the_payout(seeded)
     assert (second.created, payout.status) == (1, "submitted")
     assert ach.count_orders_for(payout.idempotency_key) == 1
+    await assert_books_balance(seeded)

@@ -1,0 +1,180 @@
+"""Writing the ledger: transfers, their entries and the cached account totals, in bulk.
+
+Everything here runs inside the caller's transaction, beside the payout change the
+money movement belongs to. Cached totals get one UPDATE per account per batch, so
+the platform's hot accounts (cash at each provider) are touched once per batch of
+payouts, not once per payout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.errors import InsufficientFunds
+from domain.ledger import AccountRef, Balance, Transfer, balance_deltas
+from domain.money import Money
+from persistence.sql import insert_ignore
+from persistence.tables import LedgerAccount, LedgerEntry, LedgerTransfer
+
+_ACCOUNTS = LedgerAccount.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """A transfer to write, and what it is about."""
+
+    transfer: Transfer
+    payout_id: int | None = None
+    event_id: int | None = None
+    resolves_id: int | None = None  # the pending transfer a post or void resolves
+
+
+async def account_ids(
+    session: AsyncSession, refs: Sequence[AccountRef], now: datetime
+) -> dict[str, int]:
+    """Ids of the accounts, creating the missing ones."""
+    unique = {ref.code: ref for ref in refs}
+    await insert_ignore(
+        session,
+        _ACCOUNTS,
+        [
+            {
+                "code": ref.code,
+                "type": ref.type.value,
+                "currency": ref.currency,
+                "owner_payee_id": ref.owner_payee_id,
+                "created_at": now,
+            }
+            for ref in unique.values()
+        ],
+        ["code"],
+    )
+    rows = await session.execute(
+        select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(list(unique)))
+    )
+    return dict(rows.all())
+
+
+async def write(session: AsyncSession, postings: Sequence[Posting], now: datetime) -> list[int]:
+    """Write the transfers with their entries and cached totals; returns transfer ids."""
+    if not postings:
+        return []
+    ids = await account_ids(
+        session, [leg.account for p in postings for leg in p.transfer.legs], now
+    )
+    transfer_ids = list(
+        (
+            await session.execute(
+                insert(LedgerTransfer).returning(LedgerTransfer.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "kind": p.transfer.kind,
+                        "phase": p.transfer.phase.value,
+                        "payout_id": p.payout_id,
+                        "event_id": p.event_id,
+                        "resolves_id": p.resolves_id,
+                        "created_at": now,
+                    }
+                    for p in postings
+                ],
+            )
+        ).scalars()
+    )
+    await session.execute(
+        insert(LedgerEntry),
+        [
+            {
+                "transfer_id": tid,
+                "account_id": ids[leg.account.code],
+                "side": leg.side.value,
+                "amount_minor": leg.amount.minor,
+                "currency": leg.amount.currency,
+                "phase": p.transfer.phase.value,
+            }
+            for tid, p in zip(transfer_ids, postings, strict=True)
+            for leg in p.transfer.legs
+        ],
+    )
+    await _apply_deltas(session, ids, postings)
+    return transfer_ids
+
+
+async def _apply_deltas(
+    session: AsyncSession, ids: dict[str, int], postings: Sequence[Posting]
+) -> None:
+    totals: dict[str, Balance] = {}
+    for p in postings:
+        for code, delta in balance_deltas(p.transfer).items():
+            totals[code] = totals.get(code, Balance()) + delta
+    c = _ACCOUNTS.c
+    statement = (
+        update(_ACCOUNTS)
+        .where(c.id == bindparam("aid"))
+        .values(
+            pending_debits=c.pending_debits + bindparam("pd"),
+            pending_credits=c.pending_credits + bindparam("pc"),
+            posted_debits=c.posted_debits + bindparam("xd"),
+            posted_credits=c.posted_credits + bindparam("xc"),
+        )
+    )
+    await session.execute(
+        statement,
+        [
+            {
+                "aid": ids[code],
+                "pd": b.pending_debits,
+                "pc": b.pending_credits,
+                "xd": b.posted_debits,
+                "xc": b.posted_credits,
+            }
+            for code, b in sorted(totals.items())  # one lock order for every writer
+        ],
+    )
+
+
+async def lock_balances(session: AsyncSession, refs: Sequence[AccountRef]) -> dict[str, Balance]:
+    """Current totals of these accounts, locked (FOR UPDATE; SQLite holds the write lock)."""
+    codes = sorted({ref.code for ref in refs})
+    rows = (
+        await session.scalars(
+            select(LedgerAccount)
+            .where(LedgerAccount.code.in_(codes))
+            .order_by(LedgerAccount.code)
+            .with_for_update()
+        )
+    ).all()
+    return {row.code: balance_of(row) for row in rows}
+
+
+def balance_of(row: LedgerAccount) -> Balance:
+    return Balance(row.pending_debits, row.pending_credits, row.posted_debits, row.posted_credits)
+
+
+def require_available(balances: dict[str, Balance], account: AccountRef, amount: Money) -> None:
+    """Raise InsufficientFunds unless ``amount`` can be held from ``account``."""
+    available = balances.get(account.code, Balance()).available(account.type)
+    if available < amount.minor:
+        raise InsufficientFunds(
+            f"{amount} exceeds the available {Money(max(available, 0), amount.currency)}",
+            field="amount",
+        )
+
+
+async def open_reservations(session: AsyncSession, payout_ids: Sequence[int]) -> dict[int, int]:
+    """payout id -> id of its reserve transfer that no post or void has resolved yet."""
+    resolved = select(LedgerTransfer.resolves_id).where(LedgerTransfer.resolves_id.isnot(None))
+    rows = await session.execute(
+        select(LedgerTransfer.payout_id, func.max(LedgerTransfer.id))
+        .where(
+            LedgerTransfer.payout_id.in_(list(payout_ids)),
+            LedgerTransfer.kind == "reserve",
+            LedgerTransfer.id.not_in(resolved),
+        )
+        .group_by(LedgerTransfer.payout_id)
+    )
+    return {pid: tid for pid, tid in rows.all() if pid is not None}

@@ -1,0 +1,127 @@
+"""The ledger beside a run, worked like an accountant's exercise."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from domain.events import AllocationInput, EventInput, plan_event, require
+from domain.ports import ProviderKind
+from persistence import ledger_checks
+from persistence.event_store import SqlEventStore
+from persistence.tables import BankAccount, LedgerAccount, LedgerTransfer, Payee
+from service.bootstrap import Container
+
+
+async def payee_in(container: Container, country: str) -> tuple[int, BankAccount]:
+    async with container.sessions() as session:
+        row = (
+            await session.execute(
+                select(Payee.id, BankAccount)
+                .join(BankAccount, BankAccount.payee_id == Payee.id)
+                .where(Payee.country == country, Payee.reference.like("INV-0%"))
+                .order_by(Payee.id)
+                .limit(1)
+            )
+        ).one()
+        return row[0], row[1]
+
+
+async def balances(container: Container) -> dict[str, tuple[int, int, int, int]]:
+    async with container.sessions() as session:
+        rows = (await session.scalars(select(LedgerAccount))).all()
+    return {
+        r.code: (r.pending_debits, r.pending_credits, r.posted_debits, r.posted_credits)
+        for r in rows
+    }
+
+
+def change(before: dict, after: dict) -> dict[str, tuple[int, ...]]:
+    """What an exercise did to each account: after minus before, unchanged ones left out."""
+    zero = (0, 0, 0, 0)
+    moved = {
+        code: tuple(a - b for a, b in zip(after[code], before.get(code, zero), strict=True))
+        for code in after
+    }
+    return {code: d for code, d in moved.items() if d != zero}
+
+
+async def problems(container: Container) -> list:
+    async with container.sessions() as session:
+        return await ledger_checks.verify(session)
+
+
+async def test_allocate_reserve_and_void_balance_to_the_cent(seeded: Container, banks) -> None:
+    us, _ = await payee_in(seeded, "US")
+    de, _ = await payee_in(seeded, "DE")
+    ca, ca_account = await payee_in(seeded, "CA")
+    plan = require(
+        plan_event(
+            EventInput(
+                code="LIQ-BOOKS",
+                name="Books",
+                fund_name="F",
+                currency="USD",
+                allocations=[
+                    AllocationInput(us, "1000.00"),
+                    AllocationInput(de, "250.50"),
+                    AllocationInput(ca, "75.25"),
+                ],
+            )
+        )
+    )
+    opening = await balances(seeded)
+    await SqlEventStore(seeded.sessions).create(plan, seeded.clock.now())
+    # Allocation: Dr fund equity 1,325.75 / Cr each investor's payable (posted).
+    # Columns: (pending Dr, pending Cr, posted Dr, posted Cr), in cents.
+    assert change(opening, await balances(seeded)) == {
+        "platform:fund:USD": (0, 0, 132575, 0),
+        f"payee:{us}:payable:USD": (0, 0, 0, 100000),
+        f"payee:{de}:payable:USD": (0, 0, 0, 25050),
+        f"payee:{ca}:payable:USD": (0, 0, 0, 7525),
+    }
+
+    banks[ProviderKind.CROSS_BORDER].reject_accounts(ca_account.details["account_number"])
+    summary = await seeded.runner.run("LIQ-BOOKS", "books")
+    assert (summary.created, summary.failed) == (2, 1)
+
+    assert change(opening, await balances(seeded)) == {
+        "platform:fund:USD": (0, 0, 132575, 0),
+        # US: 1,000.00 allocated and held for ACH: nothing available until it settles.
+        f"payee:{us}:payable:USD": (100000, 0, 0, 100000),
+        "platform:provider:ach:USD": (0, 100000, 0, 0),
+        # DE: 250.50 held for the cross-border provider (SEPA, paid in EUR, booked in USD).
+        f"payee:{de}:payable:USD": (25050, 0, 0, 25050),
+        "platform:provider:cross_border:USD": (0, 25050, 0, 0),
+        # CA: refused by the bank; the 75.25 hold was voided, so it is available again.
+        f"payee:{ca}:payable:USD": (0, 0, 0, 7525),
+    }
+    async with seeded.sessions() as session:
+        kinds = sorted(
+            (
+                await session.scalars(
+                    select(LedgerTransfer.kind).where(LedgerTransfer.payout_id.isnot(None))
+                )
+            ).all()
+        )
+    assert kinds == ["reserve", "reserve", "reserve", "void"]
+    assert await problems(seeded) == []
+
+
+async def test_a_rerun_reserves_nothing_twice(seeded: Container) -> None:
+    await seeded.runner.run("LIQ-2024-001", "one")
+    before = await balances(seeded)
+    await seeded.runner.run("LIQ-2024-001", "two")
+    assert await balances(seeded) == before
+    assert await problems(seeded) == []
+
+
+async def test_the_verifier_notices_a_tampered_cache(seeded: Container) -> None:
+    await seeded.runner.run("LIQ-2024-001", "tamper")
+    assert await problems(seeded) == []
+    async with seeded.sessions.begin() as session:
+        account = await session.scalar(
+            select(LedgerAccount).where(LedgerAccount.code == "platform:provider:ach:USD")
+        )
+        account.pending_credits += 1
+    found = await problems(seeded)
+    assert [(f.kind, f.subject) for f in found] == [("cached_balance", "platform:provider:ach:USD")]

@@ -53,6 +53,8 @@ class Loaders:
     bank_accounts: DataLoader[int, list[Any]]
     allocation_counts: DataLoader[int, int]
     breakdowns: DataLoader[int, tuple[tuple[str, int], ...]]
+    ledger_entries: DataLoader[int, list[Any]]
+    balances: DataLoader[int, list[Any]]
 
     @classmethod
     def build(cls, sessions: async_sessionmaker[AsyncSession]) -> Loaders:
@@ -68,6 +70,8 @@ class Loaders:
             bank_accounts=_loader(sessions, queries.bank_accounts),
             allocation_counts=_loader(sessions, queries.allocation_counts),
             breakdowns=_loader(sessions, queries.breakdowns),
+            ledger_entries=_loader(sessions, queries.entries_by_payout),
+            balances=_loader(sessions, queries.accounts_by_owner),
         )
 
 

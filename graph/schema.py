@@ -25,6 +25,7 @@ from graph.context import Info
 from graph.errors import ErrorCode, UserError, from_domain, query_error, user_error
 from graph.pagination import Connection, connection, decode_cursor, page_size
 from graph.types import (
+    LedgerAccount,
     LiquidationEvent,
     Payee,
     PaymentMethod,
@@ -130,6 +131,11 @@ class Query:
     @strawberry.field
     async def payee(self, info: Info, id: strawberry.ID) -> Payee | None:
         return await _one(info, info.context.loaders.payees, id, Payee.of)
+
+    @strawberry.field(description="Every ledger account with pending, posted and available.")
+    async def ledger_accounts(self, info: Info) -> list[LedgerAccount]:
+        async with info.context.session() as session:
+            return [LedgerAccount.of(row) for row in await queries.ledger_accounts(session)]
 
     @strawberry.field(description="The routing table: every rail and the countries it serves.")
     def rails(self) -> list[Rail]:

@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from domain import eligibility, payouts, rails, routing
+from domain import eligibility, ledger, payouts, rails, routing
 from domain.money import Money as DomainMoney
 from graph.context import Info
 from graph.pagination import Connection, connection, decode_cursor, page_size
@@ -136,6 +136,68 @@ def _mask(value: str) -> str:
     return value if len(value) <= 4 else "•" * (len(value) - 4) + value[-4:]
 
 
+@strawberry.type(description="A ledger account with its cached totals in minor-unit-exact money.")
+class LedgerAccount:
+    id: strawberry.ID
+    code: str
+    type: str
+    currency: str
+    pending_debits: Money
+    pending_credits: Money
+    posted_debits: Money
+    posted_credits: Money
+    posted_balance: Money = strawberry.field(description="On the account's normal side.")
+    available: Money = strawberry.field(description="Posted balance less pending holds.")
+
+    @classmethod
+    def of(cls, row: tables.LedgerAccount) -> LedgerAccount:
+        balance = ledger.Balance(
+            row.pending_debits, row.pending_credits, row.posted_debits, row.posted_credits
+        )
+        kind = ledger.AccountType(row.type)
+
+        def money(minor: int) -> Money:
+            return Money.of(minor, row.currency)
+
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            code=row.code,
+            type=row.type,
+            currency=row.currency,
+            pending_debits=money(row.pending_debits),
+            pending_credits=money(row.pending_credits),
+            posted_debits=money(row.posted_debits),
+            posted_credits=money(row.posted_credits),
+            posted_balance=money(balance.posted_balance(kind)),
+            available=money(balance.available(kind)),
+        )
+
+
+@strawberry.type(description="One leg of a ledger transfer.")
+class LedgerEntry:
+    id: strawberry.ID
+    transfer_id: strawberry.ID
+    kind: str
+    account: str
+    side: str
+    amount: Money
+    phase: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: queries.EntryView) -> LedgerEntry:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            transfer_id=strawberry.ID(str(row.transfer_id)),
+            kind=row.kind,
+            account=row.account_code,
+            side=row.side,
+            amount=Money.of(row.amount_minor, row.currency),
+            phase=row.phase,
+            created_at=row.created_at,
+        )
+
+
 @strawberry.type
 class Payee:
     id: strawberry.ID
@@ -150,6 +212,11 @@ class Payee:
     async def bank_accounts(self, info: Info) -> list[BankAccount]:
         rows = await info.context.loaders.bank_accounts.load(int(self.id))
         return [BankAccount.of(row) for row in rows]
+
+    @strawberry.field(description="The payee's ledger accounts, one per currency.")
+    async def balances(self, info: Info) -> list[LedgerAccount]:
+        rows = await info.context.loaders.balances.load(int(self.id))
+        return [LedgerAccount.of(row) for row in rows]
 
     @classmethod
     def of(cls, row: tables.Payee) -> Payee:
@@ -296,6 +363,11 @@ class Payout:
     @strawberry.field(description="Every audit record of this payout, oldest first.")
     async def trace(self, info: Info) -> list[AuditEvent]:
         return [AuditEvent.of(row) for row in await info.context.loaders.traces.load(int(self.id))]
+
+    @strawberry.field(description="The ledger entries this payout caused, oldest first.")
+    async def ledger_entries(self, info: Info) -> list[LedgerEntry]:
+        rows = await info.context.loaders.ledger_entries.load(int(self.id))
+        return [LedgerEntry.of(row) for row in rows]
 
     @classmethod
     def of(cls, row: tables.Payout) -> Payout:

@@ -15,6 +15,9 @@ from persistence.tables import (
     Allocation,
     AuditEvent,
     BankAccount,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransfer,
     LiquidationEvent,
     Payee,
     Payout,
@@ -155,3 +158,64 @@ async def breakdowns(
 
 async def ping(session: AsyncSession) -> None:
     await session.execute(select(1))
+
+
+async def ledger_accounts(session: AsyncSession) -> list[LedgerAccount]:
+    return list((await session.scalars(select(LedgerAccount).order_by(LedgerAccount.code))).all())
+
+
+async def accounts_by_owner(
+    session: AsyncSession, payee_ids: Sequence[int]
+) -> list[list[LedgerAccount]]:
+    rows = (
+        await session.scalars(
+            select(LedgerAccount)
+            .where(LedgerAccount.owner_payee_id.in_(set(payee_ids)))
+            .order_by(LedgerAccount.code)
+        )
+    ).all()
+    grouped: dict[int, list[LedgerAccount]] = defaultdict(list)
+    for row in rows:
+        assert row.owner_payee_id is not None
+        grouped[row.owner_payee_id].append(row)
+    return [grouped.get(i, []) for i in payee_ids]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    id: int
+    transfer_id: int
+    kind: str
+    account_code: str
+    side: str
+    amount_minor: int
+    currency: str
+    phase: str
+    created_at: Any
+
+
+async def entries_by_payout(
+    session: AsyncSession, payout_ids: Sequence[int]
+) -> list[list[EntryView]]:
+    rows = await session.execute(
+        select(
+            LedgerTransfer.payout_id,
+            LedgerEntry.id,
+            LedgerTransfer.id,
+            LedgerTransfer.kind,
+            LedgerAccount.code,
+            LedgerEntry.side,
+            LedgerEntry.amount_minor,
+            LedgerEntry.currency,
+            LedgerEntry.phase,
+            LedgerTransfer.created_at,
+        )
+        .join(LedgerEntry, LedgerEntry.transfer_id == LedgerTransfer.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerTransfer.payout_id.in_(set(payout_ids)))
+        .order_by(LedgerTransfer.id, LedgerEntry.id)
+    )
+    grouped: dict[int, list[EntryView]] = defaultdict(list)
+    for payout_id, *values in rows.all():
+        grouped[payout_id].append(EntryView(*values))
+    return [grouped.get(i, []) for i in payout_ids]

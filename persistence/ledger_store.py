@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.errors import InsufficientFunds
 from domain.ledger import AccountRef, Balance, Transfer, balance_deltas
 from domain.money import Money
-from persistence.sql import insert_ignore
+from persistence.sql import allocate_ids, insert_ignore
 from persistence.tables import LedgerAccount, LedgerEntry, LedgerTransfer
 
 _ACCOUNTS = LedgerAccount.__table__
@@ -67,23 +67,21 @@ async def write(session: AsyncSession, postings: Sequence[Posting], now: datetim
     ids = await account_ids(
         session, [leg.account for p in postings for leg in p.transfer.legs], now
     )
-    transfer_ids = list(
-        (
-            await session.execute(
-                insert(LedgerTransfer).returning(LedgerTransfer.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "kind": p.transfer.kind,
-                        "phase": p.transfer.phase.value,
-                        "payout_id": p.payout_id,
-                        "event_id": p.event_id,
-                        "resolves_id": p.resolves_id,
-                        "created_at": now,
-                    }
-                    for p in postings
-                ],
-            )
-        ).scalars()
+    transfer_ids = await allocate_ids(session, LedgerTransfer.__table__, len(postings))
+    await session.execute(
+        insert(LedgerTransfer),
+        [
+            {
+                "id": tid,
+                "kind": p.transfer.kind,
+                "phase": p.transfer.phase.value,
+                "payout_id": p.payout_id,
+                "event_id": p.event_id,
+                "resolves_id": p.resolves_id,
+                "created_at": now,
+            }
+            for tid, p in zip(transfer_ids, postings, strict=True)
+        ],
     )
     await session.execute(
         insert(LedgerEntry),

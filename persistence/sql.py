@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,3 +40,24 @@ async def upsert(
         index_elements=keys, set_={name: statement.excluded[name] for name in update}
     )
     await session.execute(statement, rows)
+
+
+async def allocate_ids(session: AsyncSession, table: Table, count: int) -> list[int]:
+    """Ids for ``count`` new rows, known before the insert so children can refer to them.
+
+    PostgreSQL draws them from the table's sequence in one query. SQLite runs every
+    write transaction under BEGIN IMMEDIATE, so no other writer can take max(id)+1 in
+    between. (A batched INSERT ... RETURNING that keeps parameter order runs one
+    statement per row on SQLite.)
+    """
+    if count <= 0:
+        return []
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    if dialect == "postgresql":
+        sequence = f"{table.name}_id_seq"
+        rows = await session.execute(
+            text(f"SELECT nextval('{sequence}') FROM generate_series(1, :n)"), {"n": count}
+        )
+        return [int(v) for v in rows.scalars()]
+    start = await session.scalar(text(f"SELECT coalesce(max(id), 0) FROM {table.name}"))
+    return list(range(int(start or 0) + 1, int(start or 0) + 1 + count))

@@ -142,3 +142,49 @@ async def test_a_second_copy_of_an_answer_changes_nothing(seeded: Container) -> 
     assert audits_after == audits_before
     summary = await seeded.store.run_summary(payout.run_id)
     assert summary.failed == 0
+
+
+async def test_a_runs_statements_do_not_grow_with_its_payouts(seeded: Container) -> None:
+    """The hot path is batched: 8 or 32 payouts cost the same number of statements."""
+    from sqlalchemy import event
+
+    from domain.events import AllocationInput, EventInput, plan_event, require
+    from persistence.event_store import SqlEventStore
+
+    async with seeded.sessions() as session:
+        payees = list(
+            (
+                await session.scalars(
+                    select(Payee.id).where(Payee.reference.like("INV2-%")).order_by(Payee.id)
+                )
+            ).all()
+        )
+    counts = []
+    statements = [0]
+
+    def count(*_: object) -> None:
+        statements[0] += 1
+
+    for size in (8, 32):
+        code = f"LIQ-SIZE-{size}"
+        plan = require(
+            plan_event(
+                EventInput(
+                    code=code,
+                    name=code,
+                    fund_name="F",
+                    currency="USD",
+                    allocations=[AllocationInput(p, "10.00") for p in payees[:size]],
+                )
+            )
+        )
+        await SqlEventStore(seeded.sessions).create(plan, seeded.clock.now())
+        statements[0] = 0
+        event.listen(seeded.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            summary = await seeded.runner.run(code, code)
+        finally:
+            event.remove(seeded.engine.sync_engine, "before_cursor_execute", count)
+        assert summary.created == size
+        counts.append(statements[0])
+    assert counts[0] == counts[1], counts

@@ -26,6 +26,7 @@ from domain.ports import (
     SubmitOutcome,
 )
 from domain.runs import Candidate, Evaluation, SubmissionResult, outcome_of
+from domain.settlement import StatusReport, path
 from persistence import audit, ledger_store
 from persistence.sql import insert_ignore, upsert
 from persistence.tables import (
@@ -348,6 +349,103 @@ def _result_rows(
     return accepted, rejected, audit_rows, items
 
 
+class SqlSettlementStore:
+    """Applies providers' status reports: the seam the status poller calls."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def apply(
+        self, reports: Sequence[StatusReport], now: datetime, actor: str = audit.SYSTEM
+    ) -> int:
+        """Move each payout along the provider's status, with its ledger effects, in one
+        transaction. Reports that are not transitions (already applied, or illegal: a
+        break for reconciliation) change nothing. Returns how many payouts moved."""
+        async with self._sessions.begin() as session:
+            ids = [r.payout_id for r in reports]
+            rows = (
+                (await session.execute(select(Payout).where(Payout.id.in_(ids)).with_for_update()))
+                .scalars()
+                .all()
+            )
+            payouts = {row.id: row for row in rows}
+            state = {row.id: PayoutStatus(row.status) for row in rows}  # moves within the batch
+            holds = await ledger_store.open_reservations(session, ids)
+            updates: list[dict[str, Any]] = []
+            postings: list[ledger_store.Posting] = []
+            audit_rows: list[dict[str, Any]] = []
+            for report in reports:
+                row = payouts.get(report.payout_id)
+                if row is None:
+                    continue
+                current = state[row.id]
+                steps = path(current, report.status)
+                if not steps:
+                    continue
+                postings += _settlement_postings(row, current, steps, holds.get(row.id))
+                previous = current
+                for step in steps:
+                    audit_rows.append(
+                        audit.audit_row(
+                            "payout.status_changed",
+                            now,
+                            payout_id=row.id,
+                            actor=actor,
+                            **{"from": previous.value, "to": step.value},
+                            effect=ledger.effect_of(previous, step).value,
+                            provider_order_id=row.provider_order_id,
+                            failure_code=report.failure_code,
+                        )
+                    )
+                    previous = step
+                updates.append(
+                    {
+                        "pid": row.id,
+                        "was": current.value,
+                        "status": previous.value,
+                        "failure_code": report.failure_code,
+                        "failure_reason": report.failure_reason,
+                        "updated_at": now,
+                    }
+                )
+                state[row.id] = previous  # a second report in this batch starts from here
+            if updates:
+                await session.execute(_SETTLED, updates)
+            await ledger_store.write(session, postings, now)
+            await audit.write(session, audit_rows)
+            return len(updates)
+
+
+def _settlement_postings(
+    row: Payout, current: PayoutStatus, steps: Sequence[PayoutStatus], hold_id: int | None
+) -> list[ledger_store.Posting]:
+    assert row.provider is not None
+    hold = ledger.reserve(row.payee_id, Money(row.amount_minor, row.currency), row.provider)
+    postings = []
+    previous = current
+    for step in steps:
+        effect = ledger.effect_of(previous, step)
+        if effect in (ledger.LedgerEffect.POST, ledger.LedgerEffect.VOID):
+            if hold_id is None:
+                raise LedgerInconsistent(f"payout {row.id} has no open hold to {effect.value}")
+            resolve = ledger.post if effect is ledger.LedgerEffect.POST else ledger.void
+            postings.append(
+                ledger_store.Posting(resolve(hold), payout_id=row.id, resolves_id=hold_id)
+            )
+        elif effect is ledger.LedgerEffect.REVERSE:
+            postings.append(
+                ledger_store.Posting(
+                    ledger.reverse(ledger.post(hold), kind=ledger.Kind.RETURN), payout_id=row.id
+                )
+            )
+        previous = step
+    return postings
+
+
+class LedgerInconsistent(RuntimeError):
+    """The books disagree with a payout's state: never guessed around, always loud."""
+
+
 async def _store_counts(session: AsyncSession, run_id: int) -> dict[str, int]:
     """Recount a run's outcomes from its items and store them on the run row."""
     counts = dict(
@@ -659,6 +757,17 @@ _SUBMITTED = (
         provider_order_id=bindparam("provider_order_id"),
         target_amount_minor=bindparam("target_amount_minor"),
         fx_rate=bindparam("fx_rate"),
+        updated_at=bindparam("updated_at"),
+        version=_PAYOUTS.c.version + 1,
+    )
+)
+_SETTLED = (
+    update(_PAYOUTS)
+    .where(_PAYOUTS.c.id == bindparam("pid"), _PAYOUTS.c.status == bindparam("was"))
+    .values(
+        status=bindparam("status"),
+        failure_code=bindparam("failure_code"),
+        failure_reason=bindparam("failure_reason"),
         updated_at=bindparam("updated_at"),
         version=_PAYOUTS.c.version + 1,
     )

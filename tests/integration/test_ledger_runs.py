@@ -125,3 +125,89 @@ async def test_the_verifier_notices_a_tampered_cache(seeded: Container) -> None:
         account.pending_credits += 1
     found = await problems(seeded)
     assert [(f.kind, f.subject) for f in found] == [("cached_balance", "platform:provider:ach:USD")]
+
+
+async def test_settle_fail_and_return_move_the_books(seeded: Container) -> None:
+    """Three payouts of 1,000.00, 250.50 and 75.25 to ACH: one settles, one fails after
+    submission, one settles and comes back (R01). Every account ends to the cent."""
+    from domain.ports import OrderStatus
+    from domain.settlement import StatusReport
+    from persistence.run_store import SqlSettlementStore
+    from persistence.tables import Payout
+
+    async with seeded.sessions() as session:
+        us = list(
+            (
+                await session.scalars(
+                    select(Payee.id)
+                    .where(Payee.country == "US", Payee.reference.like("INV-0%"))
+                    .order_by(Payee.id)
+                )
+            ).all()
+        )[:3]
+    assert len(us) == 3
+    settles, fails, returns = us
+    plan = require(
+        plan_event(
+            EventInput(
+                code="LIQ-SETTLE",
+                name="Settle",
+                fund_name="F",
+                currency="USD",
+                allocations=[
+                    AllocationInput(settles, "1000.00"),
+                    AllocationInput(fails, "250.50"),
+                    AllocationInput(returns, "75.25"),
+                ],
+            )
+        )
+    )
+    await SqlEventStore(seeded.sessions).create(plan, seeded.clock.now())
+    await seeded.runner.run("LIQ-SETTLE", "s")
+    opening = await balances(seeded)
+    async with seeded.sessions() as session:
+        ids = dict(
+            (
+                await session.execute(
+                    select(Payout.payee_id, Payout.id).where(
+                        Payout.payee_id.in_(us),
+                        Payout.event_id.isnot(None),
+                        Payout.amount_minor.in_([100000, 25050, 7525]),
+                    )
+                )
+            ).all()
+        )
+
+    store = SqlSettlementStore(seeded.sessions)
+    reports = [
+        StatusReport(ids[settles], OrderStatus.COMPLETED),
+        StatusReport(ids[fails], OrderStatus.FAILED, "R03", "no account"),
+        StatusReport(ids[returns], OrderStatus.RETURNED, "R01", "insufficient funds"),
+    ]
+    assert await store.apply(reports, seeded.clock.now()) == 3
+    assert change(opening, await balances(seeded)) == {
+        # settled: the 1,000.00 hold is posted (pending Dr/Cr released, posted Dr/Cr made)
+        f"payee:{settles}:payable:USD": (-100000, 0, 100000, 0),
+        # failed: the 250.50 hold is voided; it is available to the investor again
+        f"payee:{fails}:payable:USD": (-25050, 0, 0, 0),
+        # returned: posted 75.25 out, then the return posted it back
+        f"payee:{returns}:payable:USD": (-7525, 0, 7525, 7525),
+        "platform:provider:ach:USD": (0, -132575, 7525, 107525),
+    }
+    async with seeded.sessions() as session:
+        statuses = dict(
+            (
+                await session.execute(
+                    select(Payout.id, Payout.status).where(Payout.id.in_(ids.values()))
+                )
+            ).all()
+        )
+        failure = await session.scalar(select(Payout.failure_code).where(Payout.id == ids[returns]))
+    assert statuses == {ids[settles]: "completed", ids[fails]: "failed", ids[returns]: "returned"}
+    assert failure == "R01"
+    assert await problems(seeded) == []
+
+    # the same reports again (a repeated poll) change nothing
+    before = await balances(seeded)
+    assert await store.apply(reports, seeded.clock.now()) == 0
+    assert await balances(seeded) == before

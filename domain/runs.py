@@ -104,6 +104,10 @@ class PayoutStore(Protocol):
         self, run_id: int, evaluations: Sequence[Evaluation], now: datetime
     ) -> None: ...
 
+    async def claim_pending(self, limit: int, now: datetime) -> list[Submission]:
+        """Pending ad-hoc payouts, moved to submitting for this caller."""
+        ...
+
     async def submitting(self, event_id: int | None) -> list[Submission]:
         """Payouts in ``submitting``: of one event, or of all events when None."""
         ...
@@ -165,6 +169,12 @@ class PayoutRunner:
         work = await self._store.submitting(None)
         await self._submit(None, work, _no_progress)
         await self._store.refresh_counts(sorted({w.run_id for w in work if w.run_id}))
+        return len(work)
+
+    async def dispatch(self, limit: int = 500) -> int:
+        """Send pending ad-hoc (merchant) payouts to their providers; returns how many."""
+        work = await self._store.claim_pending(limit, self._clock.now())
+        await self._submit(None, work, _no_progress)
         return len(work)
 
     async def submit_pending(

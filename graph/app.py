@@ -11,9 +11,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from domain.auth import NOBODY, SCHEME, parse_authorization
 from graph.context import AppDeps, Context
 from graph.schema import build_schema
 from persistence import queries
@@ -27,7 +29,43 @@ class GraphQLApp(GraphQL[Context, None]):
         self.deps = deps
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        return Context(deps=self.deps, request=request if isinstance(request, Request) else None)
+        return Context(
+            deps=self.deps,
+            request=request if isinstance(request, Request) else None,
+            caller=getattr(request.state, "caller", NOBODY),
+        )
+
+
+def _unauthenticated(message: str) -> JSONResponse:
+    body = {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]}
+    return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": SCHEME})
+
+
+class AuthGate:
+    """ASGI wrapper: every GraphQL request needs a valid key, except the GraphiQL page
+    itself (static HTML, no data). The caller rides in the request state."""
+
+    def __init__(self, deps: AppDeps, app: ASGIApp) -> None:
+        self.deps = deps
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope)
+            wants_ide = request.method == "GET" and "text/html" in request.headers.get("accept", "")
+            if not wants_ide:
+                key = parse_authorization(request.headers.get("authorization"))
+                caller = await self.deps.api_keys.authenticate(key) if key else None
+                if caller is None:
+                    reason = (
+                        "unknown or revoked API key"
+                        if key
+                        else (f"send the header 'Authorization: {SCHEME} <key>'")
+                    )
+                    await _unauthenticated(reason)(scope, receive, send)
+                    return
+                scope.setdefault("state", {})["caller"] = caller
+        await self.app(scope, receive, send)
 
 
 def create_app(
@@ -65,6 +103,6 @@ def create_app(
         Route("/", root),
         Route("/health", health),
         Route("/metrics", metrics),
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/graphql", AuthGate(deps, graphql), methods=["GET", "POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -11,10 +11,13 @@ from starlette.requests import Request
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
+from domain.auth import Caller
 from domain.ports import Clock
 from domain.runs import PayoutRunner
 from persistence import queries
+from persistence.api_keys import SqlApiKeys
 from persistence.event_store import SqlEventStore
+from persistence.merchant_store import SqlMerchantPayouts
 from persistence.tables import LiquidationEvent, Payee, Payout, PayoutRun
 
 K = TypeVar("K")
@@ -26,6 +29,8 @@ class AppDeps:
     sessions: async_sessionmaker[AsyncSession]
     runner: PayoutRunner
     events: SqlEventStore
+    merchants: SqlMerchantPayouts
+    api_keys: SqlApiKeys
     clock: Clock
     max_page_size: int = 100
 
@@ -79,6 +84,7 @@ class Loaders:
 class Context:
     deps: AppDeps
     request: Request | None
+    caller: Caller
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
+from typing import Any, ClassVar
 
 import strawberry
 from graphql import GraphQLError
@@ -16,11 +17,13 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     SchemaExtension,
 )
+from strawberry.permission import BasePermission
 
 from domain import rails, routing
 from domain.errors import PayoutEngineError
 from domain.events import AllocationInput as DomainAllocation
-from domain.events import EventInput, plan_event
+from domain.events import EventInput, Problem, plan_event
+from domain.merchant_payouts import parse_request
 from graph.context import Info
 from graph.errors import ErrorCode, UserError, from_domain, query_error, user_error
 from graph.pagination import Connection, connection, decode_cursor, page_size
@@ -39,6 +42,17 @@ from graph.types import (
 from persistence import queries
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+class IsOps(BasePermission):
+    message = "this needs an ops API key"
+    error_extensions: ClassVar[dict[str, object]] = {"code": "FORBIDDEN"}
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return info.context.caller.is_ops
+
+
+OPS = [IsOps]
 
 
 def _int_id(value: str, field: str) -> int:
@@ -78,11 +92,30 @@ def _filter_spec(f: PayoutFilter | None) -> queries.PayoutFilterSpec:
     )
 
 
-async def _one(info: Info, loader: Any, ident: str, convert: Callable[[Any], Any]) -> Any:
+async def _one(
+    info: Info,
+    loader: Any,
+    ident: str,
+    convert: Callable[[Any], Any],
+    owner: Callable[[Any], int] | None = None,
+) -> Any:
+    """One row by id; a payee caller asking for another payee's row gets "not found"."""
     if not ident.isdigit() or len(ident) > 18:
         return None
     row = await loader.load(int(ident))
-    return convert(row) if row is not None else None
+    if row is None or (owner and not info.context.caller.may_see_payee(owner(row))):
+        return None
+    return convert(row)
+
+
+def _own_payouts(info: Info, spec: queries.PayoutFilterSpec) -> queries.PayoutFilterSpec:
+    """A payee sees only its own payouts, whatever filter it sends."""
+    caller = info.context.caller
+    if caller.is_ops:
+        return spec
+    if spec.payee_id not in (None, caller.payee_id):
+        return replace(spec, payee_id=-1)  # someone else's: an empty page, not an error
+    return replace(spec, payee_id=caller.payee_id)
 
 
 @strawberry.type
@@ -95,13 +128,15 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Payout]:
-        return await payout_connection(info, _filter_spec(filter), first, after)
+        return await payout_connection(info, _own_payouts(info, _filter_spec(filter)), first, after)
 
     @strawberry.field
     async def payout(self, info: Info, id: strawberry.ID) -> Payout | None:
-        return await _one(info, info.context.loaders.payouts, id, Payout.of)
+        return await _one(
+            info, info.context.loaders.payouts, id, Payout.of, lambda row: row.payee_id
+        )
 
-    @strawberry.field
+    @strawberry.field(permission_classes=OPS)
     async def runs(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[PayoutRun]:
@@ -110,16 +145,16 @@ class Query:
             page = await queries.runs_page(session, size, decode_cursor(after))
         return connection(page, PayoutRun.of, lambda row: row.id)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=OPS)
     async def run(self, info: Info, id: strawberry.ID) -> PayoutRun | None:
         return await _one(info, info.context.loaders.runs, id, PayoutRun.of)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=OPS)
     async def events(self, info: Info) -> list[LiquidationEvent]:
         async with info.context.session() as session:
             return [LiquidationEvent.of(row) for row in await queries.events(session)]
 
-    @strawberry.field
+    @strawberry.field(permission_classes=OPS)
     async def payees(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Payee]:
@@ -130,18 +165,26 @@ class Query:
 
     @strawberry.field
     async def payee(self, info: Info, id: strawberry.ID) -> Payee | None:
-        return await _one(info, info.context.loaders.payees, id, Payee.of)
+        return await _one(info, info.context.loaders.payees, id, Payee.of, lambda row: row.id)
 
-    @strawberry.field(description="Every ledger account with pending, posted and available.")
+    @strawberry.field(
+        description="Every ledger account with pending, posted and available.",
+        permission_classes=OPS,
+    )
     async def ledger_accounts(self, info: Info) -> list[LedgerAccount]:
         async with info.context.session() as session:
             return [LedgerAccount.of(row) for row in await queries.ledger_accounts(session)]
 
-    @strawberry.field(description="The routing table: every rail and the countries it serves.")
+    @strawberry.field(
+        description="The routing table: every rail and the countries it serves.",
+        permission_classes=OPS,
+    )
     def rails(self) -> list[Rail]:
         return [Rail.of(rail) for rail in rails.RAILS]
 
-    @strawberry.field(description="Preview the routing decision for a destination.")
+    @strawberry.field(
+        description="Preview the routing decision for a destination.", permission_classes=OPS
+    )
     def route(
         self,
         info: Info,
@@ -205,7 +248,7 @@ class StartRunPayload:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation
+    @strawberry.mutation(permission_classes=OPS)
     async def create_liquidation_event(
         self, info: Info, input: CreateLiquidationEventInput
     ) -> CreateLiquidationEventPayload:
@@ -241,7 +284,17 @@ class Mutation:
         assert row is not None
         return CreateLiquidationEventPayload(event=LiquidationEvent.of(row), user_errors=[])
 
-    @strawberry.mutation(description="Run an event's payouts; safe to repeat.")
+    @strawberry.mutation(description="Request a payout against the payee's balance.")
+    async def create_payout(self, info: Info, input: CreatePayoutInput) -> CreatePayoutPayload:
+        return await create_payout(info, input)
+
+    @strawberry.mutation(description="Cancel a payout that has not been sent yet.")
+    async def cancel_payout(self, info: Info, input: CancelPayoutInput) -> CancelPayoutPayload:
+        return await cancel_payout(info, input)
+
+    @strawberry.mutation(
+        description="Run an event's payouts; safe to repeat.", permission_classes=OPS
+    )
     async def start_run(self, info: Info, input: StartRunInput) -> StartRunPayload:
         key = input.idempotency_key or f"run-{uuid.uuid4().hex}"
         if not IDEMPOTENCY_KEY.match(key):
@@ -275,6 +328,79 @@ class Mutation:
         row = await info.context.loaders.runs.load(summary.run_id)
         assert row is not None
         return StartRunPayload(run=PayoutRun.of(row), user_errors=[])
+
+
+@strawberry.input
+class CreatePayoutInput:
+    payee_id: strawberry.ID
+    amount: str = strawberry.field(description="Exact decimal string in `currency`.")
+    currency: str
+    bank_account_id: strawberry.ID
+    idempotency_key: str = strawberry.field(
+        description="8-128 characters. Same key and input: the same payout, not a second one."
+    )
+
+
+@strawberry.type
+class CreatePayoutPayload:
+    payout: Payout | None
+    replayed: bool = strawberry.field(description="True when this key had already been used.")
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class CancelPayoutInput:
+    payout_id: strawberry.ID
+
+
+@strawberry.type
+class CancelPayoutPayload:
+    payout: Payout | None
+    user_errors: list[UserError]
+
+
+async def create_payout(info: Info, input: CreatePayoutInput) -> CreatePayoutPayload:
+    caller = info.context.caller
+    parsed = parse_request(
+        input.payee_id, input.amount, input.currency, input.bank_account_id, input.idempotency_key
+    )
+    if not isinstance(parsed, list) and not caller.may_see_payee(parsed.payee_id):
+        parsed = [Problem("payee_id", "NOT_FOUND", f"no payee {input.payee_id}")]
+    if isinstance(parsed, list):
+        return CreatePayoutPayload(payout=None, replayed=False, user_errors=_errors(parsed))
+    outcome = await info.context.deps.merchants.create(
+        caller.scope, parsed, info.context.deps.clock.now()
+    )
+    if isinstance(outcome, list):
+        return CreatePayoutPayload(payout=None, replayed=False, user_errors=_errors(outcome))
+    row = await info.context.loaders.payouts.load(outcome.payout_id)
+    assert row is not None
+    return CreatePayoutPayload(payout=Payout.of(row), replayed=outcome.replayed, user_errors=[])
+
+
+async def cancel_payout(info: Info, input: CancelPayoutInput) -> CancelPayoutPayload:
+    caller = info.context.caller
+    ident = input.payout_id
+    if not ident.isdigit() or len(ident) > 18:
+        return CancelPayoutPayload(
+            payout=None,
+            user_errors=_errors([Problem("payout_id", "NOT_FOUND", f"no payout {ident!r}")]),
+        )
+    problems = await info.context.deps.merchants.cancel(
+        caller.scope,
+        int(ident),
+        None if caller.is_ops else caller.payee_id,
+        info.context.deps.clock.now(),
+    )
+    if problems:
+        return CancelPayoutPayload(payout=None, user_errors=_errors(problems))
+    async with info.context.session() as session:
+        rows = await queries.by_ids(session, queries.Payout, [int(ident)])
+    return CancelPayoutPayload(payout=Payout.of(rows[0]), user_errors=[])
+
+
+def _errors(problems: list[Problem]) -> list[UserError]:
+    return [user_error(p.code, p.message, p.field) for p in problems]
 
 
 def _is_unexpected(error: GraphQLError) -> bool:

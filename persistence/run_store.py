@@ -199,6 +199,58 @@ class SqlPayoutStore:
 
     # --- submission ---------------------------------------------------------
 
+    async def claim_pending(self, limit: int, now: datetime) -> list[Submission]:
+        """Move up to ``limit`` pending ad-hoc payouts to submitting (intent committed
+        before any provider call). SKIP LOCKED lets several workers claim in parallel."""
+        async with self._sessions.begin() as session:
+            ids = list(
+                (
+                    await session.scalars(
+                        select(Payout.id)
+                        .where(
+                            Payout.status == PayoutStatus.PENDING.value, Payout.event_id.is_(None)
+                        )
+                        .order_by(Payout.id)
+                        .limit(limit)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).all()
+            )
+            if not ids:
+                return []
+            await session.execute(
+                update(_PAYOUTS)
+                .where(_PAYOUTS.c.id.in_(ids), _PAYOUTS.c.status == PayoutStatus.PENDING.value)
+                .values(
+                    status=PayoutStatus.SUBMITTING.value,
+                    updated_at=now,
+                    version=_PAYOUTS.c.version + 1,
+                )
+            )
+            await audit.write(
+                session,
+                [
+                    audit.audit_row(
+                        "payout.status_changed",
+                        now,
+                        payout_id=pid,
+                        **{"from": PayoutStatus.PENDING.value, "to": PayoutStatus.SUBMITTING.value},
+                    )
+                    for pid in ids
+                ],
+            )
+            rows = (
+                await session.execute(
+                    select(Payout.id, Payout.provider, Payout.order_request)
+                    .where(Payout.id.in_(ids))
+                    .order_by(Payout.id)
+                )
+            ).all()
+        return [
+            Submission(pid, ProviderKind(provider), request_from_json(req))
+            for pid, provider, req in rows
+        ]
+
     async def submitting(self, event_id: int | None) -> list[Submission]:
         statement = select(Payout.id, Payout.provider, Payout.order_request, Payout.run_id).where(
             Payout.status == PayoutStatus.SUBMITTING

@@ -245,3 +245,39 @@ class LedgerEntry(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     phase: Mapped[str] = mapped_column(String(8))
+
+
+class IdempotencyKey(Base):
+    """An API idempotency key: one caller's key, the request it stood for, and its answer.
+
+    Written in the same transaction as the payout it created, so a racing request with
+    the same key waits on the unique index and then replays the stored answer.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(128))
+    operation: Mapped[str] = mapped_column(String(32))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    payout_id: Mapped[int | None] = mapped_column(ForeignKey("payouts.id"))
+    response: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ApiKey(Base):
+    """An API key, stored as its SHA-256 hash; revoked keys are kept for the record."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(16))
+    payee_id: Mapped[int | None] = mapped_column(ForeignKey("payees.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

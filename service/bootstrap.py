@@ -15,8 +15,10 @@ from domain.ports import Clock, PaymentProvider, ProviderKind
 from domain.runs import PayoutRunner
 from graph.app import create_app
 from graph.context import AppDeps
+from persistence.api_keys import SqlApiKeys
 from persistence.db import create_engine, sessionmaker
 from persistence.event_store import SqlEventStore
+from persistence.merchant_store import SqlMerchantPayouts
 from persistence.migrate import upgrade_async
 from persistence.run_store import SqlPayoutStore
 from providers.client import HttpPaymentProvider, in_process_provider, remote_provider
@@ -53,6 +55,8 @@ class Container:
             sessions=self.sessions,
             runner=self.runner,
             events=SqlEventStore(self.sessions),
+            merchants=SqlMerchantPayouts(self.sessions),
+            api_keys=SqlApiKeys(self.sessions),
             clock=self.clock,
             max_page_size=self.settings.max_page_size,
         )

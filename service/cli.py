@@ -50,6 +50,9 @@ def seed(
     upgrade(settings.database_url)
     counts = asyncio.run(_seed(build(settings), large_event_size))
     console.print(f"demo data ready: {counts['payees']} payees, {counts['events']} events")
+    from service.demo import demo_keys_text
+
+    console.print(demo_keys_text(), markup=False)
 
 
 @app.command()
@@ -61,10 +64,16 @@ def serve(
     """Serve the GraphQL API (GraphiQL at /graphql) with in-process mock providers."""
     settings = Settings()
     upgrade(settings.database_url)
-    if demo if demo is not None else settings.database_url.startswith("sqlite"):
+    load_demo = demo if demo is not None else settings.database_url.startswith("sqlite")
+    if load_demo:
         asyncio.run(_seed(build(settings), 500))
     container = build(settings)
     console.print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql")
+    if load_demo:
+        from service.demo import demo_keys_text
+
+        console.print("Demo API keys (add the header in GraphiQL's Headers tab):", markup=False)
+        console.print(demo_keys_text(), markup=False)
     uvicorn.run(
         build_app(container, migrate=False),
         host=settings.host,

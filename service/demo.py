@@ -19,11 +19,16 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain import ledger
+from domain.auth import Role
 from domain.demo_accounts import sample_account_details
 from domain.events import AllocationInput, EventInput, plan_event, require
+from domain.money import Money
 from domain.rails import RAILS, rail_for_country
+from persistence import ledger_store
+from persistence.api_keys import SqlApiKeys
 from persistence.event_store import SqlEventStore
-from persistence.tables import BankAccount, LiquidationEvent, Payee
+from persistence.tables import BankAccount, LedgerAccount, LiquidationEvent, Payee
 
 FIRST = [
     "Ana",
@@ -211,6 +216,15 @@ def merchants() -> list[DemoPayee]:
     ]
 
 
+# Published demo keys: only ever loaded with the demo data (never on PostgreSQL by default).
+DEMO_OPS_KEY = "pe_ops_demo_operator_key_for_local_use_only"
+DEMO_MERCHANT_KEYS = {
+    "MER-ACME": "pe_payee_demo_acme_agency_local_use_only",
+    "MER-FIAZ": "pe_payee_demo_freelancer_fiaz_local_use_only",
+    "MER-TINY": "pe_payee_demo_tiny_studio_local_use_only",
+}
+
+
 def large_fund(size: int) -> list[DemoPayee]:
     countries = sorted({c for rail in RAILS for c in rail.countries})
     return [_regular(i, countries[i % len(countries)], prefix="INV2") for i in range(1, size + 1)]
@@ -280,6 +294,8 @@ async def seed(
         ids = await _insert_payees(session, fund_one + merchants(), now)
         fund_two = large_fund(large_event_size)
         ids.update(await _insert_payees(session, fund_two, now))
+    await _fund_merchants(sessions, ids, now)
+    await _issue_demo_keys(sessions, ids, now)
     events = SqlEventStore(sessions)
     rng = random.Random(2024)
     await _ensure_event(
@@ -315,6 +331,39 @@ async def seed(
         ),
     )
     return {"payees": len(ids), "events": 2}
+
+
+async def _fund_merchants(
+    sessions: async_sessionmaker[AsyncSession], ids: dict[str, int], now: datetime
+) -> None:
+    """Opening balances of the demo merchants, posted once."""
+    async with sessions.begin() as session:
+        postings = []
+        for merchant in merchants():
+            payee_id = ids[merchant.reference]
+            amount = Money.parse(merchant.extra["opening_balance"], merchant.currency or "INR")
+            code = ledger.payable(payee_id, amount.currency).code
+            if await session.scalar(select(LedgerAccount.id).where(LedgerAccount.code == code)):
+                continue
+            postings.append(ledger_store.Posting(ledger.fund_merchant(payee_id, amount)))
+        await ledger_store.write(session, postings, now)
+
+
+async def _issue_demo_keys(
+    sessions: async_sessionmaker[AsyncSession], ids: dict[str, int], now: datetime
+) -> None:
+    keys = SqlApiKeys(sessions)
+    await keys.issue(Role.OPS, "demo operator", now, key=DEMO_OPS_KEY)
+    for reference, key in DEMO_MERCHANT_KEYS.items():
+        await keys.issue(Role.PAYEE, f"demo {reference}", now, payee_id=ids[reference], key=key)
+
+
+def demo_keys_text() -> str:
+    lines = [f"  ops (everything)        Authorization: Api-Key {DEMO_OPS_KEY}"]
+    for merchant in merchants():
+        key = DEMO_MERCHANT_KEYS[merchant.reference]
+        lines.append(f"  {merchant.name:<22}  Authorization: Api-Key {key}")
+    return "\n".join(lines)
 
 
 async def _ensure_event(

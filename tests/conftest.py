@@ -154,11 +154,25 @@ async def seeded(container: Container) -> Container:
 
 
 class GraphQLClient:
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    """Sends documents as a frontend would; the demo ops key unless told otherwise."""
+
+    def __init__(self, http: httpx.AsyncClient, key: str | None = None) -> None:
+        from service.demo import DEMO_OPS_KEY
+
         self.http = http
+        self.key = key or DEMO_OPS_KEY
+
+    def as_key(self, key: str) -> GraphQLClient:
+        return GraphQLClient(self.http, key)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Api-Key {self.key}"}
 
     async def __call__(self, query: str, **variables: object) -> dict:
-        response = await self.http.post("/graphql", json={"query": query, "variables": variables})
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=self.headers
+        )
         assert response.status_code == 200, response.text
         return response.json()
 

@@ -149,7 +149,7 @@ async def test_depth_alias_and_token_limits(gql: GraphQLClient) -> None:
 
 async def test_malformed_documents_are_errors_not_crashes(gql: GraphQLClient) -> None:
     for document in ["{ payouts(first: ", "mutation { startRun }", "{ nosuchfield }"]:
-        response = await gql.http.post("/graphql", json={"query": document})
+        response = await gql.http.post("/graphql", json={"query": document}, headers=gql.headers)
         assert response.status_code == 200
         assert response.json()["errors"][0]["message"]
         assert response.json()["data"] is None
@@ -158,6 +158,8 @@ async def test_malformed_documents_are_errors_not_crashes(gql: GraphQLClient) ->
         (b"{not json", "application/json", "Unable to parse"),
         (b"query=x", "text/plain", "Unsupported content type"),
     ]:
-        response = await gql.http.post("/graphql", content=content, headers={"content-type": kind})
+        response = await gql.http.post(
+            "/graphql", content=content, headers={"content-type": kind, **gql.headers}
+        )
         assert response.status_code == 400
         assert message in response.text

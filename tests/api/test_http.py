@@ -46,5 +46,6 @@ async def test_statements_per_request_do_not_grow_with_page_size(
     finally:
         event.remove(seeded.engine.sync_engine, "before_cursor_execute", record)
     assert counts[0] == counts[1], counts
-    assert counts[1] <= 7  # the page, then one query per loader: payee, accounts, balances,
+    # the API key, the page, then one query per loader: payee, bank accounts, balances,
     # event, trace, ledger entries
+    assert counts[1] <= 8

@@ -211,3 +211,37 @@ async def test_settle_fail_and_return_move_the_books(seeded: Container) -> None:
     before = await balances(seeded)
     assert await store.apply(reports, seeded.clock.now()) == 0
     assert await balances(seeded) == before
+
+
+async def test_a_merchant_holds_then_cancels(seeded: Container) -> None:
+    """Tiny Studio (INR 100.00) asks for 60.00, then cancels: the books come back whole."""
+    from domain.merchant_payouts import PayoutRequest
+    from domain.money import Money
+    from persistence.merchant_store import SqlMerchantPayouts
+
+    async with seeded.sessions() as session:
+        payee, account = (
+            await session.execute(
+                select(Payee.id, BankAccount.id)
+                .join(BankAccount, BankAccount.payee_id == Payee.id)
+                .where(Payee.reference == "MER-TINY")
+            )
+        ).one()
+    opening = await balances(seeded)
+    payable = f"payee:{payee}:payable:INR"
+    assert opening[payable] == (0, 0, 0, 10000)  # the posted opening balance
+    merchants = SqlMerchantPayouts(seeded.sessions)
+    outcome = await merchants.create(
+        f"payee:{payee}",
+        PayoutRequest(payee, Money.parse("60.00", "INR"), account, "tiny-60-a"),
+        seeded.clock.now(),
+    )
+    assert change(opening, await balances(seeded)) == {
+        payable: (6000, 0, 0, 0),  # held: available 40.00
+        "platform:provider:cross_border:INR": (0, 6000, 0, 0),
+    }
+    assert (
+        await merchants.cancel(f"payee:{payee}", outcome.payout_id, payee, seeded.clock.now()) == []
+    )
+    assert change(opening, await balances(seeded)) == {}  # voided: back to 100.00 available
+    assert await problems(seeded) == []

@@ -122,3 +122,33 @@ async def test_ten_copies_of_one_request_make_one_payout(container: Container) -
         assert sum(not r.replayed for r in results) == 1
         assert await payouts_of(container, payee) == 1
     await books_balance(container)
+
+
+async def test_a_key_lives_24_hours_then_means_a_new_request(container: Container) -> None:
+    from datetime import timedelta
+
+    payee, account = await fresh_merchant(container)
+    merchants = SqlMerchantPayouts(container.sessions)
+    ask = request(payee, account, "10.00", f"daily-{payee}")
+    first = await merchants.create(f"payee:{payee}", ask, container.clock.now())
+    container.clock.advance(timedelta(hours=23, minutes=59))
+    replay = await merchants.create(f"payee:{payee}", ask, container.clock.now())
+    assert isinstance(first, Outcome) and isinstance(replay, Outcome)
+    assert (replay.payout_id, replay.replayed) == (first.payout_id, True)
+    container.clock.advance(timedelta(minutes=1))
+    assert await merchants.purge_expired(container.clock.now()) == 1
+    fresh = await merchants.create(f"payee:{payee}", ask, container.clock.now())
+    assert isinstance(fresh, Outcome) and not fresh.replayed
+    assert fresh.payout_id != first.payout_id
+    assert await payouts_of(container, payee) == 2
+    await books_balance(container)
+
+
+async def test_keys_are_scoped_to_the_caller(container: Container) -> None:
+    payee, account = await fresh_merchant(container)
+    merchants = SqlMerchantPayouts(container.sessions)
+    ask = request(payee, account, "10.00", "shared-key-name")
+    mine = await merchants.create(f"payee:{payee}", ask, container.clock.now())
+    ops = await merchants.create("ops:1", ask, container.clock.now())
+    assert isinstance(mine, Outcome) and isinstance(ops, Outcome)
+    assert mine.payout_id != ops.payout_id  # same key text, two callers, two requests

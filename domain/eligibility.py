@@ -17,6 +17,7 @@ from enum import StrEnum
 from domain.bank_details import BankAccount, validate_account
 from domain.errors import UnknownCountry, UnsupportedPaymentMethod
 from domain.money import Money, convert
+from domain.ports import ProviderKind
 from domain.rails import PaymentMethod, Rail
 from domain.routing import RailDecision, normalize_country, payable_method, route
 
@@ -30,6 +31,7 @@ class SkipReason(StrEnum):
     INVALID_BANK_ACCOUNT = "invalid_bank_account"
     AMOUNT_ABOVE_RAIL_LIMIT = "amount_above_rail_limit"
     UNKNOWN_COUNTRY = "unknown_country"
+    UNSUPPORTED_CURRENCY = "unsupported_currency"
 
 
 _ORDER = {reason: index for index, reason in enumerate(SkipReason)}
@@ -112,6 +114,20 @@ def _account_findings(decision: RailDecision, account: BankAccount | None) -> li
     return [Finding(SkipReason.INVALID_BANK_ACCOUNT, "; ".join(problems))]
 
 
+# Only the cross-border provider converts currencies; ACH and wire pay what they are sent.
+_CONVERTS = frozenset({ProviderKind.CROSS_BORDER})
+
+
+def _needs_fx_the_provider_lacks(amount: Money, decision: RailDecision) -> Finding | None:
+    if decision.currency == amount.currency or decision.rail.provider in _CONVERTS:
+        return None
+    return Finding(
+        SkipReason.UNSUPPORTED_CURRENCY,
+        f"{decision.rail.name} pays {decision.currency} only and cannot convert "
+        f"{amount.currency}; fund this payout in {decision.currency}",
+    )
+
+
 def check_eligibility(
     *,
     amount: Money,
@@ -150,7 +166,9 @@ def check_eligibility(
             funding_currency=amount.currency,
         )
         findings += _account_findings(decision, account)
-        if limit := _above_limit(amount, decision.rail, fx_rates):
+        if no_fx := _needs_fx_the_provider_lacks(amount, decision):
+            findings.append(no_fx)  # its limit cannot apply to money it will never send
+        elif limit := _above_limit(amount, decision.rail, fx_rates):
             findings.append(limit)
     findings.sort(key=lambda finding: _ORDER[finding.reason])
     return Eligibility(decision=decision, findings=tuple(findings))

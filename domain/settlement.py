@@ -38,6 +38,10 @@ def path(current: PayoutStatus, reported: OrderStatus) -> tuple[PayoutStatus, ..
     Anything the lifecycle does not allow (a completed payout reported failed) is
     not a transition but a discrepancy for reconciliation, so it yields () too.
     """
+    if current is _S.SUBMITTING:
+        # Its order id is not recorded yet: recovery asks the provider with the payout's
+        # key and records it; moving it on from a status report would lose the order.
+        return ()
     target = _TARGET[reported]
     if current is target:
         return ()

@@ -288,6 +288,8 @@ class SqlPayoutStore:
                 )
             await audit.write(session, audit_rows)
             await upsert(session, _ITEMS, items, ["run_id", "payout_id"], ["outcome", "reason"])
+            for earlier in {r.submission.run_id for r in fresh} - {run_id, None}:
+                await _store_counts(session, earlier)
 
 
 async def _reserve(
@@ -377,10 +379,11 @@ def _result_rows(
         outcome, status = outcome_of(r.result)
         pid = r.submission.payout_id
         item_run = run_id or r.submission.run_id
-        if item_run is not None:
+        # The run that made it submitting learns its fate too, not only the one that asked.
+        for rid in {item_run, r.submission.run_id} - {None}:
             items.append(
                 {
-                    "run_id": item_run,
+                    "run_id": rid,
                     "payout_id": pid,
                     "outcome": outcome.value,
                     "reason": r.result.error_code,

@@ -177,3 +177,17 @@ async def test_next_run_finishes_what_an_outage_left(seeded: Container, banks) -
     assert (second.created, payout.status) == (1, "submitted")
     assert ach.count_orders_for(payout.idempotency_key) == 1
     await assert_books_balance(seeded)
+
+
+async def test_the_run_left_in_flight_learns_its_payout_was_paid_later(
+    seeded: Container, banks
+) -> None:
+    await one_us_payout(seeded)
+    banks[ProviderKind.ACH].script(*[Fault.status(503)] * 6)
+    first = await seeded.runner.run("LIQ-FAULT", "first")
+    assert first.in_flight == 1
+    second = await seeded.runner.run("LIQ-FAULT", "second")
+    assert second.created == 1
+    first = await seeded.store.run_summary(first.run_id)
+    assert (first.created, first.in_flight) == (1, 0)
+    await assert_books_balance(seeded)

@@ -151,6 +151,28 @@ class TestEachSkipReason:
         assert reasons(result) == [SkipReason.UNKNOWN_COUNTRY]
         assert result.decision is None
 
+    @pytest.mark.parametrize(("country", "rail"), [("US", "ACH"), ("AE", "WIRE")])
+    def test_unsupported_currency(self, country: str, rail: str) -> None:
+        """ACH and wire pay USD as sent: a EUR-funded payout would fail at the bank."""
+        from domain.demo_accounts import sample_account_details
+
+        account = BankAccount(
+            id="1",
+            holder_name="X",
+            country=country,
+            currency="USD",
+            details=sample_account_details(country, seed=3),
+        )
+        result = check_eligibility(
+            amount=Money.parse("100.00", "EUR"),
+            payee=PayeeProfile(country=country, payment_method="bank_transfer"),
+            account=account,
+            now=datetime(2026, 3, 2, 14, tzinfo=UTC),
+            fx_rates={},
+        )
+        assert result.decision is not None and result.decision.rail.code == rail
+        assert reasons(result) == [SkipReason.UNSUPPORTED_CURRENCY]
+
 
 def test_every_skip_reason_is_covered_above() -> None:
     covered = {name for name in dir(TestEachSkipReason) if name.startswith("test_")}

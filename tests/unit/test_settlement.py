@@ -18,6 +18,8 @@ S = PayoutStatus
         (S.SUBMITTED, OrderStatus.RETURNED, (S.COMPLETED, S.RETURNED)),
         (S.COMPLETED, OrderStatus.RETURNED, (S.RETURNED,)),
         (S.SUBMITTING, OrderStatus.COMPLETED, ()),  # recovery records the order first
+        (S.SUBMITTING, OrderStatus.PROCESSING, ()),
+        (S.SUBMITTING, OrderStatus.FAILED, ()),
         (S.COMPLETED, OrderStatus.FAILED, ()),  # not a transition: a reconciliation break
         (S.RETURNED, OrderStatus.COMPLETED, ()),
         (S.COMPLETED, OrderStatus.COMPLETED, ()),

@@ -58,11 +58,14 @@ from sqlalchemy import func, select, update
 from domain.clock import ManualClock
 from domain.events import AllocationInput, EventInput, plan_event, require
 from domain.ledger import Balance
+from domain.merchant_payouts import PayoutRequest
+from domain.money import Money
 from domain.payouts import PayoutStatus, can_transition
 from domain.ports import OrderStatus, ProviderKind
 from domain.settlement import StatusReport
 from persistence import ledger_checks
 from persistence.event_store import SqlEventStore
+from persistence.merchant_store import SqlMerchantPayouts
 from persistence.run_store import SqlSettlementStore
 from persistence.tables import (
     Allocation,
@@ -458,6 +461,69 @@ async def op_concurrent(world: World) -> None:
 
 
 Op = Callable[[World], Awaitable[None]]
+
+
+async def merchants(world: World) -> list[tuple[int, int]]:
+    """(payee id, bank account id) of the demo merchants (INR balances)."""
+    async with world.c.sessions() as session:
+        rows = await session.execute(
+            select(Payee.id, BankAccount.id)
+            .join(BankAccount, BankAccount.payee_id == Payee.id)
+            .where(Payee.kind == "merchant")
+            .order_by(Payee.id)
+        )
+        return [(payee, account) for payee, account in rows.all()]
+
+
+async def op_merchant_payout(world: World) -> None:
+    """A merchant asks for money: a new key, a replayed key, or a key reused for another
+    amount. Whatever happens, the checks after the step prove nothing was overdrawn."""
+    payee, account = world.rng.choice(await merchants(world))
+    used = world.keys[f"merchant:{payee}"]  # "key amount" of each request that was made
+    replay = bool(used) and world.rng.random() < 0.4
+    amount = world.rng.choice(["0.50", "5.00", "25.00", "60.00", "99.99", "150.00"])
+    if replay:
+        key, first_amount = world.rng.choice(used).split()
+        amount = first_amount if world.rng.random() < 0.5 else amount  # identical, or not
+    else:
+        key = f"mkey-{world.next_id():06d}-{payee}"
+    world.log.append(
+        f"merchant {payee} asks {amount} INR with {'old' if replay else 'new'} key {key}"
+    )
+    outcome = await SqlMerchantPayouts(world.c.sessions).create(
+        f"payee:{payee}",
+        PayoutRequest(payee, Money.parse(amount, "INR"), account, key),
+        world.clock.now(),
+    )
+    if isinstance(outcome, list):
+        codes = sorted({p.code for p in outcome})
+        assert set(codes) <= {"INSUFFICIENT_FUNDS", "IDEMPOTENCY_KEY_REUSED"}, codes
+        world.note(f"refused {codes}")
+        return
+    if not replay:
+        used.append(f"{key} {amount}")
+    world.note(f"payout {outcome.payout_id}{' (replayed)' if outcome.replayed else ''}")
+
+
+async def op_cancel(world: World) -> None:
+    pending = [p for p in await payouts_in(world, {"pending"}) if p.event_id is None]
+    world.log.append("cancel a pending merchant payout")
+    if not pending:
+        world.note("none pending")
+        return
+    payout = world.rng.choice(pending)
+    problems = await SqlMerchantPayouts(world.c.sessions).cancel(
+        "ops:sim", payout.id, None, world.clock.now()
+    )
+    assert problems == [], problems
+    world.note(f"cancelled {payout.id}")
+
+
+async def op_dispatch(world: World) -> None:
+    world.log.append("dispatch pending merchant payouts")
+    world.note(f"{await world.c.runner.dispatch()} sent")
+
+
 OPS: list[tuple[Op, int]] = [
     (op_create_event, 4),
     (op_run, 5),
@@ -468,6 +534,9 @@ OPS: list[tuple[Op, int]] = [
     (op_advance, 2),
     (op_toggle_account, 1),
     (op_concurrent, 2),
+    (op_merchant_payout, 8),
+    (op_cancel, 2),
+    (op_dispatch, 2),
 ]
 
 

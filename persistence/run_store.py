@@ -282,7 +282,7 @@ class SqlPayoutStore:
             if accepted:
                 await session.execute(_SUBMITTED, accepted)
             if rejected:
-                await session.execute(_FAILED, rejected)
+                await session.execute(_SETTLED, rejected)
                 await _void(
                     session, [r for r in fresh if r.result.outcome is SubmitOutcome.REJECTED], now
                 )
@@ -396,6 +396,8 @@ def _result_rows(
             rejected.append(
                 {
                     "pid": pid,
+                    "was": PayoutStatus.SUBMITTING.value,
+                    "status": PayoutStatus.FAILED.value,
                     "failure_code": r.result.error_code,
                     "failure_reason": r.result.error_message,
                     "updated_at": now,
@@ -821,17 +823,6 @@ _SETTLED = (
     .where(_PAYOUTS.c.id == bindparam("pid"), _PAYOUTS.c.status == bindparam("was"))
     .values(
         status=bindparam("status"),
-        failure_code=bindparam("failure_code"),
-        failure_reason=bindparam("failure_reason"),
-        updated_at=bindparam("updated_at"),
-        version=_PAYOUTS.c.version + 1,
-    )
-)
-_FAILED = (
-    update(_PAYOUTS)
-    .where(_PAYOUTS.c.id == bindparam("pid"), _PAYOUTS.c.status == PayoutStatus.SUBMITTING.value)
-    .values(
-        status=PayoutStatus.FAILED.value,
         failure_code=bindparam("failure_code"),
         failure_reason=bindparam("failure_reason"),
         updated_at=bindparam("updated_at"),

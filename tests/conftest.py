@@ -127,19 +127,26 @@ def banks() -> dict[ProviderKind, MockBank]:
     return {kind: MockBank(kind, MockBankConfig(seed=7)) for kind in ProviderKind}
 
 
+@pytest.fixture
+def call_timeout_s() -> float:
+    """How long one provider call may take before the client retries (override per module)."""
+    return 0.5
+
+
 @pytest_asyncio.fixture
 async def container(
     database_url: str,
     clock: ManualClock,
     banks: dict[ProviderKind, MockBank],
     fake_sleep: FakeSleep,
+    call_timeout_s: float,
 ) -> AsyncIterator[Container]:
     settings = Settings(database_url=database_url, provider_concurrency=16, _env_file=None)
     built = build(
         settings,
         clock=clock,
         banks=banks,
-        provider_options={"sleep": fake_sleep, "call_timeout_s": 0.5},
+        provider_options={"sleep": fake_sleep, "call_timeout_s": call_timeout_s},
     )
     yield built
     await built.aclose()

@@ -46,13 +46,12 @@ import asyncio
 import os
 import random
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import func, select, update
 
 from domain.clock import ManualClock
@@ -83,9 +82,8 @@ from persistence.tables import (
 from providers.mock.bank import MockBank
 from providers.mock.config import Fault
 from providers.mock.orders import StoredOrder
-from service.bootstrap import Container, build
+from service.bootstrap import Container
 from service.settings import Settings
-from tests.conftest import FakeSleep
 
 
 def _ints(name: str, default: list[int]) -> list[int]:
@@ -126,23 +124,10 @@ TRANSFER_SHAPE = {
 }
 
 
-@pytest_asyncio.fixture
-async def container(
-    database_url: str,
-    clock: ManualClock,
-    banks: dict[ProviderKind, MockBank],
-    fake_sleep: FakeSleep,
-) -> AsyncIterator[Container]:
-    """conftest's ``container`` (which ``seeded`` builds on) with a shorter call timeout."""
-    settings = Settings(database_url=database_url, provider_concurrency=16, _env_file=None)
-    built = build(
-        settings,
-        clock=clock,
-        banks=banks,
-        provider_options={"sleep": fake_sleep, "call_timeout_s": CALL_TIMEOUT_S},
-    )
-    yield built
-    await built.aclose()
+@pytest.fixture
+def call_timeout_s() -> float:
+    """A timeout-after-create fault costs this much real time: keep it short here."""
+    return CALL_TIMEOUT_S
 
 
 # --- the simulated world ------------------------------------------------------------------

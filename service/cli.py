@@ -52,7 +52,7 @@ def seed(
     console.print(f"demo data ready: {counts['payees']} payees, {counts['events']} events")
     from service.demo import demo_keys_text
 
-    console.print(demo_keys_text(), markup=False)
+    console.print(demo_keys_text(), markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -73,7 +73,7 @@ def serve(
         from service.demo import demo_keys_text
 
         console.print("Demo API keys (add the header in GraphiQL's Headers tab):", markup=False)
-        console.print(demo_keys_text(), markup=False)
+        console.print(demo_keys_text(), markup=False, soft_wrap=True)
     uvicorn.run(
         build_app(container, migrate=False),
         host=settings.host,

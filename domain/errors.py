@@ -42,16 +42,8 @@ class Conflict(PayoutEngineError):
     code = "CONFLICT"
 
 
-class DuplicateAllocation(Conflict):
-    code = "DUPLICATE_ALLOCATION"
-
-
 class IdempotencyKeyReused(Conflict):
     code = "IDEMPOTENCY_KEY_REUSED"
-
-
-class IdempotencyKeyInFlight(Conflict):
-    code = "IDEMPOTENCY_KEY_IN_FLIGHT"
 
 
 class IllegalTransition(PayoutEngineError):

@@ -39,9 +39,9 @@ ALLOWED: dict[PayoutStatus, frozenset[PayoutStatus]] = {
     _S.CANCELLED: frozenset(),
 }
 
-# A payout in one of these holds (or held) a payment order or a reservation:
-# a later run must not create another one for the same event and payee.
-HAS_PAYMENT_ORDER = frozenset({_S.SUBMITTING, _S.SUBMITTED, _S.COMPLETED, _S.RETURNED})
+# The only statuses a run evaluates again; any other means a payment order exists or
+# existed (existing_payment_order), so a later run must not create another one.
+REEVALUATED_BY_RUNS = frozenset({_S.SKIPPED, _S.PENDING})
 TERMINAL = frozenset(s for s, targets in ALLOWED.items() if not targets)
 
 

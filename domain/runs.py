@@ -35,7 +35,7 @@ from domain.eligibility import (
 )
 from domain.errors import ProviderUnavailable
 from domain.money import Money
-from domain.payouts import PayoutStatus
+from domain.payouts import REEVALUATED_BY_RUNS, PayoutStatus
 from domain.ports import (
     Clock,
     PaymentProvider,
@@ -201,7 +201,7 @@ class PayoutRunner:
     def _evaluate(self, candidate: Candidate, rates: Mapping[str, Decimal]) -> Evaluation:
         key = candidate.payout_key or f"po-{uuid.uuid4().hex}"
         status = candidate.payout_status
-        if status is not None and status not in (PayoutStatus.SKIPPED, PayoutStatus.PENDING):
+        if status is not None and status not in REEVALUATED_BY_RUNS:
             return Evaluation(candidate, status, None, key)
         eligibility = check_eligibility(
             amount=candidate.amount,

@@ -15,7 +15,6 @@ from graph.pagination import Connection, connection, decode_cursor, page_size
 from persistence import queries, tables
 
 PayoutStatus = strawberry.enum(payouts.PayoutStatus, name="PayoutStatus")
-SkipReason = strawberry.enum(eligibility.SkipReason, name="SkipReason")
 PaymentMethod = strawberry.enum(rails.PaymentMethod, name="PaymentMethod")
 
 

@@ -7,8 +7,6 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-APPEND_ONLY_TABLES = ("audit_events",)
-
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")

@@ -11,21 +11,27 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NoReturn
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import ledger
-from domain.eligibility import MissingFxRate, PayeeProfile, SkipReason, check_eligibility
+from domain.eligibility import (
+    Finding,
+    MissingFxRate,
+    PayeeProfile,
+    SkipReason,
+    check_eligibility,
+)
 from domain.errors import InsufficientFunds
 from domain.events import Problem
 from domain.merchant_payouts import KEY_LIFETIME, PayoutRequest
-from domain.money import Money
-from domain.payouts import PayoutStatus, transition
+from domain.payouts import PayoutStatus, can_transition
 from domain.ports import PaymentOrderRequest
 from domain.routing import RailDecision
-from persistence import audit, ledger_store
-from persistence.run_store import LedgerInconsistent, account_from_row, request_to_json
+from persistence import audit, ledger_store, transitions
+from persistence.run_store import account_from_row, request_to_json
 from persistence.sql import insert_ignore
 from persistence.tables import BankAccount, IdempotencyKey, LedgerAccount, Payee, Payout
 
@@ -225,7 +231,7 @@ def _route(
             )
         ) from None
     if not eligibility.eligible or eligibility.decision is None:
-        return _refuse_ineligible(eligibility.findings)
+        _refuse_ineligible(eligibility.findings)
     if eligibility.decision.currency != request.amount.currency:
         raise _Refused(
             Problem(
@@ -238,7 +244,7 @@ def _route(
     return eligibility.decision
 
 
-def _refuse_ineligible(findings: tuple) -> RailDecision:  # type: ignore[type-arg]
+def _refuse_ineligible(findings: tuple[Finding, ...]) -> NoReturn:
     codes = {
         SkipReason.INVALID_BANK_ACCOUNT: ("bank_account_id", "INVALID_BANK_ACCOUNT"),
         SkipReason.INVALID_AMOUNT: ("amount", "INVALID_AMOUNT"),
@@ -298,40 +304,20 @@ async def _insert_payout(
 async def _cancel(
     session: AsyncSession, scope: str, payout_id: int, owner: int | None, now: datetime
 ) -> None:
-    payout = await session.scalar(select(Payout).where(Payout.id == payout_id).with_for_update())
+    payout = (await transitions.lock(session, [payout_id])).get(payout_id)
     if payout is None or (owner is not None and payout.payee_id != owner):
         raise _Refused(Problem("payout_id", "NOT_FOUND", f"no payout {payout_id}"))
     current = PayoutStatus(payout.status)
-    try:
-        transition(current, PayoutStatus.CANCELLED)
-    except Exception as exc:
+    if not can_transition(current, PayoutStatus.CANCELLED):
         raise _Refused(
             Problem(
                 "payout_id", "ILLEGAL_TRANSITION", f"a {current.value} payout cannot be cancelled"
             )
-        ) from exc
-    holds = await ledger_store.open_reservations(session, [payout.id])
-    if payout.id not in holds or payout.provider is None:
-        raise LedgerInconsistent(f"pending payout {payout.id} has no open hold to void")
-    hold = ledger.reserve(
-        payout.payee_id, Money(payout.amount_minor, payout.currency), payout.provider
-    )
-    await ledger_store.write(
-        session,
-        [
-            ledger_store.Posting(
-                ledger.void(hold), payout_id=payout.id, resolves_id=holds[payout.id]
-            )
-        ],
-        now,
-    )
-    await session.execute(
-        update(Payout)
-        .where(
-            Payout.id == payout.id,
-            Payout.status == current.value,
         )
-        .values(status=PayoutStatus.CANCELLED.value, updated_at=now, version=Payout.version + 1)
+    step = (payout, current, (PayoutStatus.CANCELLED,))
+    await ledger_store.write(session, await transitions.ledger_effects(session, [step]), now)
+    await session.execute(
+        transitions.MOVE, [transitions.move(payout.id, current, PayoutStatus.CANCELLED, now)]
     )
     await audit.write(
         session,

@@ -15,7 +15,7 @@ from domain.bank_details import BankAccount
 from domain.eligibility import PayeeProfile, SkipReason
 from domain.errors import NotFound
 from domain.money import Money
-from domain.payouts import PayoutStatus
+from domain.payouts import REEVALUATED_BY_RUNS, PayoutStatus
 from domain.ports import (
     PaymentOrderRequest,
     ProviderKind,
@@ -26,8 +26,7 @@ from domain.ports import (
     SubmitOutcome,
 )
 from domain.runs import Candidate, Evaluation, SubmissionResult, outcome_of
-from domain.settlement import StatusReport, path
-from persistence import audit, ledger_store
+from persistence import audit, ledger_store, transitions
 from persistence.sql import insert_ignore, upsert
 from persistence.tables import (
     Allocation,
@@ -175,9 +174,8 @@ class SqlPayoutStore:
                 session, event_id, run_id, [e for e in evaluations if e.is_new], now
             )
             reevaluated = [e for e in evaluations if _reevaluated(e)]
-            still = await _lock_in_status(
-                session, {e.candidate.payout_id: e.candidate.payout_status for e in reevaluated}
-            )
+            expected = {e.candidate.payout_id: e.candidate.payout_status for e in reevaluated}
+            still = transitions.still_in(await transitions.lock(session, expected), expected)
             await _update_reevaluated(
                 session, run_id, [e for e in reevaluated if e.candidate.payout_id in still], now
             )
@@ -274,17 +272,20 @@ class SqlPayoutStore:
         the payout and leaves audit rows.
         """
         async with self._sessions.begin() as session:
-            still = await _lock_in_status(
-                session, {r.submission.payout_id: PayoutStatus.SUBMITTING for r in results}
-            )
+            rows = await transitions.lock(session, [r.submission.payout_id for r in results])
+            still = transitions.still_in(rows, dict.fromkeys(rows, PayoutStatus.SUBMITTING))
             fresh = [r for r in results if r.submission.payout_id in still]
             accepted, rejected, audit_rows, items = _result_rows(run_id, fresh, now)
             if accepted:
                 await session.execute(_SUBMITTED, accepted)
             if rejected:
-                await session.execute(_SETTLED, rejected)
-                await _void(
-                    session, [r for r in fresh if r.result.outcome is SubmitOutcome.REJECTED], now
+                await session.execute(transitions.MOVE, rejected)
+                refused = [
+                    (rows[m["pid"]], PayoutStatus.SUBMITTING, (PayoutStatus.FAILED,))
+                    for m in rejected
+                ]
+                await ledger_store.write(
+                    session, await transitions.ledger_effects(session, refused), now
                 )
             await audit.write(session, audit_rows)
             await upsert(session, _ITEMS, items, ["run_id", "payout_id"], ["outcome", "reason"])
@@ -333,41 +334,6 @@ async def _reserve(
     )
 
 
-async def _void(session: AsyncSession, failed: Sequence[SubmissionResult], now: datetime) -> None:
-    """Release the hold of each payout the provider refused for good."""
-    if not failed:
-        return
-    open_holds = await ledger_store.open_reservations(
-        session, [r.submission.payout_id for r in failed]
-    )
-    postings = []
-    for r in failed:
-        hold_id = open_holds.get(r.submission.payout_id)
-        if hold_id is None:
-            continue
-        request = r.submission.request
-        payee_id = await session.scalar(
-            select(Payout.payee_id).where(Payout.id == r.submission.payout_id)
-        )
-        hold = ledger.reserve(payee_id, request.amount, r.submission.provider.value)
-        postings.append(
-            ledger_store.Posting(
-                ledger.void(hold), payout_id=r.submission.payout_id, resolves_id=hold_id
-            )
-        )
-    await ledger_store.write(session, postings, now)
-
-
-async def _lock_in_status(session: AsyncSession, expected: dict[int, PayoutStatus]) -> set[int]:
-    """The ids whose payout is still in the expected status, locked for this transaction."""
-    if not expected:
-        return set()
-    rows = await session.execute(
-        select(Payout.id, Payout.status).where(Payout.id.in_(list(expected))).with_for_update()
-    )
-    return {pid for pid, status in rows.all() if status == expected[pid].value}
-
-
 def _result_rows(
     run_id: int | None, results: Sequence[SubmissionResult], now: datetime
 ) -> tuple[list[dict[str, Any]], ...]:
@@ -394,113 +360,16 @@ def _result_rows(
             accepted.append(_accepted_values(r, now))
         elif status is PayoutStatus.FAILED:
             rejected.append(
-                {
-                    "pid": pid,
-                    "was": PayoutStatus.SUBMITTING.value,
-                    "status": PayoutStatus.FAILED.value,
-                    "failure_code": r.result.error_code,
-                    "failure_reason": r.result.error_message,
-                    "updated_at": now,
-                }
+                transitions.move(
+                    pid,
+                    PayoutStatus.SUBMITTING,
+                    PayoutStatus.FAILED,
+                    now,
+                    failure_code=r.result.error_code,
+                    failure_reason=r.result.error_message,
+                )
             )
     return accepted, rejected, audit_rows, items
-
-
-class SqlSettlementStore:
-    """Applies providers' status reports: the seam the status poller calls."""
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
-
-    async def apply(
-        self, reports: Sequence[StatusReport], now: datetime, actor: str = audit.SYSTEM
-    ) -> int:
-        """Move each payout along the provider's status, with its ledger effects, in one
-        transaction. Reports that are not transitions (already applied, or illegal: a
-        break for reconciliation) change nothing. Returns how many payouts moved."""
-        async with self._sessions.begin() as session:
-            ids = [r.payout_id for r in reports]
-            rows = (
-                (await session.execute(select(Payout).where(Payout.id.in_(ids)).with_for_update()))
-                .scalars()
-                .all()
-            )
-            payouts = {row.id: row for row in rows}
-            state = {row.id: PayoutStatus(row.status) for row in rows}  # moves within the batch
-            holds = await ledger_store.open_reservations(session, ids)
-            updates: list[dict[str, Any]] = []
-            postings: list[ledger_store.Posting] = []
-            audit_rows: list[dict[str, Any]] = []
-            for report in reports:
-                row = payouts.get(report.payout_id)
-                if row is None:
-                    continue
-                current = state[row.id]
-                steps = path(current, report.status)
-                if not steps:
-                    continue
-                postings += _settlement_postings(row, current, steps, holds.get(row.id))
-                previous = current
-                for step in steps:
-                    audit_rows.append(
-                        audit.audit_row(
-                            "payout.status_changed",
-                            now,
-                            payout_id=row.id,
-                            actor=actor,
-                            **{"from": previous.value, "to": step.value},
-                            effect=ledger.effect_of(previous, step).value,
-                            provider_order_id=row.provider_order_id,
-                            failure_code=report.failure_code,
-                        )
-                    )
-                    previous = step
-                updates.append(
-                    {
-                        "pid": row.id,
-                        "was": current.value,
-                        "status": previous.value,
-                        "failure_code": report.failure_code,
-                        "failure_reason": report.failure_reason,
-                        "updated_at": now,
-                    }
-                )
-                state[row.id] = previous  # a second report in this batch starts from here
-            if updates:
-                await session.execute(_SETTLED, updates)
-            await ledger_store.write(session, postings, now)
-            await audit.write(session, audit_rows)
-            return len(updates)
-
-
-def _settlement_postings(
-    row: Payout, current: PayoutStatus, steps: Sequence[PayoutStatus], hold_id: int | None
-) -> list[ledger_store.Posting]:
-    assert row.provider is not None
-    hold = ledger.reserve(row.payee_id, Money(row.amount_minor, row.currency), row.provider)
-    postings = []
-    previous = current
-    for step in steps:
-        effect = ledger.effect_of(previous, step)
-        if effect in (ledger.LedgerEffect.POST, ledger.LedgerEffect.VOID):
-            if hold_id is None:
-                raise LedgerInconsistent(f"payout {row.id} has no open hold to {effect.value}")
-            resolve = ledger.post if effect is ledger.LedgerEffect.POST else ledger.void
-            postings.append(
-                ledger_store.Posting(resolve(hold), payout_id=row.id, resolves_id=hold_id)
-            )
-        elif effect is ledger.LedgerEffect.REVERSE:
-            postings.append(
-                ledger_store.Posting(
-                    ledger.reverse(ledger.post(hold), kind=ledger.Kind.RETURN), payout_id=row.id
-                )
-            )
-        previous = step
-    return postings
-
-
-class LedgerInconsistent(RuntimeError):
-    """The books disagree with a payout's state: never guessed around, always loud."""
 
 
 async def _store_counts(session: AsyncSession, run_id: int) -> dict[str, int]:
@@ -572,7 +441,7 @@ async def skip_breakdowns(
 
 
 def _reevaluated(e: Evaluation) -> bool:
-    return e.candidate.payout_status in (PayoutStatus.SKIPPED, PayoutStatus.PENDING)
+    return e.candidate.payout_status in REEVALUATED_BY_RUNS
 
 
 def _payout_fields(e: Evaluation, now: datetime) -> dict[str, Any]:
@@ -814,17 +683,6 @@ _SUBMITTED = (
         provider_order_id=bindparam("provider_order_id"),
         target_amount_minor=bindparam("target_amount_minor"),
         fx_rate=bindparam("fx_rate"),
-        updated_at=bindparam("updated_at"),
-        version=_PAYOUTS.c.version + 1,
-    )
-)
-_SETTLED = (
-    update(_PAYOUTS)
-    .where(_PAYOUTS.c.id == bindparam("pid"), _PAYOUTS.c.status == bindparam("was"))
-    .values(
-        status=bindparam("status"),
-        failure_code=bindparam("failure_code"),
-        failure_reason=bindparam("failure_reason"),
         updated_at=bindparam("updated_at"),
         version=_PAYOUTS.c.version + 1,
     )

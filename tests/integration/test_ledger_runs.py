@@ -132,7 +132,7 @@ async def test_settle_fail_and_return_move_the_books(seeded: Container) -> None:
     submission, one settles and comes back (R01). Every account ends to the cent."""
     from domain.ports import OrderStatus
     from domain.settlement import StatusReport
-    from persistence.run_store import SqlSettlementStore
+    from persistence.settlement_store import SqlSettlementStore
     from persistence.tables import Payout
 
     async with seeded.sessions() as session:

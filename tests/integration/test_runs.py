@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import insert, select, update
 
 from domain.demo_accounts import sample_account_details
@@ -144,8 +145,12 @@ async def test_a_second_copy_of_an_answer_changes_nothing(seeded: Container) -> 
     assert summary.failed == 0
 
 
-async def test_a_runs_statements_do_not_grow_with_its_payouts(seeded: Container) -> None:
-    """The hot path is batched: 8 or 32 payouts cost the same number of statements."""
+@pytest.mark.parametrize("refused", [False, True], ids=["accepted", "refused"])
+async def test_a_runs_statements_do_not_grow_with_its_payouts(
+    seeded: Container, banks, refused: bool
+) -> None:
+    """The hot path is batched: 8 or 32 payouts cost the same number of statements,
+    whether the banks accept them or refuse them all (releasing every hold)."""
     from sqlalchemy import event
 
     from domain.events import AllocationInput, EventInput, plan_event, require
@@ -159,6 +164,21 @@ async def test_a_runs_statements_do_not_grow_with_its_payouts(seeded: Container)
                 )
             ).all()
         )
+        details = (
+            await session.scalars(
+                select(BankAccount.details).where(BankAccount.payee_id.in_(payees[:32]))
+            )
+        ).all()
+    if refused:
+        for bank in banks.values():
+            bank.reject_accounts(
+                *(
+                    v
+                    for d in details
+                    for k, v in d.items()
+                    if k in ("account_number", "iban", "clabe")
+                )
+            )
     counts = []
     statements = [0]
 
@@ -185,6 +205,6 @@ async def test_a_runs_statements_do_not_grow_with_its_payouts(seeded: Container)
             summary = await seeded.runner.run(code, code)
         finally:
             event.remove(seeded.engine.sync_engine, "before_cursor_execute", count)
-        assert summary.created == size
+        assert (summary.failed if refused else summary.created) == size
         counts.append(statements[0])
     assert counts[0] == counts[1], counts

@@ -65,7 +65,7 @@ from domain.settlement import StatusReport
 from persistence import ledger_checks
 from persistence.event_store import SqlEventStore
 from persistence.merchant_store import SqlMerchantPayouts
-from persistence.run_store import SqlSettlementStore
+from persistence.settlement_store import SqlSettlementStore
 from persistence.tables import (
     Allocation,
     AuditEvent,

@@ -64,3 +64,13 @@ class UnbalancedEntry(PayoutEngineError):
 
 class InsufficientFunds(Conflict):
     code = "INSUFFICIENT_FUNDS"
+
+
+class BreakNotOpen(Conflict):
+    code = "BREAK_NOT_OPEN"
+
+
+class JobInProgress(Conflict):
+    """Another process is running this singleton job right now."""
+
+    code = "JOB_IN_PROGRESS"

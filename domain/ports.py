@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
@@ -112,6 +112,24 @@ class SubmitResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SettlementEntry:
+    """One line of a provider's daily settlement report: an order completed or returned."""
+
+    order_id: str
+    idempotency_key: str
+    status: OrderStatus
+    at: datetime
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementReport:
+    provider: str
+    day: date
+    entries: tuple[SettlementEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class FxQuote:
     source_currency: str
     target_currency: str
@@ -129,6 +147,15 @@ class PaymentProvider(Protocol):
     async def find_order(self, idempotency_key: str) -> ProviderOrder | None: ...
 
     async def list_orders(self, changed_since: datetime | None = None) -> list[ProviderOrder]: ...
+
+    def iter_orders(
+        self, changed_since: datetime | None = None
+    ) -> AsyncIterator[list[ProviderOrder]]:
+        """Orders changed at or after ``changed_since`` (all when None), a page at a time,
+        ordered by their last change."""
+        ...
+
+    async def settlement_report(self, day: date) -> SettlementReport: ...
 
     async def fx_quote(self, source_currency: str, target_currency: str) -> FxQuote: ...
 

@@ -21,7 +21,7 @@ import asyncio
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
@@ -112,6 +112,18 @@ class PayoutStore(Protocol):
         """Payouts in ``submitting``: of one event, or of all events when None."""
         ...
 
+    async def claim_submitting(
+        self,
+        untouched_since: datetime,
+        now: datetime,
+        lease: timedelta,
+        limit: int | None,
+        payout_ids: Sequence[int] | None = None,
+    ) -> list[Submission]:
+        """Payouts stuck in ``submitting`` (of ``payout_ids`` if given), claimed for this
+        caller until ``now + lease``."""
+        ...
+
     async def record_results(
         self, run_id: int | None, results: Sequence[SubmissionResult], now: datetime
     ) -> None:
@@ -164,9 +176,20 @@ class PayoutRunner:
         await self.submit_pending(handle.run_id, handle.event_id, progress)
         return await self._store.finish_run(handle.run_id, self._clock.now())
 
-    async def recover(self) -> int:
-        """Re-ask the providers about every payout left in ``submitting`` (start-up)."""
-        work = await self._store.submitting(None)
+    async def recover(
+        self,
+        stale_after: timedelta = timedelta(0),
+        *,
+        lease: timedelta = timedelta(minutes=5),
+        limit: int | None = None,
+        payout_ids: Sequence[int] | None = None,
+    ) -> int:
+        """Re-ask the providers, with each payout's own key, about payouts left in
+        ``submitting`` for ``stale_after`` or longer: start-up asks about all of them, the
+        poller about those no run is working on. Claimed, so concurrent workers split
+        them; the provider finds the order an earlier attempt created, or creates it."""
+        now = self._clock.now()
+        work = await self._store.claim_submitting(now - stale_after, now, lease, limit, payout_ids)
         await self._submit(None, work, _no_progress)
         await self._store.refresh_counts(sorted({w.run_id for w in work if w.run_id}))
         return len(work)

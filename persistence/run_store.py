@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -237,30 +237,52 @@ class SqlPayoutStore:
                     for pid in ids
                 ],
             )
-            rows = (
-                await session.execute(
-                    select(Payout.id, Payout.provider, Payout.order_request)
-                    .where(Payout.id.in_(ids))
-                    .order_by(Payout.id)
+            return await _submissions(session, _SUBMISSION.where(Payout.id.in_(ids)))
+
+    async def claim_submitting(
+        self,
+        untouched_since: datetime,
+        now: datetime,
+        lease: timedelta,
+        limit: int | None,
+        payout_ids: Sequence[int] | None = None,
+    ) -> list[Submission]:
+        """Payouts left in ``submitting`` since before ``untouched_since``, claimed until
+        ``now + lease`` so that another worker polling at the same time skips them.
+
+        A killed claimer's payouts come back when its lease ends. The claim is only about
+        who asks the provider: the answer is written status-guarded, so a second asker
+        could not pay twice either (the provider holds one order per key).
+        """
+        async with self._sessions.begin() as session:
+            statement = (
+                select(Payout.id)
+                .where(
+                    Payout.status == PayoutStatus.SUBMITTING.value,
+                    Payout.updated_at <= untouched_since,
+                    or_(Payout.claimed_until.is_(None), Payout.claimed_until < now),
                 )
-            ).all()
-        return [
-            Submission(pid, ProviderKind(provider), request_from_json(req))
-            for pid, provider, req in rows
-        ]
+                .order_by(Payout.id)
+                .with_for_update(skip_locked=True)
+            )
+            if limit is not None:
+                statement = statement.limit(limit)
+            if payout_ids is not None:
+                statement = statement.where(Payout.id.in_(list(payout_ids)))
+            ids = list((await session.scalars(statement)).all())
+            if not ids:
+                return []
+            await session.execute(
+                update(_PAYOUTS).where(_PAYOUTS.c.id.in_(ids)).values(claimed_until=now + lease)
+            )
+            return await _submissions(session, _SUBMISSION.where(Payout.id.in_(ids)))
 
     async def submitting(self, event_id: int | None) -> list[Submission]:
-        statement = select(Payout.id, Payout.provider, Payout.order_request, Payout.run_id).where(
-            Payout.status == PayoutStatus.SUBMITTING
-        )
+        statement = _SUBMISSION.where(Payout.status == PayoutStatus.SUBMITTING)
         if event_id is not None:
             statement = statement.where(Payout.event_id == event_id)
         async with self._sessions() as session:
-            rows = (await session.execute(statement.order_by(Payout.id))).all()
-        return [
-            Submission(pid, ProviderKind(provider), request_from_json(req), run_id)
-            for pid, provider, req, run_id in rows
-        ]
+            return await _submissions(session, statement)
 
     async def record_results(
         self, run_id: int | None, results: Sequence[SubmissionResult], now: datetime
@@ -289,8 +311,25 @@ class SqlPayoutStore:
                 )
             await audit.write(session, audit_rows)
             await upsert(session, _ITEMS, items, ["run_id", "payout_id"], ["outcome", "reason"])
+            unanswered = [r.submission.payout_id for r in fresh if outcome_of(r.result)[1] is None]
+            if unanswered:  # free them for the next recovery at once, not when the lease ends
+                await session.execute(
+                    update(_PAYOUTS).where(_PAYOUTS.c.id.in_(unanswered)).values(claimed_until=None)
+                )
             for earlier in {r.submission.run_id for r in fresh} - {run_id, None}:
                 await _store_counts(session, earlier)
+
+
+_SUBMISSION = select(Payout.id, Payout.provider, Payout.order_request, Payout.run_id)
+
+
+async def _submissions(session: AsyncSession, statement: Any) -> list[Submission]:
+    """What re-asking the provider needs, for the payouts ``statement`` selects."""
+    rows = (await session.execute(statement.order_by(Payout.id))).all()
+    return [
+        Submission(pid, ProviderKind(provider), request_from_json(req), run_id)
+        for pid, provider, req, run_id in rows
+    ]
 
 
 async def _reserve(

@@ -168,6 +168,8 @@ class Payout(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # A worker re-asking the provider about a stuck ``submitting`` payout holds it until then.
+    claimed_until: Mapped[datetime | None]
 
 
 class PayoutRunItem(Base):
@@ -281,3 +283,94 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class JobRun(Base):
+    """One execution of a scheduled job (or of its CLI/API twin): when, where, how it ended."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_job_started_at", "job", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    job: Mapped[str] = mapped_column(String(48))
+    trigger: Mapped[str] = mapped_column(String(16))  # scheduled | startup | manual
+    worker: Mapped[str] = mapped_column(String(96))  # host:pid
+    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed | skipped
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    counts: Mapped[dict[str, Any]]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class JobLease(Base):
+    """A singleton job's lease on SQLite (PostgreSQL uses an advisory lock instead)."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(String(48), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(96))
+    expires_at: Mapped[datetime | None]
+
+
+class ProviderCursor(Base):
+    """Where the status poller is in one provider's "changed since" feed, and who polls it.
+
+    ``changed_since`` is in the provider's own clock: the newest status time it reported.
+    A worker claims the row (``FOR UPDATE SKIP LOCKED``, then a lease) so that several
+    workers split the providers between them instead of polling each one twice.
+    """
+
+    __tablename__ = "provider_cursors"
+
+    provider: Mapped[str] = mapped_column(String(16), primary_key=True)
+    changed_since: Mapped[datetime | None]
+    holder: Mapped[str | None] = mapped_column(String(96))
+    lease_until: Mapped[datetime | None]
+    polled_at: Mapped[datetime | None]
+
+
+class ReconciliationRun(Base):
+    """The reconciliation of one business date; a re-run of the date reuses the row."""
+
+    __tablename__ = "reconciliation_runs"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    business_date: Mapped[date] = mapped_column(unique=True)
+    status: Mapped[str] = mapped_column(String(16))  # running | completed | failed
+    trigger: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    counts: Mapped[dict[str, Any]]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReconciliationBreak(Base):
+    """A discrepancy between payouts, provider records and the ledger.
+
+    (kind, fingerprint) is unique: a break seen again by a later run is the same break
+    (``last_seen_at`` moves), so every night does not open a new copy of it.
+    """
+
+    __tablename__ = "reconciliation_breaks"
+    __table_args__ = (
+        UniqueConstraint("kind", "fingerprint"),
+        Index("ix_reconciliation_breaks_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    fingerprint: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))  # open | resolved | auto_resolved
+    first_run_id: Mapped[int] = mapped_column(ForeignKey("reconciliation_runs.id"), index=True)
+    last_run_id: Mapped[int] = mapped_column(ForeignKey("reconciliation_runs.id"))
+    payout_id: Mapped[int | None] = mapped_column(ForeignKey("payouts.id"), index=True)
+    provider: Mapped[str | None] = mapped_column(String(16))
+    provider_order_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]]
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolution_note: Mapped[str | None] = mapped_column(Text)

@@ -10,9 +10,9 @@ limiter and the in-flight bound.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -32,6 +32,7 @@ from domain.ports import (
     PaymentOrderRequest,
     ProviderKind,
     ProviderOrder,
+    SettlementReport,
     SubmitOutcome,
     SubmitResult,
 )
@@ -39,6 +40,7 @@ from providers.codec import (
     fx_quote_from_json,
     order_from_json,
     order_request_to_json,
+    settlement_report_from_json,
 )
 from providers.retry import RETRYABLE_STATUS, Sleep, parse_retry_after, retrying
 
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 
 ORDERS = "/v1/payment_orders"
 FX_QUOTES = "/v1/fx_quotes"
+SETTLEMENT_REPORTS = "/v1/settlement_reports"
 LIST_PAGE_SIZE = 500
 DEFAULT_MAX_IN_FLIGHT = 100
 
@@ -181,16 +184,28 @@ class HttpPaymentProvider:
 
     async def list_orders(self, changed_since: datetime | None = None) -> list[ProviderOrder]:
         """Every order changed at or after ``changed_since`` (all when None), all pages."""
+        return [order async for page in self.iter_orders(changed_since) for order in page]
+
+    async def iter_orders(
+        self, changed_since: datetime | None = None
+    ) -> AsyncIterator[list[ProviderOrder]]:
+        """The same listing a page at a time, oldest change first, so a caller can act on
+        (and remember) each page without holding the whole feed in memory."""
         params: dict[str, str | int] = {"limit": self._page_size}
         if changed_since is not None:
             params["changed_since"] = _aware(changed_since).isoformat()
-        orders: list[ProviderOrder] = []
         while True:
             page = await self._read(ORDERS, params)
-            orders.extend(order_from_json(item) for item in page["data"])
+            yield [order_from_json(item) for item in page["data"]]
             if not page.get("next_cursor"):
-                return orders
+                return
             params["cursor"] = page["next_cursor"]
+
+    async def settlement_report(self, day: date) -> SettlementReport:
+        """What the provider says settled (completed or returned) on ``day``."""
+        return settlement_report_from_json(
+            await self._read(f"{SETTLEMENT_REPORTS}/{day.isoformat()}", {})
+        )
 
     async def fx_quote(self, source_currency: str, target_currency: str) -> FxQuote:
         params = {"source": source_currency, "target": target_currency}

@@ -7,12 +7,19 @@ rates are decimal strings; timestamps are ISO 8601 in UTC with an explicit offse
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from domain.money import Money
-from domain.ports import FxQuote, OrderStatus, PaymentOrderRequest, ProviderOrder
+from domain.ports import (
+    FxQuote,
+    OrderStatus,
+    PaymentOrderRequest,
+    ProviderOrder,
+    SettlementEntry,
+    SettlementReport,
+)
 
 JsonObject = dict[str, Any]
 
@@ -99,4 +106,21 @@ def fx_quote_from_json(data: Mapping[str, Any]) -> FxQuote:
         target_currency=data["target"],
         rate=Decimal(data["rate"]),
         quoted_at=parse_timestamp(data["quoted_at"]),
+    )
+
+
+def settlement_report_from_json(data: Mapping[str, Any]) -> SettlementReport:
+    return SettlementReport(
+        provider=data["provider"],
+        day=date.fromisoformat(data["date"]),
+        entries=tuple(
+            SettlementEntry(
+                order_id=entry["order_id"],
+                idempotency_key=entry["idempotency_key"],
+                status=OrderStatus(entry["status"]),
+                at=parse_timestamp(entry["at"]),
+                amount=money_from_json(entry["amount"]),
+            )
+            for entry in data["entries"]
+        ),
     )

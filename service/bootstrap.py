@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -15,6 +17,9 @@ from domain.ports import Clock, PaymentProvider, ProviderKind
 from domain.runs import PayoutRunner
 from graph.app import create_app
 from graph.context import AppDeps
+from jobs.polling import PollSettings
+from jobs.scheduled import Jobs, JobSettings
+from jobs.scheduler import JobScheduler
 from persistence.api_keys import SqlApiKeys
 from persistence.db import create_engine, sessionmaker
 from persistence.event_store import SqlEventStore
@@ -50,6 +55,27 @@ class Container:
             batch_size=self.settings.run_batch_size,
         )
 
+    @functools.cached_property
+    def jobs(self) -> Jobs:
+        s = self.settings
+        poll = PollSettings(stale_submitting_after=timedelta(seconds=s.stale_submitting_after_s))
+        settings = JobSettings(
+            poll_interval=timedelta(seconds=s.poll_interval_s),
+            dispatch_interval=timedelta(seconds=s.dispatch_interval_s),
+            reconciliation_time=s.reconciliation_time,
+            reconciliation_timezone=s.reconciliation_timezone,
+            job_runs_retention=timedelta(days=s.job_runs_retention_days),
+            poll=poll,
+        )
+        return Jobs(
+            engine=self.engine,
+            sessions=self.sessions,
+            runner=self.runner,
+            providers=self.providers,
+            clock=self.clock,
+            settings=settings,
+        )
+
     def app_deps(self) -> AppDeps:
         return AppDeps(
             sessions=self.sessions,
@@ -68,7 +94,7 @@ class Container:
         await self.engine.dispose()
 
 
-def _provider_urls(settings: Settings) -> dict[ProviderKind, str]:
+def provider_urls(settings: Settings) -> dict[ProviderKind, str]:
     return {
         ProviderKind.ACH: settings.ach_provider_url,
         ProviderKind.WIRE: settings.wire_provider_url,
@@ -98,7 +124,7 @@ def build(
         "max_in_flight": settings.provider_concurrency,
         **(provider_options or {}),
     }
-    for kind, url in _provider_urls(settings).items():
+    for kind, url in provider_urls(settings).items():
         if url:
             providers[kind] = remote_provider(kind, url, **options)
             continue
@@ -118,8 +144,17 @@ def _mock_config(settings: Settings) -> MockBankConfig:
     )
 
 
-def build_app(container: Container, *, migrate: bool = True, recover: bool = True) -> Starlette:
-    """The ASGI app; start-up migrates the database and recovers interrupted submissions."""
+def build_app(
+    container: Container,
+    *,
+    migrate: bool = True,
+    recover: bool = True,
+    scheduler: bool | None = None,
+) -> Starlette:
+    """The ASGI app. Start-up migrates the database, recovers interrupted submissions
+    and starts the scheduled jobs (``scheduler_enabled``); shutdown stops the jobs
+    before it closes the database."""
+    run_jobs = container.settings.scheduler_enabled if scheduler is None else scheduler
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -127,9 +162,14 @@ def build_app(container: Container, *, migrate: bool = True, recover: bool = Tru
             await upgrade_async(container.settings.database_url)
         if recover:
             await container.runner.recover()
+        jobs = JobScheduler(container.jobs) if run_jobs else None
+        if jobs is not None:
+            jobs.start()
         try:
             yield
         finally:
+            if jobs is not None:
+                await jobs.stop()
             await container.aclose()
 
     s = container.settings

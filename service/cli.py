@@ -1,9 +1,12 @@
-"""``payout-engine``: serve, migrate, seed, run, mock-provider."""
+"""``payout-engine``: serve, worker, migrate, seed, run, reconcile, mock-provider."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
 import uuid
+from datetime import date, datetime
 from typing import Annotated
 
 import typer
@@ -14,8 +17,9 @@ from rich.table import Table
 
 from domain.errors import PayoutEngineError
 from domain.ports import ProviderKind, RunSummary
+from jobs.reconciliation import ReconciliationResult
 from persistence.migrate import upgrade
-from service.bootstrap import Container, build, build_app
+from service.bootstrap import Container, build, build_app, provider_urls
 from service.settings import Settings
 
 app = typer.Typer(
@@ -142,6 +146,97 @@ def print_summary(summary: RunSummary, key: str) -> None:
             reasons.add_row(reason, str(count))
         console.print(reasons)
     console.print(f"idempotency key: {key}")
+
+
+async def _worker(settings: Settings) -> None:
+    from jobs.scheduler import JobScheduler
+
+    container = build(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    scheduler = JobScheduler(container.jobs)
+    try:
+        recovered = await container.runner.recover()
+        console.print(f"worker {container.jobs.worker}: {recovered} interrupted submission(s)")
+        scheduler.start()
+        console.print(f"jobs: {', '.join(scheduler.job_ids())}; stop with Ctrl-C or SIGTERM")
+        await stop.wait()
+        console.print("stopping: waiting for running jobs")
+        await scheduler.stop()
+    finally:
+        await container.aclose()
+    console.print("worker stopped")
+
+
+def _require_served_providers(settings: Settings, command: str) -> None:
+    """In-process mock banks live and die with one process: a worker or a reconciliation
+    in a process of its own would see empty banks and call every payout missing."""
+    in_process = [kind.value for kind, url in provider_urls(settings).items() if not url]
+    if in_process:
+        console.print(
+            f"[red]{command} needs providers it shares with serve[/red]: {', '.join(in_process)}"
+            " use in-process mock banks, which exist only inside one process. Serve them with"
+            " `payout-engine mock-provider --kind <kind> --port <port>` and set"
+            " ACH_PROVIDER_URL, WIRE_PROVIDER_URL and CROSS_BORDER_PROVIDER_URL, or use the jobs"
+            " that run inside `serve` (and the runReconciliation mutation).",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+
+
+@app.command()
+def worker() -> None:
+    """Run the scheduled jobs without the API (any number of workers may share a database)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    _require_served_providers(settings, "worker")
+    upgrade(settings.database_url)
+    asyncio.run(_worker(settings))
+
+
+async def _reconcile(day: date | None) -> ReconciliationResult:
+    container = build(Settings())
+    try:
+        return await container.jobs.reconcile(day or container.jobs.due_business_date())
+    finally:
+        await container.aclose()
+
+
+@app.command()
+def reconcile(
+    day: Annotated[
+        datetime | None,
+        typer.Option(
+            "--date", formats=["%Y-%m-%d"], help="business date (default: the last one due)"
+        ),
+    ] = None,
+) -> None:
+    """Reconcile payouts, provider records and the ledger for a business date, now."""
+    settings = Settings()
+    _require_served_providers(settings, "reconcile")
+    upgrade(settings.database_url)
+    try:
+        result = asyncio.run(_reconcile(day.date() if day else None))
+    except PayoutEngineError as exc:
+        console.print(f"[red]{exc.code}[/red]: {exc.message}")
+        raise typer.Exit(1) from None
+    print_reconciliation(result)
+
+
+def print_reconciliation(result: ReconciliationResult) -> None:
+    counts = result.counts
+    table = Table(title=f"reconciliation of {result.business_date} (run {result.run_id})")
+    table.add_column("")
+    table.add_column("count", justify="right")
+    for label in ("provider_orders", "breaks_found", "auto_resolved", "open", "new", "vanished"):
+        table.add_row(label.replace("_", " "), str(counts.get(label, 0)))
+    for kind, n in counts.get("by_kind", {}).items():
+        table.add_row(f"  {kind}", str(n))
+    console.print(table)
+    for found in result.open:
+        console.print(f"[yellow]{found.kind}[/yellow] {found.detail}", soft_wrap=True)
 
 
 @app.command("mock-provider")

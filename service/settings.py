@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 
 from pydantic import Field
@@ -38,3 +39,11 @@ class Settings(BaseSettings):
     max_aliases: int = 15
     graphiql: bool = True
     run_batch_size: int = 500
+    # Scheduled jobs (run inside serve, or alone in `payout-engine worker`).
+    scheduler_enabled: bool = Field(default=True, description="run the jobs inside serve")
+    poll_interval_s: float = 10.0
+    dispatch_interval_s: float = 2.0
+    stale_submitting_after_s: float = 120.0  # then the poller re-asks with the payout's key
+    reconciliation_time: time = time(1, 30)  # local time of the nightly reconciliation
+    reconciliation_timezone: str = "UTC"  # IANA zone, e.g. Europe/London
+    job_runs_retention_days: int = 7

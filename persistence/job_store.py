@@ -1,0 +1,159 @@
+"""Job executions (``job_runs``) and the database guard that keeps a singleton job single.
+
+Several workers and API processes run the same scheduler; the database, not hope,
+decides who runs a singleton job. PostgreSQL: a session-level advisory lock held
+on a dedicated connection for the job's duration; a killed process's connection
+closes and the lock goes with it. SQLite: a lease row taken under BEGIN IMMEDIATE
+that expires, so a killed holder blocks the job for at most the lease time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from persistence.sql import insert_ignore
+from persistence.tables import JobLease, JobRun
+
+_RUNS = JobRun.__table__
+_LEASES = JobLease.__table__
+
+
+class JobStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def start(self, job: str, trigger: str, worker: str, now: datetime) -> int:
+        async with self._sessions.begin() as session:
+            run_id = await session.scalar(
+                insert(_RUNS)
+                .values(
+                    job=job,
+                    trigger=trigger,
+                    worker=worker,
+                    status="running",
+                    started_at=now,
+                    counts={},
+                )
+                .returning(_RUNS.c.id)
+            )
+        assert run_id is not None
+        return int(run_id)
+
+    async def finish(
+        self,
+        run_id: int,
+        status: str,
+        now: datetime,
+        counts: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(_RUNS)
+                .where(_RUNS.c.id == run_id)
+                .values(status=status, finished_at=now, counts=dict(counts or {}), error=error)
+            )
+
+    async def prune(self, before: datetime) -> int:
+        """Forget executions that finished before ``before`` (the table would grow forever)."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                _RUNS.delete().where(_RUNS.c.finished_at.isnot(None), _RUNS.c.finished_at < before)
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def interrupted(self, worker: str, now: datetime) -> int:
+        """Mark this worker's executions left ``running`` by an earlier life as failed."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(_RUNS)
+                .where(_RUNS.c.worker == worker, _RUNS.c.status == "running")
+                .values(status="failed", finished_at=now, error="interrupted: the process ended")
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for ``pg_try_advisory_lock`` from a job name."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+@asynccontextmanager
+async def singleton(
+    engine: AsyncEngine,
+    name: str,
+    holder: str,
+    now: datetime,
+    lease: timedelta,
+) -> AsyncIterator[bool]:
+    """Yield True when this caller may run job ``name`` now, False when another does."""
+    if engine.dialect.name == "postgresql":
+        async with _advisory_lock(engine, name) as acquired:
+            yield acquired
+        return
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    acquired = await _take_lease(sessions, name, holder, now, lease)
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            await _release_lease(sessions, name, holder)
+
+
+@asynccontextmanager
+async def _advisory_lock(engine: AsyncEngine, name: str) -> AsyncIterator[bool]:
+    key = advisory_key(name)
+    async with engine.connect() as connection:
+        acquired = bool(
+            await connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
+        )
+        await connection.commit()
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                await connection.commit()
+
+
+async def _take_lease(
+    sessions: async_sessionmaker[AsyncSession],
+    name: str,
+    holder: str,
+    now: datetime,
+    lease: timedelta,
+) -> bool:
+    async with sessions.begin() as session:
+        await insert_ignore(session, _LEASES, [{"name": name}], ["name"])
+        taken = await session.execute(
+            update(_LEASES)
+            .where(
+                _LEASES.c.name == name,
+                or_(_LEASES.c.holder.is_(None), _LEASES.c.expires_at < now),
+            )
+            .values(holder=holder, expires_at=now + lease)
+        )
+        return bool(taken.rowcount)  # type: ignore[attr-defined]
+
+
+async def _release_lease(
+    sessions: async_sessionmaker[AsyncSession], name: str, holder: str
+) -> None:
+    async with sessions.begin() as session:
+        await session.execute(
+            update(_LEASES)
+            .where(_LEASES.c.name == name, _LEASES.c.holder == holder)
+            .values(holder=None, expires_at=None)
+        )
+
+
+async def lease_holder(sessions: async_sessionmaker[AsyncSession], name: str) -> str | None:
+    async with sessions() as session:
+        return await session.scalar(select(_LEASES.c.holder).where(_LEASES.c.name == name))

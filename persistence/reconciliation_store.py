@@ -1,0 +1,476 @@
+"""Reconciliation in SQL: provider records staged beside the payouts, compared set-wise.
+
+The providers' order listings are loaded, a page at a time, into a temporary table
+on one dedicated connection (it vanishes with the connection, so a killed run leaves
+nothing behind). Three queries then find every candidate break at once, whatever
+the number of payouts: orders matched by id whose amount, currency or status
+differ; payouts whose order the provider does not list; orders no payout has
+recorded. Breaks are written by (kind, fingerprint), so finding one again is not a
+new break.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    case,
+    exists,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from domain.errors import BreakNotOpen, InvalidInput, NotFound
+from domain.ports import ProviderOrder
+from persistence import audit
+from persistence.tables import Payout, ReconciliationBreak, ReconciliationRun
+
+_RUNS = ReconciliationRun.__table__
+_BREAKS = ReconciliationBreak.__table__
+_PAYOUTS = Payout.__table__
+RECONCILER = "reconciliation"
+
+# The staging table: one row per order a provider listed. Not part of the schema.
+_staging_metadata = MetaData()
+STAGED = Table(
+    "recon_staged_orders",
+    _staging_metadata,
+    Column("provider", String(16), nullable=False),
+    Column("order_id", String(64), nullable=False),
+    Column("idempotency_key", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("failure_code", String(64)),
+    prefixes=["TEMPORARY"],
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """An order we recorded whose provider record differs from the payout."""
+
+    payout_id: int
+    payout_status: str
+    payout_amount_minor: int
+    payout_currency: str
+    provider: str
+    order_id: str
+    order_status: str
+    order_amount_minor: int
+    order_currency: str
+    failure_code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    payout_id: int
+    payout_status: str
+    provider: str
+    order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unrecorded:
+    """An order no payout has recorded; ``payout_*`` is the payout its key names, if any."""
+
+    provider: str
+    order_id: str
+    idempotency_key: str
+    order_status: str
+    amount_minor: int
+    currency: str
+    payout_id: int | None
+    payout_status: str | None
+    payout_order_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    """A finding to record: ``status`` is open, or auto_resolved with ``note``."""
+
+    kind: str
+    fingerprint: str
+    detail: str
+    evidence: dict[str, Any]
+    payout_id: int | None = None
+    provider: str | None = None
+    provider_order_id: str | None = None
+    status: str = "open"
+    note: str | None = None
+
+
+class Staging:
+    """Provider records on one connection, and the queries that compare them."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+        self.rows = 0
+
+    async def add(self, provider: str, orders: Sequence[ProviderOrder]) -> None:
+        if not orders:
+            return
+        rows = [
+            {
+                "provider": provider,
+                "order_id": o.order_id,
+                "idempotency_key": o.idempotency_key,
+                "status": o.status.value,
+                "amount_minor": o.amount.minor,
+                "currency": o.amount.currency,
+                "updated_at": o.updated_at,
+                "failure_code": o.failure_code,
+            }
+            for o in orders
+        ]
+        async with self._connection.begin():
+            await self._connection.execute(insert(STAGED), rows)
+        self.rows += len(rows)
+
+    async def index(self) -> None:
+        async with self._connection.begin():
+            for column in ("order_id", "idempotency_key"):
+                await self._connection.exec_driver_sql(
+                    f"CREATE INDEX recon_staged_{column} ON recon_staged_orders ({column})"
+                )
+
+    async def mismatches(self) -> list[Mismatch]:
+        o, p = STAGED.c, _PAYOUTS.c
+        expected = case((o.status == "processing", "submitted"), else_=o.status)
+        statement = (
+            select(
+                p.id,
+                p.status,
+                p.amount_minor,
+                p.currency,
+                o.provider,
+                o.order_id,
+                o.status,
+                o.amount_minor,
+                o.currency,
+                o.failure_code,
+            )
+            .select_from(STAGED.join(_PAYOUTS, p.provider_order_id == o.order_id))
+            .where(
+                (p.amount_minor != o.amount_minor)
+                | (p.currency != o.currency)
+                | (p.status != expected)
+            )
+            .order_by(p.id)
+        )
+        return [Mismatch(*row) for row in await self._rows(statement)]
+
+    async def missing(self, providers: Sequence[str]) -> list[Missing]:
+        o, p = STAGED.c, _PAYOUTS.c
+        statement = (
+            select(p.id, p.status, p.provider, p.provider_order_id)
+            .where(
+                p.provider_order_id.isnot(None),
+                p.provider.in_(list(providers)),
+                ~exists().where(o.order_id == p.provider_order_id),
+            )
+            .order_by(p.id)
+        )
+        return [Missing(*row) for row in await self._rows(statement)]
+
+    async def unrecorded(self) -> list[Unrecorded]:
+        o, p = STAGED.c, _PAYOUTS.c
+        recorded = _PAYOUTS.alias("recorded")
+        statement = (
+            select(
+                o.provider,
+                o.order_id,
+                o.idempotency_key,
+                o.status,
+                o.amount_minor,
+                o.currency,
+                p.id,
+                p.status,
+                p.provider_order_id,
+            )
+            .select_from(STAGED.outerjoin(_PAYOUTS, p.idempotency_key == o.idempotency_key))
+            .where(~exists().where(recorded.c.provider_order_id == o.order_id))
+            .order_by(o.order_id)
+        )
+        return [Unrecorded(*row) for row in await self._rows(statement)]
+
+    async def _rows(self, statement: Any) -> list[Any]:
+        async with self._connection.begin():
+            return list((await self._connection.execute(statement)).all())
+
+
+@asynccontextmanager
+async def staging(engine: AsyncEngine) -> AsyncIterator[Staging]:
+    """A fresh staging table on a connection of its own, dropped when done."""
+    async with engine.connect() as connection:
+        await connection.exec_driver_sql("DROP TABLE IF EXISTS recon_staged_orders")
+        await connection.commit()
+        async with connection.begin():
+            await connection.run_sync(lambda sync: STAGED.create(sync))
+        try:
+            yield Staging(connection)
+        finally:
+            await connection.rollback()
+            await connection.exec_driver_sql("DROP TABLE IF EXISTS recon_staged_orders")
+            await connection.commit()
+
+
+class SqlReconciliationStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def open_run(self, business_date: date, trigger: str, now: datetime) -> int:
+        """The run of ``business_date``: new, or the existing row started again."""
+        async with self._sessions.begin() as session:
+            existing = await session.scalar(
+                select(_RUNS.c.id).where(_RUNS.c.business_date == business_date)
+            )
+            if existing is not None:
+                await session.execute(
+                    update(_RUNS)
+                    .where(_RUNS.c.id == existing)
+                    .values(
+                        status="running",
+                        trigger=trigger,
+                        attempts=_RUNS.c.attempts + 1,
+                        started_at=now,
+                        finished_at=None,
+                        error=None,
+                    )
+                )
+                return int(existing)
+            run_id = await session.scalar(
+                insert(_RUNS)
+                .values(
+                    business_date=business_date,
+                    status="running",
+                    trigger=trigger,
+                    attempts=1,
+                    started_at=now,
+                    counts={},
+                )
+                .returning(_RUNS.c.id)
+            )
+            assert run_id is not None
+            return int(run_id)
+
+    async def status_of(self, business_date: date) -> str | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(_RUNS.c.status).where(_RUNS.c.business_date == business_date)
+            )
+
+    async def fail_run(self, run_id: int, error: str, now: datetime) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(_RUNS)
+                .where(_RUNS.c.id == run_id)
+                .values(status="failed", finished_at=now, error=error[:2000])
+            )
+
+    async def finish_run(
+        self, run_id: int, breaks: Sequence[Break], counts: dict[str, Any], now: datetime
+    ) -> dict[str, int]:
+        """Record the run's findings and close it, in one transaction.
+
+        Open breaks not found again are resolved: what they described is gone.
+        Returns how many breaks were new, seen again and no longer present.
+        """
+        async with self._sessions.begin() as session:
+            known = await _existing(session, breaks)
+            new = [b for b in breaks if (b.kind, b.fingerprint) not in known]
+            again = [b for b in breaks if (b.kind, b.fingerprint) in known]
+            if new:
+                await session.execute(insert(_BREAKS), [_new_row(b, run_id, now) for b in new])
+            await _seen_again(session, [known[(b.kind, b.fingerprint)] for b in again], run_id, now)
+            reopened = await _reopen(
+                session, [known[(b.kind, b.fingerprint)] for b in again if b.status == "open"]
+            )
+            gone = await _close_vanished(session, run_id, now)
+            await audit.write(session, _audit_rows(new, gone, run_id, now))
+            summary = {
+                "new": len(new),
+                "seen_again": len(again),
+                "reopened": reopened,
+                "vanished": len(gone),
+            }
+            await session.execute(
+                update(_RUNS)
+                .where(_RUNS.c.id == run_id)
+                .values(status="completed", finished_at=now, counts=counts | summary)
+            )
+            return summary
+
+    async def resolve(self, break_id: int, note: str, actor: str, now: datetime) -> None:
+        """An operator closes an open break with a note; audited."""
+        text = note.strip()
+        if not text:
+            raise InvalidInput("say what was done about the break", field="note")
+        if len(text) > 2000:
+            raise InvalidInput("the note is at most 2000 characters", field="note")
+        async with self._sessions.begin() as session:
+            row = (
+                await session.execute(
+                    select(_BREAKS.c.id, _BREAKS.c.status, _BREAKS.c.kind, _BREAKS.c.payout_id)
+                    .where(_BREAKS.c.id == break_id)
+                    .with_for_update()
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"no reconciliation break {break_id}", field="breakId")
+            if row.status != "open":
+                raise BreakNotOpen(f"break {break_id} is already {row.status}", field="breakId")
+            await session.execute(
+                update(_BREAKS)
+                .where(_BREAKS.c.id == break_id)
+                .values(status="resolved", resolved_at=now, resolved_by=actor, resolution_note=text)
+            )
+            await audit.write(
+                session,
+                [
+                    audit.audit_row(
+                        "reconciliation.break_resolved",
+                        now,
+                        entity="reconciliation_break",
+                        entity_id=break_id,
+                        payout_id=row.payout_id,
+                        actor=actor,
+                        kind=row.kind,
+                        note=text,
+                    )
+                ],
+            )
+
+
+async def _existing(session: AsyncSession, breaks: Iterable[Break]) -> dict[tuple[str, str], int]:
+    """Ids of the breaks already recorded, by (kind, fingerprint), a chunk at a time."""
+    wanted = sorted({(b.kind, b.fingerprint) for b in breaks})
+    found: dict[tuple[str, str], int] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        fingerprints = [f for _, f in chunk]
+        rows = await session.execute(
+            select(_BREAKS.c.kind, _BREAKS.c.fingerprint, _BREAKS.c.id).where(
+                _BREAKS.c.kind.in_(sorted({k for k, _ in chunk})),
+                _BREAKS.c.fingerprint.in_(fingerprints),
+            )
+        )
+        keys = set(chunk)
+        found |= {(k, f): i for k, f, i in rows.all() if (k, f) in keys}
+    return found
+
+
+async def _seen_again(
+    session: AsyncSession, ids: Sequence[int], run_id: int, now: datetime
+) -> None:
+    for start in range(0, len(ids), 500):
+        await session.execute(
+            update(_BREAKS)
+            .where(_BREAKS.c.id.in_(ids[start : start + 500]))
+            .values(last_seen_at=now, last_run_id=run_id)
+        )
+
+
+async def _reopen(session: AsyncSession, ids: Sequence[int]) -> int:
+    """A break that resolved itself (it vanished) and is back is open again; one an
+    operator resolved stays resolved: they accepted it."""
+    reopened = 0
+    for start in range(0, len(ids), 500):
+        result = await session.execute(
+            update(_BREAKS)
+            .where(_BREAKS.c.id.in_(ids[start : start + 500]), _BREAKS.c.status == "auto_resolved")
+            .values(status="open", resolved_at=None, resolved_by=None, resolution_note=None)
+        )
+        reopened += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return reopened
+
+
+def _new_row(b: Break, run_id: int, now: datetime) -> dict[str, Any]:
+    resolved = b.status != "open"
+    return {
+        "kind": b.kind,
+        "fingerprint": b.fingerprint,
+        "status": b.status,
+        "first_run_id": run_id,
+        "last_run_id": run_id,
+        "payout_id": b.payout_id,
+        "provider": b.provider,
+        "provider_order_id": b.provider_order_id,
+        "detail": b.detail,
+        "evidence": b.evidence,
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "resolved_at": now if resolved else None,
+        "resolved_by": RECONCILER if resolved else None,
+        "resolution_note": b.note,
+    }
+
+
+async def _close_vanished(session: AsyncSession, run_id: int, now: datetime) -> list[Any]:
+    gone = (
+        await session.execute(
+            select(_BREAKS.c.id, _BREAKS.c.kind, _BREAKS.c.payout_id).where(
+                _BREAKS.c.status == "open", _BREAKS.c.last_run_id != run_id
+            )
+        )
+    ).all()
+    if gone:
+        await session.execute(
+            update(_BREAKS)
+            .where(_BREAKS.c.id.in_([g.id for g in gone]))
+            .values(
+                status="auto_resolved",
+                resolved_at=now,
+                resolved_by=RECONCILER,
+                resolution_note="no longer found: the records agree again",
+            )
+        )
+    return list(gone)
+
+
+def _audit_rows(
+    new: Sequence[Break], gone: Sequence[Any], run_id: int, now: datetime
+) -> list[dict[str, Any]]:
+    rows = [
+        audit.audit_row(
+            "reconciliation.break_auto_resolved"
+            if b.status != "open"
+            else "reconciliation.break_found",
+            now,
+            entity="reconciliation_run",
+            entity_id=run_id,
+            payout_id=b.payout_id,
+            actor=RECONCILER,
+            kind=b.kind,
+            fingerprint=b.fingerprint,
+            note=b.note,
+        )
+        for b in new
+    ]
+    rows += [
+        audit.audit_row(
+            "reconciliation.break_auto_resolved",
+            now,
+            entity="reconciliation_break",
+            entity_id=g.id,
+            payout_id=g.payout_id,
+            actor=RECONCILER,
+            kind=g.kind,
+            note="no longer found",
+        )
+        for g in gone
+    ]
+    return rows

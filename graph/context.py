@@ -8,16 +8,19 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
+from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
 from domain.auth import Caller
 from domain.ports import Clock
 from domain.runs import PayoutRunner
+from jobs.scheduled import Jobs
 from persistence import queries
 from persistence.api_keys import SqlApiKeys
 from persistence.event_store import SqlEventStore
 from persistence.merchant_store import SqlMerchantPayouts
+from persistence.payout_feed import PayoutFeed
 from persistence.tables import LiquidationEvent, Payee, Payout, PayoutRun
 
 K = TypeVar("K")
@@ -33,6 +36,7 @@ class AppDeps:
     api_keys: SqlApiKeys
     clock: Clock
     max_page_size: int = 100
+    jobs: Jobs | None = None  # runReconciliation / resolveBreak need them
 
 
 def _loader(
@@ -86,6 +90,10 @@ class Context:
     request: Request | None
     caller: Caller
     loaders: Loaders = field(init=False)
+    feed: PayoutFeed | None = None
+    websocket: WebSocket | None = None
+    # The graphql-transport-ws connection_init payload; Strawberry sets it.
+    connection_params: dict[str, object] | None = None
 
     def __post_init__(self) -> None:
         self.loaders = Loaders.build(self.deps.sessions)

@@ -34,6 +34,9 @@ class ErrorCode(Enum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     INVALID_CURSOR = "INVALID_CURSOR"
     PAGE_SIZE = "PAGE_SIZE"
+    BREAK_NOT_OPEN = "BREAK_NOT_OPEN"
+    JOB_IN_PROGRESS = "JOB_IN_PROGRESS"
+    FELL_BEHIND = "FELL_BEHIND"  # a subscriber too slow for the feed: re-read, subscribe again
     INTERNAL = "INTERNAL"
 
 

@@ -24,9 +24,21 @@ from domain.errors import PayoutEngineError
 from domain.events import AllocationInput as DomainAllocation
 from domain.events import EventInput, Problem, plan_event
 from domain.merchant_payouts import parse_request
+from graph import reconciliation as ops
 from graph.context import Info
 from graph.errors import ErrorCode, UserError, from_domain, query_error, user_error
 from graph.pagination import Connection, connection, decode_cursor, page_size
+from graph.reconciliation import (
+    BreakFilter,
+    JobRun,
+    ReconciliationBreak,
+    ReconciliationRun,
+    ResolveBreakInput,
+    ResolveBreakPayload,
+    RunReconciliationInput,
+    RunReconciliationPayload,
+)
+from graph.subscriptions import Subscription
 from graph.types import (
     LedgerAccount,
     LiquidationEvent,
@@ -204,6 +216,37 @@ class Query:
             raise query_error(ErrorCode(exc.code), exc.message, field=exc.field) from None
         return RailDecision.of(decision)
 
+    @strawberry.field(description="Reconciliation runs, newest first.", permission_classes=OPS)
+    async def reconciliation_runs(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[ReconciliationRun]:
+        return await ops.reconciliation_runs(info, first, after)
+
+    @strawberry.field(
+        description="Reconciliation breaks, newest first; filter by kind and status.",
+        permission_classes=OPS,
+    )
+    async def reconciliation_breaks(
+        self,
+        info: Info,
+        filter: BreakFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[ReconciliationBreak]:
+        return await ops.reconciliation_breaks(info, filter, first, after)
+
+    @strawberry.field(
+        description="Executions of the scheduled jobs, newest first.", permission_classes=OPS
+    )
+    async def job_runs(
+        self,
+        info: Info,
+        job: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[JobRun]:
+        return await ops.job_runs(info, job, first, after)
+
 
 @strawberry.input
 class AllocationInput:
@@ -329,6 +372,18 @@ class Mutation:
         assert row is not None
         return StartRunPayload(run=PayoutRun.of(row), user_errors=[])
 
+    @strawberry.mutation(
+        description="Reconcile a business date now (again, if it was).", permission_classes=OPS
+    )
+    async def run_reconciliation(
+        self, info: Info, input: RunReconciliationInput
+    ) -> RunReconciliationPayload:
+        return await ops.run_reconciliation(info, input)
+
+    @strawberry.mutation(description="Close an open break with a note.", permission_classes=OPS)
+    async def resolve_break(self, info: Info, input: ResolveBreakInput) -> ResolveBreakPayload:
+        return await ops.resolve_break(info, input)
+
 
 @strawberry.input
 class CreatePayoutInput:
@@ -418,4 +473,6 @@ def build_schema(
         lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
         lambda: MaskErrors(should_mask_error=_is_unexpected),
     ]
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+    )

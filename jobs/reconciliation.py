@@ -96,12 +96,13 @@ class Reconciler:
 
     async def _compare(self, business_date: date) -> tuple[list[Break], dict[str, Any]]:
         async with staging(self._engine) as staged:
+            listed_from = self._clock.now()
             for kind, provider in self._providers.items():
                 async for page in provider.iter_orders(None):
                     await staged.add(kind.value, page)
             await staged.index()
-            mismatches = await staged.mismatches()
-            missing = await staged.missing([k.value for k in self._providers])
+            mismatches = await staged.mismatches(listed_from)
+            missing = await staged.missing([k.value for k in self._providers], listed_from)
             unrecorded = await staged.unrecorded()
             staged_orders = staged.rows
         breaks = [

@@ -15,6 +15,7 @@ from persistence.tables import (
     Allocation,
     AuditEvent,
     BankAccount,
+    JobRun,
     LedgerAccount,
     LedgerEntry,
     LedgerTransfer,
@@ -23,6 +24,8 @@ from persistence.tables import (
     Payout,
     PayoutRun,
     PayoutRunItem,
+    ReconciliationBreak,
+    ReconciliationRun,
 )
 
 T = TypeVar("T")
@@ -219,3 +222,42 @@ async def entries_by_payout(
     for payout_id, *values in rows.all():
         grouped[payout_id].append(EntryView(*values))
     return [grouped.get(i, []) for i in payout_ids]
+
+
+async def reconciliation_runs_page(
+    session: AsyncSession, first: int, after: int | None
+) -> Page[ReconciliationRun]:
+    return await _page(session, select(ReconciliationRun), ReconciliationRun.id, first, after)
+
+
+@dataclass(frozen=True, slots=True)
+class BreakFilterSpec:
+    kind: str | None = None
+    status: str | None = None
+    payout_id: int | None = None
+    run_id: int | None = None  # found (first or again) by this reconciliation run
+
+
+async def breaks_page(
+    session: AsyncSession, spec: BreakFilterSpec, first: int, after: int | None
+) -> Page[ReconciliationBreak]:
+    b = ReconciliationBreak
+    statement = select(b)
+    if spec.kind:
+        statement = statement.where(b.kind == spec.kind)
+    if spec.status:
+        statement = statement.where(b.status == spec.status)
+    if spec.payout_id is not None:
+        statement = statement.where(b.payout_id == spec.payout_id)
+    if spec.run_id is not None:
+        statement = statement.where(
+            (b.first_run_id == spec.run_id) | (b.last_run_id == spec.run_id)
+        )
+    return await _page(session, statement, b.id, first, after)
+
+
+async def job_runs_page(
+    session: AsyncSession, job: str | None, first: int, after: int | None
+) -> Page[JobRun]:
+    statement = select(JobRun) if job is None else select(JobRun).where(JobRun.job == job)
+    return await _page(session, statement, JobRun.id, first, after)

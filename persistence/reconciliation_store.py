@@ -147,7 +147,9 @@ class Staging:
                     f"CREATE INDEX recon_staged_{column} ON recon_staged_orders ({column})"
                 )
 
-    async def mismatches(self) -> list[Mismatch]:
+    async def mismatches(self, unchanged_since: datetime) -> list[Mismatch]:
+        """Only payouts not moved since ``unchanged_since`` (when the listing began): one
+        the poller moved after the provider was listed would look ahead of it."""
         o, p = STAGED.c, _PAYOUTS.c
         expected = case((o.status == "processing", "submitted"), else_=o.status)
         statement = (
@@ -165,19 +167,23 @@ class Staging:
             )
             .select_from(STAGED.join(_PAYOUTS, p.provider_order_id == o.order_id))
             .where(
+                p.updated_at <= unchanged_since,
                 (p.amount_minor != o.amount_minor)
                 | (p.currency != o.currency)
-                | (p.status != expected)
+                | (p.status != expected),
             )
             .order_by(p.id)
         )
         return [Mismatch(*row) for row in await self._rows(statement)]
 
-    async def missing(self, providers: Sequence[str]) -> list[Missing]:
+    async def missing(self, providers: Sequence[str], unchanged_since: datetime) -> list[Missing]:
+        """Recorded orders the providers did not list; a payout that recorded its order
+        after the listing began is left for the next run."""
         o, p = STAGED.c, _PAYOUTS.c
         statement = (
             select(p.id, p.status, p.provider, p.provider_order_id)
             .where(
+                p.updated_at <= unchanged_since,
                 p.provider_order_id.isnot(None),
                 p.provider.in_(list(providers)),
                 ~exists().where(o.order_id == p.provider_order_id),
@@ -423,7 +429,8 @@ async def _close_vanished(session: AsyncSession, run_id: int, now: datetime) -> 
     gone = (
         await session.execute(
             select(_BREAKS.c.id, _BREAKS.c.kind, _BREAKS.c.payout_id).where(
-                _BREAKS.c.status == "open", _BREAKS.c.last_run_id != run_id
+                _BREAKS.c.status == "open",
+                (_BREAKS.c.last_run_id != run_id) | (_BREAKS.c.last_seen_at < now),
             )
         )
     ).all()

@@ -137,6 +137,7 @@ class Payout(Base):
         UniqueConstraint("event_id", "payee_id"),
         Index("ix_payouts_status_id", "status", "id"),
         Index("ix_payouts_event_status", "event_id", "status"),
+        Index("ix_payouts_updated_at", "updated_at"),  # the subscription feed reads by it
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

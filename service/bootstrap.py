@@ -85,6 +85,7 @@ class Container:
             api_keys=SqlApiKeys(self.sessions),
             clock=self.clock,
             max_page_size=self.settings.max_page_size,
+            jobs=self.jobs,
         )
 
     async def aclose(self) -> None:

@@ -115,7 +115,15 @@ def run(
     idempotency_key: Annotated[str | None, typer.Option(help="resume or replay this run")] = None,
 ) -> None:
     """Run an event's payouts and print the summary. Re-running pays nobody twice."""
-    upgrade(Settings().database_url)
+    settings = Settings()
+    upgrade(settings.database_url)
+    if any(not url for url in provider_urls(settings).values()):
+        console.print(
+            "[yellow]note[/yellow]: in-process mock banks live only in this command's process;"
+            " the orders it creates are not seen by `serve`'s poller. Use the startRun mutation,"
+            " or served mock banks (*_PROVIDER_URL), to follow them afterwards.",
+            soft_wrap=True,
+        )
     key = idempotency_key or f"cli-{uuid.uuid4().hex}"
     try:
         summary = asyncio.run(_run(event, key))

@@ -3,7 +3,8 @@
 Every ``/v1`` request passes the gate in this order: latency (a real sleep), the
 rate limit (429 + Retry-After), then for creates the next scripted fault, then a
 random 503. A create that must "time out" stores the order first and then holds
-its answer, so the client gives up on a request that did take effect.
+its answer, so the client gives up on a request that did take effect. The
+``/_admin`` control routes (``providers.mock.admin``) skip the gate.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta
-from json import JSONDecodeError
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -32,15 +32,17 @@ from providers.codec import (
     parse_timestamp,
     timestamp_to_json,
 )
+from providers.mock.admin import advance_clock, inject_discrepancy
 from providers.mock.config import Fault
 from providers.mock.errors import BankError
 from providers.mock.orders import StatusEvent, StoredOrder
-from providers.mock.validation import idempotency_key, parse_order_body
+from providers.mock.validation import idempotency_key, json_object, parse_order_body
 
 if TYPE_CHECKING:
     from providers.mock.bank import MockBank
 
 Handler = Callable[[Request, "MockBank"], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
@@ -53,7 +55,8 @@ def build_app(bank: MockBank) -> Starlette:
             Route("/v1/payment_orders/{order_id}", _guarded(get_order), methods=["GET"]),
             Route("/v1/settlement_reports/{day}", _guarded(settlement_report), methods=["GET"]),
             Route("/v1/fx_quotes", _guarded(fx_quote), methods=["GET"]),
-            Route("/_admin/advance", advance_clock, methods=["POST"]),
+            Route("/_admin/advance", _admin(advance_clock), methods=["POST"]),
+            Route("/_admin/discrepancies", _admin(inject_discrepancy), methods=["POST"]),
             Route("/health", health, methods=["GET"]),
         ]
     )
@@ -61,7 +64,7 @@ def build_app(bank: MockBank) -> Starlette:
     return app
 
 
-def _guarded(handler: Handler, *, create: bool = False) -> Callable[[Request], Awaitable[Response]]:
+def _guarded(handler: Handler, *, create: bool = False) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         bank: MockBank = request.app.state.bank
         bank.stats.requests += 1
@@ -79,10 +82,20 @@ async def _answer(request: Request, bank: MockBank, handler: Handler, create: bo
     try:
         request.state.fault = _gate(bank, create)
         return await handler(request, bank)
-    except BankError as error:
+    except (BankError, InvalidInput) as error:
         return _error(error)
-    except InvalidInput as error:
-        return _error(BankError(400, error.code.lower(), error.message))
+
+
+def _admin(handler: Handler) -> Endpoint:
+    """A control endpoint: no fault gate and no stats, the same error answers."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request, request.app.state.bank)
+        except (BankError, InvalidInput) as error:
+            return _error(error)
+
+    return endpoint
 
 
 def _gate(bank: MockBank, create: bool) -> Fault | None:
@@ -109,7 +122,9 @@ def _fault_error(fault: Fault) -> BankError:
     return BankError(fault.status_code, fault.error or "error", "scripted fault", headers)
 
 
-def _error(error: BankError) -> Response:
+def _error(error: BankError | InvalidInput) -> Response:
+    if isinstance(error, InvalidInput):
+        error = BankError(400, error.code.lower(), error.message)
     body = {"error": error.error, "message": error.message}
     return JSONResponse(body, status_code=error.status_code, headers=error.headers)
 
@@ -119,7 +134,7 @@ def _error(error: BankError) -> Response:
 
 async def create_order(request: Request, bank: MockBank) -> Response:
     key = idempotency_key(request.headers)
-    body = parse_order_body(await _json_body(request))
+    body = parse_order_body(await json_object(request))
     created = bank.create(key, body)
     hang = bank.hang_after_create(created, request.state.fault)
     if hang is not None:
@@ -166,14 +181,6 @@ async def fx_quote(request: Request, bank: MockBank) -> Response:
     if not source or not target:
         raise BankError(400, "invalid_request", "source and target currencies are required")
     return JSONResponse(fx_quote_to_json(bank.fx_quote(source, target)))
-
-
-async def advance_clock(request: Request) -> Response:
-    """Test/demo control for a served bank: move its clock forward."""
-    bank: MockBank = request.app.state.bank
-    data = await request.json()
-    bank.advance(timedelta(seconds=float(data.get("seconds", 0))))
-    return JSONResponse({"now": timestamp_to_json(bank.now())})
 
 
 async def health(request: Request) -> Response:
@@ -232,13 +239,6 @@ def _totals(settled: list[tuple[StoredOrder, StatusEvent]]) -> JsonObject:
 
 
 # -- parameters -------------------------------------------------------------------
-
-
-async def _json_body(request: Request) -> Any:
-    try:
-        return await request.json()
-    except (JSONDecodeError, UnicodeDecodeError):
-        raise BankError(400, "invalid_json", "the body is not JSON") from None
 
 
 def _timestamp_param(value: str | None) -> datetime | None:

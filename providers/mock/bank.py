@@ -1,50 +1,82 @@
 """A mock payment provider ("mock bank"): its orders, clock, faults and answers.
 
 ``MockBank`` holds the state and the rules; ``providers.mock.api`` is its HTTP face
-(``bank.app``). Everything random is fixed by ``config.seed``: order ids and return
-decisions are hashed from the seed and the idempotency key, so they do not depend
-on the order in which concurrent requests arrive.
+(``bank.app``). Everything random is fixed by ``config.seed``: order ids and
+lifecycle decisions (failures, returns) are hashed from the seed and the
+idempotency key or order id, so they do not depend on the order in which
+concurrent requests arrive. Listings read an ``OrderIndex``, so a page costs
+about what it returns, not a sort of every order.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from itertools import count, islice
+from types import MappingProxyType
 
 from starlette.applications import Starlette
 
 from domain.clock import ManualClock
-from domain.money import Money, convert
+from domain.money import Money, check_currency, convert
 from domain.ports import Clock, FxQuote, OrderStatus, ProviderKind
+from providers.mock import lifecycle
 from providers.mock.api import build_app
 from providers.mock.config import Fault, MockBankConfig
 from providers.mock.errors import BankError
 from providers.mock.fx import fx_rate
-from providers.mock.orders import RETURN_REASONS, OrderBody, StatusEvent, StoredOrder
+from providers.mock.index import OrderIndex
+from providers.mock.orders import OrderBody, StatusEvent, StoredOrder
 from providers.mock.ratelimit import TokenBucket
-from providers.mock.seeded import digest, unit_interval
+from providers.mock.seeded import digest
+from providers.mock.timeline import Entry
 
 ORDER_ID_PREFIX = {
     ProviderKind.ACH: "po_ach",
     ProviderKind.WIRE: "po_wire",
     ProviderKind.CROSS_BORDER: "po_xb",
 }
-RETURN_DELAY = timedelta(days=1)
+
+
+def _sample_body(target_currency: str, rail: str, country: str, **account: str) -> OrderBody:
+    return OrderBody(
+        amount=Money(10_000, "USD"),
+        target_currency=target_currency,
+        rail=rail,
+        beneficiary_name="Unknown Payee",
+        beneficiary_country=country,
+        account=tuple(sorted(account.items())),
+        reference="not-ours",
+    )
+
+
+# What an injected unknown order pays when the test does not say: USD 100.00.
+SAMPLE_BODIES = {
+    ProviderKind.ACH: _sample_body(
+        "USD", "ACH", "US", routing_number="011000015", account_number="000123456789"
+    ),
+    ProviderKind.WIRE: _sample_body(
+        "USD", "WIRE", "SG", swift_bic="DBSSSGSG", account_number="0123456789"
+    ),
+    ProviderKind.CROSS_BORDER: _sample_body("EUR", "SEPA", "DE", iban="DE89370400440532013000"),
+}
 
 
 @dataclass
 class BankStats:
     requests: int = 0
     by_status: Counter[int] = field(default_factory=Counter)
-    orders_created: int = 0
+    orders_created: int = 0  # through create calls, replays not counted
     replays: int = 0
     scripted_faults: int = 0
     transient_errors: int = 0
     rate_limited: int = 0
     timeouts: int = 0  # answers held after the order was stored
+    injected: Counter[str] = field(default_factory=Counter)  # by reconciliation break kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +88,15 @@ class Created:
 @dataclass(frozen=True, slots=True)
 class Page:
     orders: list[StoredOrder]
-    next_after: tuple[datetime, str] | None
+    next_after: Entry | None
 
 
 class MockBank:
     """One mock provider of one kind; ``app`` serves it, the methods below control it.
 
     Its time is ``clock.now()`` plus whatever ``advance`` added; the default clock
-    stands still at the real time of creation, so statuses move only when told to.
+    stands still at the real time of creation, so statuses move only when told to
+    (``providers.mock.clock.AcceleratedClock`` makes them move by themselves).
     """
 
     def __init__(
@@ -74,16 +107,22 @@ class MockBank:
     ) -> None:
         self.kind = ProviderKind(kind)
         self.config = config or MockBankConfig()
-        self.orders: dict[str, StoredOrder] = {}
         self.stats = BankStats()
         self._clock: Clock = clock or ManualClock()
         self._offset = timedelta(0)
-        self._by_key: dict[str, str] = {}
+        self._orders: dict[str, StoredOrder] = {}
+        self._keys: dict[str, list[str]] = {}  # idempotency key -> order ids, oldest first
+        self._index = OrderIndex(self._orders)
         self._script: deque[Fault] = deque()
         self._rejected: set[str] = set()
         self._random = random.Random(self.config.seed)
         self._bucket = _bucket(self.config)
         self.app: Starlette = build_app(self)
+
+    @property
+    def orders(self) -> Mapping[str, StoredOrder]:
+        """Every stored order by id, read-only: changes go through the methods."""
+        return MappingProxyType(self._orders)
 
     # -- test controls ---------------------------------------------------------
 
@@ -102,35 +141,86 @@ class MockBank:
         self._rejected.update(account_numbers_or_ibans)
 
     def count_orders_for(self, idempotency_key: str) -> int:
-        return sum(o.idempotency_key == idempotency_key for o in self.orders.values())
+        return len(self._keys.get(idempotency_key, ()))
 
     def order_for(self, idempotency_key: str) -> StoredOrder | None:
-        order_id = self._by_key.get(idempotency_key)
-        return None if order_id is None else self.orders.get(order_id)
+        order_ids = self._keys.get(idempotency_key)
+        return self._orders[order_ids[0]] if order_ids else None
 
-    # -- injected discrepancies, for reconciliation tests ----------------------
+    # -- injected discrepancies, one per reconciliation break kind -------------
+    #
+    # Amount, currency and duplicate injections rewrite history: the order was
+    # always so, at its original times. Forced statuses and unknown orders happen
+    # now, so a poller reading changed_since from its last watermark sees them.
 
     def drop_order(self, order_id: str) -> None:
         """Forget an order, as if the provider lost it (``missing_at_provider``)."""
-        order = self.orders.pop(order_id)
-        if self._by_key.get(order.idempotency_key) == order_id:
-            del self._by_key[order.idempotency_key]
+        self._unstore(self.get(order_id))
+        self.stats.injected["missing_at_provider"] += 1
 
     def force_status(
-        self, order_id: str, status: OrderStatus, failure_code: str | None = None
+        self,
+        order_id: str,
+        status: OrderStatus,
+        failure_code: str | None = None,
+        failure_reason: str | None = None,
     ) -> None:
-        event = StatusEvent(OrderStatus(status), self.now(), failure_code, failure_code)
-        self.orders[order_id] = self.orders[order_id].with_status(event)
+        """Replace the order's lifecycle with ``status`` from now (``status_mismatch``)."""
+        event = StatusEvent(
+            OrderStatus(status), self.now(), failure_code, failure_reason or failure_code
+        )
+        self._restore(self.get(order_id).with_status(event))
+        self.stats.injected["status_mismatch"] += 1
 
     def override_amount(self, order_id: str, amount: Money) -> None:
-        self.orders[order_id] = replace(self.orders[order_id], amount=amount)
+        """Record another amount for the order (``amount_mismatch``)."""
+        self._restore(replace(self.get(order_id), amount=amount))
+        self.stats.injected["amount_mismatch"] += 1
+
+    def override_currency(self, order_id: str, currency: str) -> None:
+        """The same minor units in another currency (``currency_mismatch``)."""
+        order = self.get(order_id)
+        if check_currency(currency) == order.amount.currency:
+            raise BankError(400, "invalid_request", f"the order is already in {currency}")
+        self._restore(replace(order, amount=Money(order.amount.minor, currency)))
+        self.stats.injected["currency_mismatch"] += 1
 
     def duplicate_order(self, order_id: str) -> str:
         """Store a second order for the same key and body (``duplicate_payment``)."""
-        original = self.orders[order_id]
-        copy_id = f"{order_id}_dup{self.count_orders_for(original.idempotency_key)}"
-        self.orders[copy_id] = replace(original, order_id=copy_id)
-        return copy_id
+        original = self.get(order_id)
+        copy = replace(original, order_id=self._free_id(f"{order_id}_dup"))
+        self._store(copy)
+        self.stats.injected["duplicate_payment"] += 1
+        return copy.order_id
+
+    def inject_unknown_order(
+        self, idempotency_key: str | None = None, body: OrderBody | None = None
+    ) -> str:
+        """Accept an order now that no create call made (``unknown_at_provider``).
+
+        Without a key it gets one no payout has; with a payout's key it is the
+        orphaned order of a submission whose answer the engine never recorded.
+        The body defaults to ``SAMPLE_BODIES[kind]``.
+        """
+        key = idempotency_key or self._unused_key()
+        if self.count_orders_for(key):
+            raise BankError(
+                409, "idempotency_key_in_use", f"{key!r} has an order; duplicate that instead"
+            )
+        body = body or SAMPLE_BODIES[self.kind]
+        self._check(body)
+        order = self._new_order(key, body)
+        self._store(order)
+        self.stats.injected["unknown_at_provider"] += 1
+        return order.order_id
+
+    def _unused_key(self) -> str:
+        keys = (f"unknown-{digest(self.config.seed, n)[:16]}" for n in count())
+        return next(key for key in keys if not self.count_orders_for(key))
+
+    def _free_id(self, prefix: str) -> str:
+        order_ids = (f"{prefix}{n}" for n in count(1))
+        return next(order_id for order_id in order_ids if order_id not in self._orders)
 
     # -- per-request faults ----------------------------------------------------
 
@@ -171,8 +261,7 @@ class MockBank:
             return self._replay(existing, body)
         self._check(body)
         order = self._new_order(idempotency_key, body)
-        self.orders[order.order_id] = order
-        self._by_key[idempotency_key] = order.order_id
+        self._store(order)
         self.stats.orders_created += 1
         return Created(order, new=True)
 
@@ -211,8 +300,6 @@ class MockBank:
 
     def _new_order(self, idempotency_key: str, body: OrderBody) -> StoredOrder:
         order_id = self._order_id(idempotency_key)
-        now = self.now()
-        completes_at = now + timedelta(days=self.config.lag_days(body.rail))
         target_amount, rate = self._converted(body)
         return StoredOrder(
             order_id=order_id,
@@ -221,9 +308,7 @@ class MockBank:
             amount=body.amount,
             target_amount=target_amount,
             fx_rate=rate,
-            created_at=now,
-            completes_at=completes_at,
-            return_event=self._return_event(order_id, completes_at),
+            lifecycle=lifecycle.plan(self.config, order_id, self.now(), body.rail),
         )
 
     def _order_id(self, idempotency_key: str) -> str:
@@ -236,48 +321,62 @@ class MockBank:
         rate = fx_rate(self.config.seed, body.amount.currency, body.target_currency)
         return convert(body.amount, rate, body.target_currency), rate
 
-    def _return_event(self, order_id: str, completes_at: datetime) -> StatusEvent | None:
-        seed = self.config.seed
-        if unit_interval(seed, "return", order_id) >= self.config.return_rate:
-            return None
-        code, reason = RETURN_REASONS[int(unit_interval(seed, "code", order_id) * 2)]
-        return StatusEvent(OrderStatus.RETURNED, completes_at + RETURN_DELAY, code, reason)
+    # -- the store: orders by id and by key, and the index listings read ------
+
+    def _store(self, order: StoredOrder) -> None:
+        self._orders[order.order_id] = order
+        self._keys.setdefault(order.idempotency_key, []).append(order.order_id)
+        self._index.add(order, self.now())
+
+    def _unstore(self, order: StoredOrder) -> None:
+        self._index.remove(order)
+        del self._orders[order.order_id]
+        same_key = self._keys[order.idempotency_key]
+        same_key.remove(order.order_id)
+        if not same_key:
+            del self._keys[order.idempotency_key]
+
+    def _restore(self, changed: StoredOrder) -> None:
+        """Replace an order by a changed version of itself (same id and key)."""
+        old = self._orders[changed.order_id]
+        if old.events() != changed.events():
+            self._index.remove(old)
+            self._index.add(changed, self.now())
+        self._orders[changed.order_id] = changed
+
+    # -- reading ---------------------------------------------------------------
 
     def get(self, order_id: str) -> StoredOrder:
-        order = self.orders.get(order_id)
+        order = self._orders.get(order_id)
         if order is None:
             raise BankError(404, "not_found", f"no payment order {order_id!r}")
         return order
 
-    def changed_since(
-        self, since: datetime | None, after: tuple[datetime, str] | None, limit: int
-    ) -> Page:
-        """Orders whose status changed at or after ``since``, by (updated_at, id).
+    def changed_since(self, since: datetime | None, after: Entry | None, limit: int) -> Page:
+        """Orders whose current status began at or after ``since``, by (updated_at, id).
 
         Inclusive, so a poller that asks again from the last ``updated_at`` it saw
-        gets repeats, never gaps.
+        gets repeats, never gaps: an order whose status changes later moves to a
+        later place, past any cursor already handed out. ``after`` is the cursor.
         """
-        now = self.now()
-        positions = sorted(
-            ((order.current(now).at, order.order_id), order) for order in self.orders.values()
-        )
-        matching = [
-            order
-            for position, order in positions
-            if (since is None or position[0] >= since) and (after is None or position > after)
-        ]
-        page = matching[:limit]
-        if len(matching) <= limit:
-            return Page(page, None)
-        return Page(page, (page[-1].current(now).at, page[-1].order_id))
+        floor = None if since is None else (since, "")  # "" sorts before every order id
+        bound = max((b for b in (floor, after) if b is not None), default=None)
+        rows = list(islice(self._index.current_after(bound, self.now()), limit + 1))
+        page = [self._orders[order_id] for _, order_id in rows[:limit]]
+        return Page(page, rows[limit - 1] if len(rows) > limit else None)
 
     def settlements_on(self, day: date) -> list[tuple[StoredOrder, StatusEvent]]:
+        """Completions and returns on ``day`` (UTC) that have happened, by (time, id)."""
         now = self.now()
-        return [
-            (order, event)
-            for order in sorted(self.orders.values(), key=lambda o: o.order_id)
-            for event in order.settlements_on(day, now)
-        ]
+        start = datetime.combine(day, time.min, UTC)
+        end = start + timedelta(days=1)
+        settled: list[tuple[StoredOrder, StatusEvent]] = []
+        for at, order_id in self._index.settlements_from(start):
+            if at >= end or at > now:
+                break
+            order = self._orders[order_id]
+            settled.extend((order, event) for event in order.settlements_at(at))
+        return settled
 
     def fx_quote(self, source: str, target: str) -> FxQuote:
         return FxQuote(source, target, fx_rate(self.config.seed, source, target), self.now())

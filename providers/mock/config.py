@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
-DEFAULT_SETTLEMENT_LAG_DAYS = 1
+from domain.rails import RAILS
+
+DEFAULT_SETTLEMENT_LAG_DAYS = 1  # for rail codes the rail table does not know
+RAIL_LAG_DAYS: Mapping[str, int] = {rail.code: rail.settlement_lag_days for rail in RAILS}
+# Same-day rails (lag 0) still take this long, so a new order is first seen processing.
+SAME_DAY_PROCESSING = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,12 +24,23 @@ class MockBankConfig:
     transient_error_rate: float = 0.0  # random 503 before doing anything, any endpoint
     timeout_after_create_rate: float = 0.0  # new order stored, then the answer is held
     hang_seconds: float = 30.0
-    settlement_lag_days: Mapping[str, int] | None = None  # per rail code
+    settlement_lag_days: Mapping[str, int] | None = None  # per rail code, over the rail table
+    failure_rate: float = 0.0  # accepted orders failing at settlement time (AC01/AC04/AM04)
     return_rate: float = 0.0  # completed orders returned a day later (R01/R03)
 
     def lag_days(self, rail: str) -> int:
-        lags = self.settlement_lag_days or {}
-        return lags.get(rail, DEFAULT_SETTLEMENT_LAG_DAYS)
+        """Days from acceptance to settlement: the override, else the rail table's lag.
+
+        The rail table counts business days; the mock counts calendar days (no
+        weekends or holidays), which is close enough for a simulated bank.
+        """
+        overrides = self.settlement_lag_days or {}
+        if rail in overrides:
+            return overrides[rail]
+        return RAIL_LAG_DAYS.get(rail, DEFAULT_SETTLEMENT_LAG_DAYS)
+
+    def settlement_delay(self, rail: str) -> timedelta:
+        return max(timedelta(days=self.lag_days(rail)), SAME_DAY_PROCESSING)
 
 
 _ERROR_CODES = {

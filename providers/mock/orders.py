@@ -1,23 +1,20 @@
-"""Orders held by a mock bank, and their lifecycle on the bank's clock.
+"""Orders held by a mock bank, and their status on the bank's clock.
 
-A stored order is an immutable record of what was asked and decided at creation
-(settlement time, whether and when it will be returned). Its status is evaluated
-from the clock on every read: processing, completed at ``completes_at``, returned
-at ``return_event.at`` when the seed chose a return. An injected discrepancy
-(``forced``) replaces that lifecycle.
+A stored order is an immutable record of what was asked and decided at creation:
+its ``lifecycle`` (processing, then completed or failed, then perhaps returned;
+see ``providers.mock.lifecycle``). Its status is evaluated from the clock on every
+read. An injected discrepancy (``forced``) replaces everything after acceptance.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from domain.money import Money
 from domain.ports import OrderStatus, ProviderOrder
 
-# ACH return codes, kept as data whatever the rail.
-RETURN_REASONS = (("R01", "insufficient_funds"), ("R03", "no_account"))
 SETTLEMENT_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.RETURNED})
 
 
@@ -53,30 +50,37 @@ class StoredOrder:
     amount: Money
     target_amount: Money | None
     fx_rate: Decimal | None
-    created_at: datetime
-    completes_at: datetime
-    return_event: StatusEvent | None = None
+    lifecycle: tuple[StatusEvent, ...]  # accepted (processing) first, in time order
     forced: StatusEvent | None = None
 
-    def events(self) -> tuple[StatusEvent, ...]:
-        created = StatusEvent(OrderStatus.PROCESSING, self.created_at)
-        if self.forced is not None:
-            return (created, self.forced)
-        completed = StatusEvent(OrderStatus.COMPLETED, self.completes_at)
-        returned = () if self.return_event is None else (self.return_event,)
-        return (created, completed, *returned)
+    @property
+    def created_at(self) -> datetime:
+        return self.lifecycle[0].at
 
-    def events_until(self, now: datetime) -> tuple[StatusEvent, ...]:
-        return tuple(event for event in self.events() if event.at <= now)
+    @property
+    def completes_at(self) -> datetime:
+        """When the planned lifecycle ends processing (completed or failed)."""
+        return self.lifecycle[1].at
+
+    def events(self) -> tuple[StatusEvent, ...]:
+        if self.forced is None:
+            return self.lifecycle
+        return (self.lifecycle[0], self.forced)
+
+    def changes_at(self, at: datetime) -> bool:
+        return any(event.at == at for event in self.events())
 
     def current(self, now: datetime) -> StatusEvent:
-        return self.events_until(now)[-1]
+        return next(event for event in reversed(self.events()) if event.at <= now)
 
-    def settlements_on(self, day: date, now: datetime) -> tuple[StatusEvent, ...]:
+    def settlement_times(self) -> tuple[datetime, ...]:
+        return tuple(event.at for event in self.events() if event.status in SETTLEMENT_STATUSES)
+
+    def settlements_at(self, at: datetime) -> tuple[StatusEvent, ...]:
         return tuple(
             event
-            for event in self.events_until(now)
-            if event.status in SETTLEMENT_STATUSES and event.at.date() == day
+            for event in self.events()
+            if event.at == at and event.status in SETTLEMENT_STATUSES
         )
 
     def view(self, now: datetime) -> ProviderOrder:

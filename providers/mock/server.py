@@ -12,12 +12,21 @@ from starlette.applications import Starlette
 
 from domain.ports import ProviderKind
 from providers.mock.bank import MockBank
+from providers.mock.clock import AcceleratedClock
 from providers.mock.config import MockBankConfig
 
 
-def create_app(kind: ProviderKind | str, config: MockBankConfig | None = None) -> Starlette:
-    """A mock bank's ASGI app; the bank itself is ``app.state.bank``."""
-    return MockBank(ProviderKind(kind), config).app
+def create_app(
+    kind: ProviderKind | str, config: MockBankConfig | None = None, clock_speed: float = 0.0
+) -> Starlette:
+    """A mock bank's ASGI app; the bank itself is ``app.state.bank``.
+
+    Its clock starts at the real time now and runs ``clock_speed`` simulated
+    seconds per real second (see ``AcceleratedClock``): 0 stands still until
+    ``POST /_admin/advance``, 3600 makes each real second a simulated hour, so a
+    demo's payouts complete (ACH: 24 s) and fail or return by themselves.
+    """
+    return MockBank(ProviderKind(kind), config, AcceleratedClock(clock_speed)).app
 
 
 def serve(
@@ -26,12 +35,15 @@ def serve(
     port: int = 9101,
     config: MockBankConfig | None = None,
     log_level: str = "info",
+    clock_speed: float = 0.0,
 ) -> None:
     """Run one mock bank with uvicorn until interrupted (blocking).
 
-    Its clock stands still unless moved: ``POST /_admin/advance {"seconds": n}``.
+    ``clock_speed`` as in ``create_app``; ``POST /_admin/advance {"seconds": n}``
+    moves the clock on top of it, and ``POST /_admin/discrepancies`` injects
+    reconciliation breaks (``providers.mock.admin``).
     """
-    app = create_app(kind, config)
+    app = create_app(kind, config, clock_speed)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
 
 

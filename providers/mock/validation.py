@@ -1,9 +1,12 @@
-"""Parse a create-order body into an ``OrderBody``, or a 400 naming the field."""
+"""Parse request bodies (a create-order body into an ``OrderBody``), or a 400 naming the field."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from json import JSONDecodeError
 from typing import Any
+
+from starlette.requests import Request
 
 from domain.money import Money, check_currency
 from providers.mock.errors import BankError
@@ -19,21 +22,33 @@ def idempotency_key(headers: Mapping[str, str]) -> str:
     return key
 
 
-def parse_order_body(data: Any) -> OrderBody:
+async def json_object(request: Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except (JSONDecodeError, UnicodeDecodeError):
+        raise BankError(400, "invalid_json", "the body is not JSON") from None
+    return object_of(data, "the body")
+
+
+def object_of(data: Any, name: str) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise BankError(400, "invalid_request", "the body must be a JSON object")
+        raise BankError(400, "invalid_request", f"{name} must be a JSON object")
+    return data
+
+
+def parse_order_body(data: dict[str, Any]) -> OrderBody:
     return OrderBody(
-        amount=_money(data.get("amount")),
-        target_currency=check_currency(_text(data, "target_currency")),
-        rail=_text(data, "rail"),
-        beneficiary_name=_text(data, "beneficiary_name"),
+        amount=parse_money(data.get("amount")),
+        target_currency=check_currency(text_field(data, "target_currency")),
+        rail=text_field(data, "rail"),
+        beneficiary_name=text_field(data, "beneficiary_name"),
         beneficiary_country=_country(data.get("beneficiary_country")),
         account=_account(data.get("account")),
-        reference=_text(data, "reference", required=False),
+        reference=text_field(data, "reference", required=False),
     )
 
 
-def _money(value: Any) -> Money:
+def parse_money(value: Any) -> Money:
     if not isinstance(value, dict) or not all(
         isinstance(value.get(name), str) for name in ("amount", "currency")
     ):
@@ -41,10 +56,17 @@ def _money(value: Any) -> Money:
     return Money.parse(value["amount"], value["currency"])
 
 
-def _text(data: Mapping[str, Any], name: str, *, required: bool = True) -> str:
+def text_field(data: Mapping[str, Any], name: str, *, required: bool = True) -> str:
     value = data.get(name, None if required else "")
     if not isinstance(value, str) or (required and not value.strip()):
         raise BankError(400, "invalid_request", f"{name} must be a non-empty string")
+    return value
+
+
+def optional_text(data: Mapping[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    if value is not None and not (isinstance(value, str) and value.strip()):
+        raise BankError(400, "invalid_request", f"{name} must be a non-empty string or absent")
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -11,9 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
+from domain.errors import UnsupportedCurrency
 from domain.money import Money
 from domain.ports import OrderStatus, ProviderKind
 from providers.mock import Fault, MockBank
+from providers.mock.errors import BankError
+from providers.mock.validation import parse_order_body
 from tests.providers.conftest import START, make_bank, order_body
 
 Connect = Callable[[MockBank], httpx.AsyncClient]
@@ -394,22 +398,339 @@ def test_the_bank_clock_never_goes_back() -> None:
         make_bank().advance(timedelta(seconds=-1))
 
 
-# -- injected discrepancies -------------------------------------------------------
+# -- injected discrepancies -----------------------------------------------------
+
+DAY = timedelta(days=1)
+ADMIN = "/_admin/discrepancies"
+YESTERDAY, TODAY = (START + DAY).date(), (START + 2 * DAY).date()
+AN_ORDER = "<the id of an order the bank has>"
 
 
-async def test_discrepancies_can_be_injected_for_reconciliation(connect: Connect) -> None:
+async def settled_yesterday(connect: Connect) -> tuple[MockBank, httpx.AsyncClient, list[str]]:
+    """Three orders made at START, completed a day later; the clock is a day past that."""
     bank = make_bank()
     http = connect(bank)
-    first = (await create(http, "k1")).json()["id"]
-    second = (await create(http, "k2")).json()["id"]
-    third = (await create(http, "k3")).json()["id"]
+    ids = [(await create(http, key)).json()["id"] for key in ("k1", "k2", "k3")]
+    bank.advance(2 * DAY)
+    return bank, http, ids
 
-    bank.force_status(first, OrderStatus.FAILED, "R02")
-    bank.override_amount(second, Money.parse("99.00", "USD"))
+
+async def full_listing(http: httpx.AsyncClient, **params: str) -> list[dict[str, Any]]:
+    orders: list[dict[str, Any]] = []
+    query = {"limit": "2"} | params
+    while True:
+        page = (await http.get(ORDERS, params=query)).json()
+        orders.extend(page["data"])
+        if page["next_cursor"] is None:
+            return orders
+        query["cursor"] = page["next_cursor"]
+
+
+async def report(http: httpx.AsyncClient, day: object) -> dict[str, Any]:
+    data: dict[str, Any] = (await http.get(f"/v1/settlement_reports/{day}")).json()
+    return data
+
+
+async def snapshot(http: httpx.AsyncClient) -> tuple[object, ...]:
+    """What a nightly reconciliation reads: every order and the last days' reports."""
+    return (await full_listing(http), await report(http, YESTERDAY), await report(http, TODAY))
+
+
+def by_key(orders: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    return [order for order in orders if order["idempotency_key"] == key]
+
+
+async def test_a_dropped_order_is_gone_from_listings_and_reports(connect: Connect) -> None:
+    bank, http, (first, *_) = await settled_yesterday(connect)
+    bank.drop_order(first)
+
+    assert by_key(await full_listing(http), "k1") == []
+    assert by_key(await full_listing(http, changed_since=START.isoformat()), "k1") == []
+    entries = (await report(http, YESTERDAY))["entries"]
+    assert sorted(e["idempotency_key"] for e in entries) == ["k2", "k3"]
+    assert (await http.get(f"{ORDERS}/{first}")).status_code == 404
+    assert bank.order_for("k1") is None
+    assert bank.stats.injected["missing_at_provider"] == 1
+
+
+async def test_a_forced_status_is_a_change_now(connect: Connect) -> None:
+    bank, http, (first, second, _) = await settled_yesterday(connect)
+    forced_at = bank.now()
+    bank.force_status(first, OrderStatus.FAILED, "AC04", "account_closed")
+    bank.force_status(second, OrderStatus.RETURNED, "R01")
+
+    since_then = await full_listing(http, changed_since=forced_at.isoformat())
+    assert [(o["id"], o["status"]) for o in since_then] == sorted(
+        [(first, "failed"), (second, "returned")]
+    )
+    failed = by_key(await full_listing(http), "k1")[0]
+    assert (failed["failure_code"], failed["failure_reason"]) == ("AC04", "account_closed")
+    assert failed["updated_at"] == forced_at.isoformat()
+    # The failed one never settled; the returned one comes back in today's report.
+    yesterday = (await report(http, YESTERDAY))["entries"]
+    assert sorted(e["idempotency_key"] for e in yesterday) == ["k3"]
+    today = (await report(http, TODAY))["entries"]
+    assert [(e["idempotency_key"], e["status"], e["failure_code"]) for e in today] == [
+        ("k2", "returned", "R01")
+    ]
+
+
+async def test_an_overridden_amount_shows_in_listings_and_report(connect: Connect) -> None:
+    bank, http, (first, *_) = await settled_yesterday(connect)
+    bank.override_amount(first, Money.parse("99.00", "USD"))
+
+    for listing in (
+        await full_listing(http),
+        await full_listing(http, changed_since=START.isoformat()),
+    ):
+        assert by_key(listing, "k1")[0]["amount"] == {"amount": "99.00", "currency": "USD"}
+    yesterday = await report(http, YESTERDAY)
+    assert by_key(yesterday["entries"], "k1")[0]["amount"]["amount"] == "99.00"
+    assert yesterday["totals"]["USD"] == {"count": 3, "completed": "299.00", "returned": "0.00"}
+
+
+async def test_an_overridden_currency_keeps_the_minor_units(connect: Connect) -> None:
+    bank = make_bank(ProviderKind.CROSS_BORDER)
+    http = connect(bank)
+    order_id = (await create(http, "k1", **xb_body())).json()["id"]
+    bank.advance(2 * DAY)
+    bank.override_currency(order_id, "JPY")  # 100.00 USD is 10000 minor units: JPY 10000
+
+    for listing in (
+        await full_listing(http),
+        await full_listing(http, changed_since=START.isoformat()),
+    ):
+        assert listing[0]["amount"] == {"amount": "10000", "currency": "JPY"}
+    yesterday = await report(http, YESTERDAY)
+    assert yesterday["entries"][0]["amount"] == {"amount": "10000", "currency": "JPY"}
+    assert yesterday["totals"] == {"JPY": {"count": 1, "completed": "10000", "returned": "0"}}
+    assert bank.stats.injected["currency_mismatch"] == 1
+
+
+def test_a_currency_override_must_change_the_currency_to_a_known_one() -> None:
+    bank = make_bank()
+    order_id = bank.create("k1", parse_order_body(order_body())).order.order_id
+
+    with pytest.raises(BankError) as same:
+        bank.override_currency(order_id, "USD")
+    with pytest.raises(UnsupportedCurrency):
+        bank.override_currency(order_id, "XYZ")
+    assert same.value.status_code == 400
+    assert bank.get(order_id).amount == Money.parse("100.00", "USD")
+
+
+async def test_a_duplicate_is_a_second_settled_order_for_the_key(connect: Connect) -> None:
+    bank, http, (_, second, _) = await settled_yesterday(connect)
     copy = bank.duplicate_order(second)
-    bank.drop_order(third)
 
-    assert (await status_of(http, first))["status"] == "failed"
-    assert (await status_of(http, copy))["amount"]["amount"] == "99.00"
+    for listing in (
+        await full_listing(http),
+        await full_listing(http, changed_since=START.isoformat()),
+    ):
+        assert sorted(o["id"] for o in by_key(listing, "k2")) == sorted([second, copy])
+    yesterday = await report(http, YESTERDAY)
+    assert sorted(e["order_id"] for e in by_key(yesterday["entries"], "k2")) == sorted(
+        [second, copy]
+    )
+    assert yesterday["totals"]["USD"]["count"] == 4
     assert bank.count_orders_for("k2") == 2
-    assert (await http.get(f"{ORDERS}/{third}")).status_code == 404
+    order = bank.order_for("k2")
+    assert order is not None and order.order_id == second
+
+
+async def test_an_unknown_order_is_accepted_now_under_a_key_no_payout_has(
+    connect: Connect,
+) -> None:
+    bank, http, _ = await settled_yesterday(connect)
+    injected_at = bank.now()
+    order_id = bank.inject_unknown_order()
+
+    since_then = await full_listing(http, changed_since=injected_at.isoformat())
+    assert [(o["id"], o["status"]) for o in since_then] == [(order_id, "processing")]
+    unknown = since_then[0]
+    assert unknown["idempotency_key"] not in {"k1", "k2", "k3"}
+    assert unknown["amount"] == {"amount": "100.00", "currency": "USD"}
+    assert order_id in {o["id"] for o in await full_listing(http)}
+    bank.advance(DAY)
+    assert [e["order_id"] for e in (await report(http, TODAY + DAY))["entries"]] == [order_id]
+    assert bank.inject_unknown_order() != order_id
+
+
+async def test_an_orphaned_order_answers_the_payouts_own_retry(connect: Connect) -> None:
+    bank = make_bank()
+    http = connect(bank)
+    order_id = bank.inject_unknown_order("payout-7", parse_order_body(order_body()))
+
+    found = (await http.get(ORDERS, params={"idempotency_key": "payout-7"})).json()["data"]
+    retried = await create(http, "payout-7")
+    assert [o["id"] for o in found] == [order_id]
+    assert (retried.status_code, retried.json()["id"]) == (200, order_id)
+    with pytest.raises(BankError) as taken:
+        bank.inject_unknown_order("payout-7")
+    assert taken.value.status_code == 409
+
+
+def test_injecting_into_an_unknown_order_is_a_404() -> None:
+    bank = make_bank()
+
+    with pytest.raises(BankError) as missing:
+        bank.force_status("po_ach_nope", OrderStatus.FAILED)
+    assert missing.value.status_code == 404
+
+
+# -- the same over HTTP, for a bank served in another process -------------------------
+
+
+def _drop(bank: MockBank, order_id: str) -> None:
+    bank.drop_order(order_id)
+
+
+def _fail(bank: MockBank, order_id: str) -> None:
+    bank.force_status(order_id, OrderStatus.FAILED, "AC04", "account_closed")
+
+
+def _amount(bank: MockBank, order_id: str) -> None:
+    bank.override_amount(order_id, Money.parse("99.00", "USD"))
+
+
+def _currency(bank: MockBank, order_id: str) -> None:
+    bank.override_currency(order_id, "EUR")
+
+
+def _duplicate(bank: MockBank, order_id: str) -> None:
+    bank.duplicate_order(order_id)
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields", "inject"),
+    [
+        ("missing_at_provider", {}, _drop),
+        (
+            "status_mismatch",
+            {"status": "failed", "failure_code": "AC04", "failure_reason": "account_closed"},
+            _fail,
+        ),
+        ("amount_mismatch", {"amount": {"amount": "99.00", "currency": "USD"}}, _amount),
+        ("currency_mismatch", {"currency": "EUR"}, _currency),
+        ("duplicate_payment", {}, _duplicate),
+    ],
+)
+async def test_admin_discrepancies_do_what_the_methods_do(
+    connect: Connect,
+    kind: str,
+    fields: dict[str, Any],
+    inject: Callable[[MockBank, str], None],
+) -> None:
+    local, local_http, local_ids = await settled_yesterday(connect)
+    served, served_http, served_ids = await settled_yesterday(connect)
+    inject(local, local_ids[1])
+    requests = served.stats.requests
+
+    response = await served_http.post(
+        ADMIN, json={"kind": kind, "order_id": served_ids[1]} | fields
+    )
+
+    assert response.status_code == 200
+    assert response.json()["kind"] == kind
+    assert served.stats.requests == requests  # control, not traffic
+    assert await snapshot(served_http) == await snapshot(local_http)
+    assert served.stats.injected == local.stats.injected == {kind: 1}
+
+
+async def test_admin_unknown_order_with_and_without_a_body(connect: Connect) -> None:
+    bank = make_bank()
+    http = connect(bank)
+
+    plain = await http.post(ADMIN, json={"kind": "unknown_at_provider"})
+    orphan = await http.post(
+        ADMIN,
+        json={"kind": "unknown_at_provider", "idempotency_key": "payout-9", "body": order_body()},
+    )
+
+    assert plain.status_code == orphan.status_code == 200
+    assert bank.get(plain.json()["order_id"]).body.rail == "ACH"
+    order = bank.order_for("payout-9")
+    assert order is not None and order.order_id == orphan.json()["order_id"]
+    assert order.body == parse_order_body(order_body())
+
+
+@pytest.mark.parametrize(
+    ("payload", "status_code", "error"),
+    [
+        ([], 400, "invalid_request"),
+        ({}, 400, "unknown_discrepancy"),
+        ({"kind": "lost_in_the_mail"}, 400, "unknown_discrepancy"),
+        ({"kind": "missing_at_provider"}, 400, "invalid_request"),
+        ({"kind": "missing_at_provider", "order_id": 7}, 400, "invalid_request"),
+        ({"kind": "duplicate_payment", "order_id": "po_ach_nope"}, 404, "not_found"),
+        (
+            {"kind": "status_mismatch", "order_id": AN_ORDER, "status": "lost"},
+            400,
+            "invalid_request",
+        ),
+        (
+            {
+                "kind": "status_mismatch",
+                "order_id": AN_ORDER,
+                "status": "failed",
+                "failure_code": 4,
+            },
+            400,
+            "invalid_request",
+        ),
+        ({"kind": "amount_mismatch", "order_id": AN_ORDER, "amount": "99"}, 400, "invalid_amount"),
+        (
+            {
+                "kind": "amount_mismatch",
+                "order_id": AN_ORDER,
+                "amount": {"amount": "1.001", "currency": "USD"},
+            },
+            400,
+            "invalid_amount",
+        ),
+        (
+            {"kind": "currency_mismatch", "order_id": AN_ORDER, "currency": "XYZ"},
+            400,
+            "unsupported_currency",
+        ),
+        (
+            {"kind": "currency_mismatch", "order_id": AN_ORDER, "currency": "USD"},
+            400,
+            "invalid_request",
+        ),
+        ({"kind": "unknown_at_provider", "body": "x"}, 400, "invalid_request"),
+        ({"kind": "unknown_at_provider", "body": {"rail": "ACH"}}, 400, "invalid_amount"),
+        ({"kind": "unknown_at_provider", "body": order_body(rail="SEPA")}, 400, "unsupported_rail"),
+        ({"kind": "unknown_at_provider", "idempotency_key": "k1"}, 409, "idempotency_key_in_use"),
+    ],
+)
+async def test_bad_admin_discrepancies_are_refused_and_change_nothing(
+    connect: Connect, payload: Any, status_code: int, error: str
+) -> None:
+    bank, http, ids = await settled_yesterday(connect)
+    if isinstance(payload, dict) and payload.get("order_id") == AN_ORDER:
+        payload = payload | {"order_id": ids[0]}
+    before = await snapshot(http)
+
+    response = await http.post(ADMIN, json=payload)
+
+    assert (response.status_code, response.json()["error"]) == (status_code, error)
+    assert await snapshot(http) == before
+    assert not bank.stats.injected
+
+
+async def test_admin_endpoints_want_json(connect: Connect) -> None:
+    http = connect(make_bank())
+    for path in (ADMIN, "/_admin/advance"):
+        response = await http.post(path, content=b"{not json")
+        assert (response.status_code, response.json()["error"]) == (400, "invalid_json")
+
+
+@pytest.mark.parametrize("seconds", [-1, "60", True, None, float("inf")])
+async def test_admin_advance_wants_a_number_of_seconds(connect: Connect, seconds: Any) -> None:
+    bank = make_bank()
+    content = json.dumps({"seconds": seconds}, allow_nan=True).encode()
+    response = await connect(bank).post("/_admin/advance", content=content)
+
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
+    assert bank.now() == START

@@ -11,7 +11,7 @@ new break.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,6 +24,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     case,
     exists,
     insert,
@@ -305,7 +306,7 @@ class SqlReconciliationStore:
             reopened = await _reopen(
                 session, [known[(b.kind, b.fingerprint)] for b in again if b.status == "open"]
             )
-            gone = await _close_vanished(session, run_id, now)
+            gone = await _close_settled(session, {(b.kind, b.fingerprint): b for b in breaks}, now)
             await audit.write(session, _audit_rows(new, gone, run_id, now))
             summary = {
                 "new": len(new),
@@ -425,31 +426,53 @@ def _new_row(b: Break, run_id: int, now: datetime) -> dict[str, Any]:
     }
 
 
-async def _close_vanished(session: AsyncSession, run_id: int, now: datetime) -> list[Any]:
-    gone = (
+@dataclass(frozen=True, slots=True)
+class _Closed:
+    id: int
+    kind: str
+    payout_id: int | None
+    note: str
+
+
+VANISHED = "no longer found: the records agree again"
+
+
+async def _close_settled(
+    session: AsyncSession, found: Mapping[tuple[str, str], Break], now: datetime
+) -> list[_Closed]:
+    """Close the open breaks this run did not find (their cause is gone) and those it
+    found fixed (an orphan whose recovery failed last time and worked now)."""
+    rows = (
         await session.execute(
-            select(_BREAKS.c.id, _BREAKS.c.kind, _BREAKS.c.payout_id).where(
-                _BREAKS.c.status == "open",
-                (_BREAKS.c.last_run_id != run_id) | (_BREAKS.c.last_seen_at < now),
+            select(_BREAKS.c.id, _BREAKS.c.kind, _BREAKS.c.fingerprint, _BREAKS.c.payout_id).where(
+                _BREAKS.c.status == "open"
             )
         )
     ).all()
-    if gone:
+    closed = []
+    for row in rows:
+        finding = found.get((row.kind, row.fingerprint))
+        if finding is None:
+            closed.append(_Closed(row.id, row.kind, row.payout_id, VANISHED))
+        elif finding.status != "open":
+            closed.append(_Closed(row.id, row.kind, row.payout_id, finding.note or VANISHED))
+    if closed:
         await session.execute(
             update(_BREAKS)
-            .where(_BREAKS.c.id.in_([g.id for g in gone]))
+            .where(_BREAKS.c.id == bindparam("bid"))
             .values(
                 status="auto_resolved",
                 resolved_at=now,
                 resolved_by=RECONCILER,
-                resolution_note="no longer found: the records agree again",
-            )
+                resolution_note=bindparam("note"),
+            ),
+            [{"bid": c.id, "note": c.note} for c in closed],
         )
-    return list(gone)
+    return closed
 
 
 def _audit_rows(
-    new: Sequence[Break], gone: Sequence[Any], run_id: int, now: datetime
+    new: Sequence[Break], gone: Sequence[_Closed], run_id: int, now: datetime
 ) -> list[dict[str, Any]]:
     rows = [
         audit.audit_row(
@@ -476,7 +499,7 @@ def _audit_rows(
             payout_id=g.payout_id,
             actor=RECONCILER,
             kind=g.kind,
-            note="no longer found",
+            note=g.note,
         )
         for g in gone
     ]

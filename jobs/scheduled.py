@@ -50,7 +50,7 @@ def worker_name() -> str:
 @dataclass(frozen=True, slots=True)
 class JobSettings:
     poll_interval: timedelta = timedelta(seconds=10)
-    dispatch_interval: timedelta = timedelta(seconds=2)
+    dispatch_interval: timedelta = timedelta(seconds=5)
     expire_interval: timedelta = timedelta(minutes=15)
     reconciliation_time: time = time(1, 30)
     reconciliation_timezone: str = "UTC"

@@ -28,6 +28,7 @@ from persistence.migrate import upgrade_async
 from persistence.run_store import SqlPayoutStore
 from providers.client import HttpPaymentProvider, in_process_provider, remote_provider
 from providers.mock.bank import MockBank
+from providers.mock.clock import AcceleratedClock
 from providers.mock.config import MockBankConfig
 from service.settings import Settings
 
@@ -129,7 +130,9 @@ def build(
         if url:
             providers[kind] = remote_provider(kind, url, **options)
             continue
-        bank = banks.get(kind) or MockBank(kind, _mock_config(settings))
+        bank = banks.get(kind) or MockBank(
+            kind, _mock_config(settings), AcceleratedClock(settings.mock_clock_speed)
+        )
         banks[kind] = bank
         providers[kind] = in_process_provider(bank, **options)
     return Container(
@@ -142,6 +145,8 @@ def _mock_config(settings: Settings) -> MockBankConfig:
         seed=settings.mock_seed,
         latency_ms=settings.mock_latency_ms,
         transient_error_rate=settings.mock_transient_error_rate,
+        return_rate=settings.mock_return_rate,
+        failure_rate=settings.mock_failure_rate,
     )
 
 

@@ -256,6 +256,11 @@ def mock_provider(
     latency_ms: float = 0.0,
     transient_error_rate: float = 0.0,
     rate_limit_per_s: Annotated[float | None, typer.Option(help="answer 429 above it")] = None,
+    clock_speed: Annotated[
+        float, typer.Option(help="simulated seconds per real second; 0 stands still")
+    ] = 0.0,
+    return_rate: Annotated[float, typer.Option(help="settled orders returned later")] = 0.0,
+    failure_rate: Annotated[float, typer.Option(help="orders failing at settlement")] = 0.0,
 ) -> None:
     """Serve one mock bank over HTTP; point the engine at it with *_PROVIDER_URL."""
     from providers.mock.config import MockBankConfig
@@ -266,8 +271,10 @@ def mock_provider(
         latency_ms=latency_ms,
         transient_error_rate=transient_error_rate,
         rate_limit_per_s=rate_limit_per_s,
+        return_rate=return_rate,
+        failure_rate=failure_rate,
     )
-    serve_bank(kind, host, port, config)
+    serve_bank(kind, host, port, config, clock_speed=clock_speed)
 
 
 if __name__ == "__main__":

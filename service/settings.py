@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     mock_seed: int = 7
     mock_latency_ms: float = 0.0
     mock_transient_error_rate: float = 0.0
+    # Simulated seconds per real second on the mock banks' clocks: 1440 = a day a minute,
+    # so demo payouts settle, fail or come back by themselves. 0 stands still.
+    mock_clock_speed: float = 1440.0
+    mock_return_rate: float = 0.02  # settled orders returned a day later (R01/R03)
+    mock_failure_rate: float = 0.02  # accepted orders failing at settlement (AC01/AC04/AM04)
     # GraphQL guards.
     max_page_size: int = 100
     max_query_depth: int = 8
@@ -42,7 +47,7 @@ class Settings(BaseSettings):
     # Scheduled jobs (run inside serve, or alone in `payout-engine worker`).
     scheduler_enabled: bool = Field(default=True, description="run the jobs inside serve")
     poll_interval_s: float = 10.0
-    dispatch_interval_s: float = 2.0
+    dispatch_interval_s: float = 5.0
     stale_submitting_after_s: float = 120.0  # then the poller re-asks with the payout's key
     reconciliation_time: time = time(1, 30)  # local time of the nightly reconciliation
     reconciliation_timezone: str = "UTC"  # IANA zone, e.g. Europe/London

@@ -8,7 +8,8 @@ keeps them from doing one piece of work twice:
 * ``dispatch_pending_payouts``: pending merchant payouts are claimed the same way;
 * ``nightly_reconciliation``: a singleton (advisory lock / lease row), keyed by
   business date, so a date is reconciled once however many workers wake up;
-* ``expire_idempotency_keys``: deletes are idempotent; it also prunes old job runs.
+* ``expire_idempotency_keys``: deletes are idempotent; it also prunes old job runs and
+  fails those a killed process left ``running``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class JobSettings:
     # How long a singleton lease lasts on SQLite (a killed holder blocks it this long).
     singleton_lease: timedelta = timedelta(hours=1)
     job_runs_retention: timedelta = timedelta(days=7)
+    # A job run still "running" after this was killed with its process.
+    abandoned_after: timedelta = timedelta(hours=12)
     poll: PollSettings = field(default_factory=PollSettings)
 
     def zone(self) -> ZoneInfo:
@@ -126,6 +129,9 @@ class Jobs:
                 "keys_expired": await self._merchants.purge_expired(now),
                 "job_runs_pruned": await self._records.prune(
                     now - self.settings.job_runs_retention
+                ),
+                "job_runs_abandoned": await self._records.abandon(
+                    now - self.settings.abandoned_after, now
                 ),
             }
 

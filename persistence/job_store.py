@@ -69,13 +69,14 @@ class JobStore:
             )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    async def interrupted(self, worker: str, now: datetime) -> int:
-        """Mark this worker's executions left ``running`` by an earlier life as failed."""
+    async def abandon(self, started_before: datetime, now: datetime) -> int:
+        """Mark executions still ``running`` since before ``started_before`` as failed: their
+        process was killed hard (no job runs that long), so nobody else will."""
         async with self._sessions.begin() as session:
             result = await session.execute(
                 update(_RUNS)
-                .where(_RUNS.c.worker == worker, _RUNS.c.status == "running")
-                .values(status="failed", finished_at=now, error="interrupted: the process ended")
+                .where(_RUNS.c.status == "running", _RUNS.c.started_at < started_before)
+                .values(status="failed", finished_at=now, error="abandoned: its process ended")
             )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

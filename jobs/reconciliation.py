@@ -87,10 +87,10 @@ class Reconciler:
         run_id = await self._store.open_run(business_date, trigger, self._clock.now())
         try:
             breaks, counts = await self._compare(business_date)
+            summary = await self._store.finish_run(run_id, breaks, counts, self._clock.now())
         except BaseException as exc:
             await self._store.fail_run(run_id, f"{type(exc).__name__}: {exc}", self._clock.now())
             raise
-        summary = await self._store.finish_run(run_id, breaks, counts, self._clock.now())
         counts |= summary
         return ReconciliationResult(run_id, business_date, counts, tuple(breaks))
 

@@ -14,6 +14,7 @@ keeps them from doing one piece of work twice:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -139,19 +140,14 @@ class Jobs:
 
     async def nightly_reconciliation(self, trigger: str = "scheduled") -> JobOutcome:
         """Reconcile the business date that just ended, unless it already was."""
-        day = self.due_business_date()
-        if await self.reconciler.store.status_of(day) == "completed":
-            return await self._recorded(
-                RECONCILE, trigger, _skip(f"{day} is already reconciled", day)
-            )
-        return await self._reconcile_recorded(day, trigger)
+        return await self._reconcile_once(self.due_business_date(), trigger)
 
     async def catch_up(self) -> JobOutcome | None:
         """At start-up: reconcile the latest due date if no run completed it."""
         day = self.due_business_date()
-        if await self.reconciler.store.status_of(day) == "completed":
+        if await self._reconciled(day):
             return None
-        return await self._reconcile_recorded(day, "startup")
+        return await self._reconcile_once(day, "startup")
 
     async def reconcile(self, day: date, trigger: str = "manual") -> ReconciliationResult:
         """Reconcile ``day`` now (again, if it was); JobInProgress if another process is."""
@@ -177,12 +173,31 @@ class Jobs:
 
     # -- recording --------------------------------------------------------------
 
-    async def _reconcile_recorded(self, day: date, trigger: str) -> JobOutcome:
+    async def _reconcile_once(self, day: date, trigger: str) -> JobOutcome:
+        """Reconcile ``day`` unless a run completed it. Checked under the singleton lock:
+        a worker that looked before another finished must not reconcile it again."""
+
+        done = {
+            "skipped": True,
+            "business_date": day.isoformat(),
+            "reason": f"{day} is already reconciled",
+        }
+
+        async def skip() -> dict[str, Any]:
+            return dict(done)
+
         async def work() -> dict[str, Any]:
+            if await self._reconciled(day):
+                return dict(done)
             result = await self.reconciler.reconcile(day, trigger)
             return {"business_date": day.isoformat(), **_summary(result.counts)}
 
+        if await self._reconciled(day):  # the usual case for all but one worker: no lock
+            return await self._recorded(RECONCILE, trigger, skip)
         return await self._recorded(RECONCILE, trigger, work, singleton=True)
+
+    async def _reconciled(self, day: date) -> bool:
+        return await self.reconciler.store.status_of(day) == "completed"
 
     async def _recorded(
         self,
@@ -192,18 +207,24 @@ class Jobs:
         *,
         singleton: bool = False,
     ) -> JobOutcome:
-        """Run ``work`` as one execution of ``job``: recorded, guarded, never raising."""
+        """Run ``work`` as one execution of ``job``: recorded, guarded, never raising
+        (but for cancellation, which is recorded and passed on)."""
         run_id = await self._records.start(job, trigger, self.worker, self._clock.now())
-        if not singleton:
-            return await self._finish(job, run_id, work)
-        async with job_store.singleton(
-            self._engine, job, self.worker, self._clock.now(), self.settings.singleton_lease
-        ) as acquired:
-            if not acquired:
-                counts = {"reason": "another process holds the job's lock"}
-                await self._records.finish(run_id, "skipped", self._clock.now(), counts)
-                return JobOutcome(job, run_id, "skipped", counts)
-            return await self._finish(job, run_id, work)
+        try:
+            if not singleton:
+                return await self._finish(job, run_id, work)
+            async with job_store.singleton(
+                self._engine, job, self.worker, self._clock.now(), self.settings.singleton_lease
+            ) as acquired:
+                if not acquired:
+                    counts = {"reason": "another process holds the job's lock"}
+                    await self._records.finish(run_id, "skipped", self._clock.now(), counts)
+                    return JobOutcome(job, run_id, "skipped", counts)
+                return await self._finish(job, run_id, work)
+        except BaseException as exc:  # stopped in its bookkeeping: still say how it ended
+            with contextlib.suppress(Exception):
+                await self._failed(job, run_id, exc, {})
+            raise
 
     async def _finish(
         self, job: str, run_id: int, work: Callable[[], Awaitable[dict[str, Any]]]
@@ -228,13 +249,6 @@ class Jobs:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         await self._records.finish(run_id, "failed", self._clock.now(), counts, error)
         return JobOutcome(job, run_id, "failed", counts, error, exc)
-
-
-def _skip(reason: str, day: date) -> Callable[[], Awaitable[dict[str, Any]]]:
-    async def skipped() -> dict[str, Any]:
-        return {"skipped": True, "business_date": day.isoformat(), "reason": reason}
-
-    return skipped
 
 
 def _summary(counts: dict[str, Any]) -> dict[str, Any]:

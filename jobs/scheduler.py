@@ -120,6 +120,7 @@ class JobScheduler:
         if self._running:
             _, late = await asyncio.wait(set(self._running), timeout=self._stop_timeout_s)
         self.scheduler.shutdown(wait=False)
+        await asyncio.sleep(0)  # AsyncIOScheduler shuts down on the loop's next turn
         if late:
             await asyncio.gather(*late, return_exceptions=True)
         log.info("scheduler stopped (%d running job(s) cancelled)", len(late))

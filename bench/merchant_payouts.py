@@ -1,0 +1,644 @@
+"""Merchant payouts: ``createPayout`` over GraphQL through real uvicorn, on PostgreSQL.
+
+The server runs in a child process (one uvicorn worker unless ``--workers``, no
+scheduler, no access log) on 127.0.0.1; this process is the load: ``--clients``
+httpx clients with keep-alive, each sending one request at a time for a bounded
+time. Every request has a unique idempotency key, except a few percent that repeat
+one of the client's own earlier keys with the same input and must replay it.
+
+Phases, each compared with limits measured in the same run:
+
+* ``typename``: ``{ __typename }`` with the same API key, the HTTP + auth + GraphQL ceiling;
+* ``raw_insert``: single-row INSERT + COMMIT transactions/s on the same database;
+* ``hot``: one merchant (one hot ledger account) with a large balance;
+* ``spread``: 100 merchants with large balances, each client cycling over its own share;
+* ``race``: a merchant with the balance for exactly N payouts, the clients sending 3N.
+
+Afterwards ``ledger_checks.verify`` must find nothing, every merchant's payouts must
+sum to no more than its opening balance, and the race must pay exactly N.
+
+    python -m bench.merchant_payouts                  # 10 s per phase
+    python -m bench.merchant_payouts --full           # 30 s per phase
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import importlib.util
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import uvicorn
+from sqlalchemy import func, select, text
+from starlette.applications import Starlette
+
+from bench.common import database, percentile, report
+from domain import ledger
+from domain.auth import Role
+from domain.money import Money
+from persistence import ledger_checks, ledger_store
+from persistence.api_keys import SqlApiKeys
+from persistence.db import create_engine, sessionmaker
+from persistence.migrate import upgrade
+from persistence.tables import BankAccount, Payout
+from service.bootstrap import build, build_app
+from service.demo import _insert_payees, _merchant
+from service.settings import Settings
+
+CREATE = """mutation($input: CreatePayoutInput!) { createPayout(input: $input) {
+  payout { id status } replayed userErrors { code } } }"""
+TYPENAME = "{ __typename }"
+AMOUNT = Money.parse("1.00", "INR")
+LARGE_BALANCE = Money.parse("1000000000.00", "INR")
+URL_ENV = "PAYOUT_BENCH_SERVER_DATABASE_URL"
+GOAL_RPS = 500.0
+
+
+@dataclass(frozen=True, slots=True)
+class Merchant:
+    payee_id: int
+    account_id: int
+    key: str  # its payee API key
+    opening_minor: int
+
+
+# -- answers ---------------------------------------------------------------------------
+
+
+def classify(status_code: int, body: Any) -> tuple[str, int | None]:
+    """(outcome code, payout id) of one createPayout answer.
+
+    The code is ``created``, ``replayed``, the first userError code, ``GRAPHQL_ERROR``
+    or ``HTTP_<status>``.
+    """
+    if status_code != 200 or not isinstance(body, dict):
+        return f"HTTP_{status_code}", None
+    if body.get("errors") or not isinstance(body.get("data"), dict):
+        return "GRAPHQL_ERROR", None
+    payload = body["data"].get("createPayout")
+    if payload is None:
+        return "ok", None  # a query without createPayout (the ceiling)
+    errors = payload.get("userErrors") or []
+    if errors:
+        return str(errors[0].get("code")), None
+    payout_id = int(payload["payout"]["id"])
+    return ("replayed" if payload.get("replayed") else "created"), payout_id
+
+
+@dataclass
+class Tally:
+    """What one phase's requests got."""
+
+    latencies: list[float] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    # (payee id, idempotency key) -> payout id, for answers that created a payout
+    created: dict[tuple[int, str], int] = field(default_factory=dict)
+    replay_mismatches: int = 0  # a repeated key answered with another payout, or not replayed
+    seconds: float = 0.0
+
+    def errors(self) -> dict[str, int]:
+        ok = {"ok", "created", "replayed"}
+        return {code: n for code, n in sorted(self.outcomes.items()) if code not in ok}
+
+
+# -- one client ------------------------------------------------------------------------
+
+
+@dataclass
+class Sent:
+    merchant: Merchant
+    key: str
+    replay_of: int | None  # the payout id a repeated key must come back with
+
+
+class PayoutClient:
+    """One client's stream of createPayout requests over ``merchants`` (round robin),
+    repeating one of its own earlier keys with probability ``replay_rate``."""
+
+    def __init__(
+        self, name: str, merchants: Sequence[Merchant], replay_rate: float, seed: int
+    ) -> None:
+        self._name = name
+        self._merchants = merchants
+        self._replay_rate = replay_rate
+        self._random = random.Random(seed)
+        self._sequence = 0
+        self._done: list[tuple[Merchant, str, int]] = []
+
+    def next(self) -> Sent:
+        if self._done and self._random.random() < self._replay_rate:
+            merchant, key, payout_id = self._random.choice(self._done)
+            return Sent(merchant, key, payout_id)
+        self._sequence += 1
+        merchant = self._merchants[self._sequence % len(self._merchants)]
+        return Sent(merchant, f"{self._name}-{self._sequence:07d}", None)
+
+    def remember(self, sent: Sent, payout_id: int) -> None:
+        self._done.append((sent.merchant, sent.key, payout_id))
+
+
+def payout_body(sent: Sent) -> dict[str, Any]:
+    return {
+        "query": CREATE,
+        "variables": {
+            "input": {
+                "payeeId": str(sent.merchant.payee_id),
+                "amount": AMOUNT.to_decimal_string(),
+                "currency": AMOUNT.currency,
+                "bankAccountId": str(sent.merchant.account_id),
+                "idempotencyKey": sent.key,
+            }
+        },
+    }
+
+
+def share(merchants: Sequence[Merchant], clients: int, client: int) -> list[Merchant]:
+    """The merchants one client pays out for: disjoint shares when there are enough
+    (each merchant's requests come one at a time, as from its own integration), else all."""
+    if len(merchants) < clients:
+        return list(merchants)
+    return list(merchants[client::clients])
+
+
+Stop = Callable[[], bool]
+
+
+async def payout_loop(
+    http: httpx.AsyncClient, client: PayoutClient, tally: Tally, stop: Stop
+) -> None:
+    while not stop():
+        sent = client.next()
+        headers = {"Authorization": f"Api-Key {sent.merchant.key}"}
+        code, payout_id = await _post(http, payout_body(sent), headers, tally)
+        if sent.replay_of is not None:
+            if code != "replayed" or payout_id != sent.replay_of:
+                tally.replay_mismatches += 1
+        elif code == "replayed":
+            tally.replay_mismatches += 1  # a fresh key must never find a payout
+        elif payout_id is not None:
+            tally.created[(sent.merchant.payee_id, sent.key)] = payout_id
+            client.remember(sent, payout_id)
+
+
+async def typename_loop(http: httpx.AsyncClient, key: str, tally: Tally, stop: Stop) -> None:
+    headers = {"Authorization": f"Api-Key {key}"}
+    while not stop():
+        await _post(http, {"query": TYPENAME}, headers, tally)
+
+
+async def _post(
+    http: httpx.AsyncClient, body: dict[str, Any], headers: dict[str, str], tally: Tally
+) -> tuple[str, int | None]:
+    started = time.perf_counter()
+    try:
+        response = await http.post("/graphql", json=body, headers=headers)
+        answer = classify(response.status_code, response.json())
+    except (httpx.HTTPError, ValueError) as error:
+        answer = (type(error).__name__, None)
+    tally.latencies.append(time.perf_counter() - started)
+    tally.outcomes[answer[0]] += 1
+    return answer
+
+
+def deadline(seconds: float) -> Stop:
+    end = time.perf_counter() + seconds
+    return lambda: time.perf_counter() >= end
+
+
+def budget(requests: int) -> Stop:
+    left = [requests]
+
+    def stop() -> bool:
+        left[0] -= 1
+        return left[0] < 0
+
+    return stop
+
+
+async def drive(
+    base_url: str, clients: int, loop: Callable[[httpx.AsyncClient, int], Awaitable[None]]
+) -> float:
+    """Run ``loop`` on ``clients`` keep-alive clients at once; returns the seconds taken."""
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with contextlib.AsyncExitStack() as stack:
+        https = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0)
+            )
+            for _ in range(clients)
+        ]
+        started = time.perf_counter()
+        await asyncio.gather(*(loop(http, i) for i, http in enumerate(https)))
+        return time.perf_counter() - started
+
+
+# -- CPU: who is busy (the server, this load generator, or the rest: PostgreSQL) --------
+
+
+def _ticks(stat_path: str) -> int:
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(stat_path).read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    return 0
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid`` and its direct children (uvicorn's workers)."""
+    pids = [pid]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                pids.append(int(stat.parent.name))
+    return sum(_ticks(f"/proc/{p}/stat") for p in pids) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle, since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_ticks(database_url: str) -> dict[int, int]:
+    """CPU ticks of each PostgreSQL backend connected to this database (not this query's)."""
+    libpq = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(libpq, autocommit=True) as connection:
+        pids = connection.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return {pid: _ticks(f"/proc/{pid}/stat") for (pid,) in pids}
+
+
+@dataclass
+class CpuMeter:
+    """Average cores busy during a phase: the server process (with its workers), this
+    load generator, the PostgreSQL backends of the bench database, and the rest of the
+    machine (other work sharing it); and the app's CPU per request."""
+
+    database_url: str
+    server_pid: int | None = None  # None: the app work runs in this process
+    _start: dict[str, float] = field(default_factory=dict)
+    _pg_start: dict[int, int] = field(default_factory=dict)
+
+    def _now(self) -> dict[str, float]:
+        return {
+            "server": tree_cpu_seconds(self.server_pid) if self.server_pid else 0.0,
+            "load_gen": time.process_time(),
+            "machine": machine_busy_seconds(),
+        }
+
+    def start(self) -> None:
+        self._pg_start = postgres_ticks(self.database_url)
+        self._start = self._now()
+
+    def cores(self, seconds: float, requests: int) -> dict[str, float]:
+        now = self._now()
+        pg_now = postgres_ticks(self.database_url)
+        used = {key: now[key] - self._start[key] for key in now}
+        ticks = sum(max(0, t - self._pg_start.get(pid, 0)) for pid, t in pg_now.items())
+        used["postgres"] = ticks / os.sysconf("SC_CLK_TCK")
+        rest = used["machine"] - used["server"] - used["load_gen"] - used["postgres"]
+        app = used["server"] if self.server_pid else used["load_gen"]
+        return {
+            "cpu_server": round(used["server"] / seconds, 2),
+            "cpu_load_gen": round(used["load_gen"] / seconds, 2),
+            "cpu_postgres": round(used["postgres"] / seconds, 2),
+            "cpu_rest_of_machine": round(max(0.0, rest) / seconds, 2),
+            "app_cpu_ms_per_req": round(app * 1000 / requests, 2) if requests else 0.0,
+        }
+
+
+# -- the server ------------------------------------------------------------------------
+
+
+def server_app() -> Starlette:
+    """The app the child process serves (a factory, so ``--workers`` can import it)."""
+    settings = Settings(
+        database_url=os.environ[URL_ENV], scheduler_enabled=False, graphiql=False, _env_file=None
+    )
+    return build_app(build(settings), migrate=False, recover=False, scheduler=False)
+
+
+def serve(port: int, workers: int) -> None:
+    uvicorn.run(
+        "bench.merchant_payouts:server_app",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def server_process(database_url: str, workers: int) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    env = {**os.environ, URL_ENV: database_url}
+    command = [sys.executable, "-m", "bench.merchant_payouts", "--serve", str(port)]
+    command += ["--workers", str(workers)]
+    with tempfile.TemporaryFile() as log:
+        child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            base_url = f"http://127.0.0.1:{port}"
+            _wait_healthy(base_url, child, log)
+            yield base_url, child.pid
+        finally:
+            child.terminate()
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def _wait_healthy(base_url: str, child: subprocess.Popen[bytes], log: Any) -> None:
+    for _ in range(300):
+        if child.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"the server exited:\n{log.read().decode(errors='replace')}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("the server did not become healthy in 30 s")
+
+
+# -- seeding and checking ----------------------------------------------------------------
+
+
+async def seed(database_url: str, balances: Sequence[Money]) -> list[Merchant]:
+    """Merchants with these opening balances, and a payee API key each."""
+    engine = create_engine(database_url)
+    sessions = sessionmaker(engine)
+    now = datetime.now(UTC)
+    people = [
+        _merchant(f"MER-B{i:04d}", f"Bench Merchant {i}", 10_000 + i, b.to_decimal_string())
+        for i, b in enumerate(balances)
+    ]
+    try:
+        async with sessions.begin() as session:
+            ids = await _insert_payees(session, people, now)
+            payee_ids = [ids[p.reference] for p in people]
+            accounts = dict(
+                (
+                    await session.execute(
+                        select(BankAccount.payee_id, BankAccount.id).where(
+                            BankAccount.payee_id.in_(payee_ids)
+                        )
+                    )
+                ).all()
+            )
+            postings = [
+                ledger_store.Posting(ledger.fund_merchant(pid, b))
+                for pid, b in zip(payee_ids, balances, strict=True)
+            ]
+            await ledger_store.write(session, postings, now)
+        keys = SqlApiKeys(sessions)
+        merchants = [
+            Merchant(pid, accounts[pid], await keys.issue(Role.PAYEE, "bench", now, pid), b.minor)
+            for pid, b in zip(payee_ids, balances, strict=True)
+        ]
+    finally:
+        await engine.dispose()
+    return merchants
+
+
+async def check(database_url: str, merchants: Sequence[Merchant], tally: Tally) -> dict[str, Any]:
+    """The ledger's invariants, and each merchant's payouts against its balance and the
+    answers the clients got."""
+    engine = create_engine(database_url)
+    try:
+        async with sessionmaker(engine)() as session:
+            findings = await ledger_checks.verify(session)
+            rows = await session.execute(
+                select(Payout.payee_id, func.count(), func.sum(Payout.amount_minor))
+                .where(Payout.payee_id.in_([m.payee_id for m in merchants]))
+                .group_by(Payout.payee_id)
+            )
+            stored = {pid: (int(n), int(total or 0)) for pid, n, total in rows.all()}
+    finally:
+        await engine.dispose()
+    answered = Counter(payee_id for payee_id, _ in tally.created)
+    over = [m for m in merchants if stored.get(m.payee_id, (0, 0))[1] > m.opening_minor]
+    return {
+        "payouts_stored": sum(n for n, _ in stored.values()),
+        "payouts_answered": len(tally.created),
+        "stored_eq_answered": all(
+            stored.get(m.payee_id, (0, 0))[0] == answered[m.payee_id] for m in merchants
+        ),
+        "overdrawn_merchants": len(over),
+        "ledger_findings": len(findings),
+    }
+
+
+async def raw_insert_rate(database_url: str, clients: int, seconds: float) -> dict[str, Any]:
+    """Single-row INSERT + COMMIT transactions/s from ``clients`` connections at once."""
+    engine = create_engine(database_url, pool_size=clients)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("CREATE TABLE bench_raw (id bigserial PRIMARY KEY, k text, at timestamptz)")
+            )
+        tally = Tally()
+        stop = deadline(seconds)
+
+        async def one(n: int) -> None:
+            i = 0
+            while not stop():
+                started = time.perf_counter()
+                async with engine.begin() as connection:
+                    await connection.execute(
+                        text("INSERT INTO bench_raw (k, at) VALUES (:k, now())"), {"k": f"{n}-{i}"}
+                    )
+                tally.latencies.append(time.perf_counter() - started)
+                i += 1
+
+        cpu = CpuMeter(database_url)
+        cpu.start()
+        started = time.perf_counter()
+        await asyncio.gather(*(one(n) for n in range(clients)))
+        tally.seconds = time.perf_counter() - started
+        tally.outcomes["ok"] = len(tally.latencies)
+        cores = cpu.cores(tally.seconds, len(tally.latencies))
+    finally:
+        await engine.dispose()
+    return summarize("raw_insert", tally, clients) | cores
+
+
+def summarize(phase: str, tally: Tally, clients: int) -> dict[str, Any]:
+    n = len(tally.latencies)
+    ms = [v * 1000 for v in tally.latencies]
+    return {
+        "workload": "merchant_payouts",
+        "phase": phase,
+        "clients": clients,
+        "requests": n,
+        "seconds": round(tally.seconds, 2),
+        "requests_per_s": round(n / tally.seconds, 1) if tally.seconds else 0.0,
+        "p50_ms": round(percentile(ms, 50), 2),
+        "p99_ms": round(percentile(ms, 99), 2),
+        "created": tally.outcomes["created"],
+        "replayed": tally.outcomes["replayed"],
+        "errors": tally.errors() or "none",
+        "replay_mismatches": tally.replay_mismatches,
+    }
+
+
+# -- the phases --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    seconds: float
+    clients: int
+    replay_rate: float
+    race_payouts: int
+    workers: int
+    spread_merchants: int = 100
+
+
+async def run_payouts(
+    base_url: str,
+    merchants: Sequence[Merchant],
+    options: Options,
+    stop_factory: Callable[[], Stop],
+    tag: str,
+) -> Tally:
+    tally = Tally()
+    stop = stop_factory()
+    clients = [
+        PayoutClient(
+            f"{tag}{i:02d}", share(merchants, options.clients, i), options.replay_rate, seed=i
+        )
+        for i in range(options.clients)
+    ]
+
+    async def loop(http: httpx.AsyncClient, i: int) -> None:
+        await payout_loop(http, clients[i], tally, stop)
+
+    tally.seconds = await drive(base_url, options.clients, loop)
+    return tally
+
+
+async def run_typename(base_url: str, key: str, options: Options, seconds: float) -> Tally:
+    tally = Tally()
+    stop = deadline(seconds)
+
+    async def loop(http: httpx.AsyncClient, _i: int) -> None:
+        await typename_loop(http, key, tally, stop)
+
+    tally.seconds = await drive(base_url, options.clients, loop)
+    return tally
+
+
+async def measure(database_url: str, base_url: str, server_pid: int, options: Options) -> list:
+    hot_balance, race_balance = LARGE_BALANCE, Money(AMOUNT.minor * options.race_payouts, "INR")
+    balances = [hot_balance, race_balance] + [LARGE_BALANCE] * options.spread_merchants
+    merchants = await seed(database_url, balances)
+    hot, race, spread = merchants[0], merchants[1], merchants[2:]
+    cpu = CpuMeter(database_url, server_pid)
+    results = []
+
+    await run_typename(base_url, hot.key, options, 1.0)  # warm-up: connections, pools
+    cpu.start()
+    tally = await run_typename(base_url, hot.key, options, options.seconds)
+    results.append(
+        {
+            **summarize("typename", tally, options.clients),
+            **cpu.cores(tally.seconds, len(tally.latencies)),
+        }
+    )
+
+    for phase, group in (("hot_1_merchant", [hot]), ("spread_100_merchants", spread)):
+        cpu.start()
+        tally = await run_payouts(
+            base_url, group, options, lambda: deadline(options.seconds), phase[:3]
+        )
+        row = summarize(phase, tally, options.clients) | cpu.cores(
+            tally.seconds, len(tally.latencies)
+        )
+        row |= await check(database_url, group, tally)
+        row["goal_500_rps"] = row["requests_per_s"] >= GOAL_RPS
+        results.append(row)
+
+    race_options = dataclasses.replace(options, replay_rate=0.0)
+    cpu.start()
+    tally = await run_payouts(
+        base_url, [race], race_options, lambda: budget(3 * options.race_payouts), "race"
+    )
+    row = summarize("race_exact_n", tally, options.clients) | cpu.cores(
+        tally.seconds, len(tally.latencies)
+    )
+    row |= await check(database_url, [race], tally)
+    row["race_n"] = options.race_payouts
+    row["race_exactly_n"] = tally.outcomes["created"] == options.race_payouts == len(tally.created)
+    results.append(row)
+
+    results.append(await raw_insert_rate(database_url, options.clients, options.seconds / 2))
+    return results
+
+
+def main(options: Options) -> list[dict[str, Any]]:
+    load_before = round(os.getloadavg()[0], 2)
+    with database("postgresql") as url:
+        upgrade(url)
+        with server_process(url, options.workers) as (base_url, pid):
+            results = asyncio.run(measure(url, base_url, pid, options))
+    ceiling = results[0]["requests_per_s"]
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    for row in results:
+        row |= {"workers": options.workers, "http": http, "loadavg_before": load_before}
+        if row["phase"] not in ("typename", "raw_insert") and ceiling:
+            row["vs_typename"] = round(row["requests_per_s"] / ceiling, 3)
+    return results
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="per phase")
+    parser.add_argument("--full", action="store_true", help="30 s per phase")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--replay-rate", type=float, default=0.03)
+    parser.add_argument("--race-payouts", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.workers)
+        return
+    options = Options(
+        seconds=30.0 if args.full else args.seconds,
+        clients=args.clients,
+        replay_rate=args.replay_rate,
+        race_payouts=args.race_payouts,
+        workers=args.workers,
+    )
+    report("merchant payouts: createPayout over GraphQL, uvicorn, PostgreSQL", main(options))
+
+
+if __name__ == "__main__":
+    cli()

@@ -5,8 +5,9 @@ A run is safe to repeat and to resume after a crash:
 1. Evaluation writes, per batch and in one transaction, each payout as
    ``skipped`` (with its reasons) or straight through ``pending`` to
    ``submitting``: the intent to pay is committed before any provider call.
-2. Submission asks the provider for every ``submitting`` payout of the event,
-   including those left behind by a crashed run, always with the payout's own
+2. Submission starts as soon as a batch is committed (the next batch is evaluated
+   while the providers work), then asks about every other ``submitting`` payout of
+   the event, those left behind by a crashed run, always with the payout's own
    idempotency key, so the provider never holds two orders for one payout.
 3. Answers are written back in batches; an unreachable provider leaves the
    payout ``submitting`` for the next run, the poller or start-up recovery.
@@ -102,7 +103,9 @@ class PayoutStore(Protocol):
 
     async def record_evaluations(
         self, run_id: int, evaluations: Sequence[Evaluation], now: datetime
-    ) -> None: ...
+    ) -> list[Submission]:
+        """Commit a batch; the payouts it made ``submitting``, ready to be sent."""
+        ...
 
     async def claim_pending(self, limit: int, now: datetime) -> list[Submission]:
         """Pending ad-hoc payouts, moved to submitting for this caller."""
@@ -169,11 +172,25 @@ class PayoutRunner:
             return await self._store.run_summary(handle.run_id)
         candidates = await self._store.load_candidates(handle.event_id)
         rates = await self._fx_rates(candidates)
-        evaluations = [self._evaluate(c, rates) for c in candidates]
-        for done, batch in _batches(evaluations, self._batch_size):
-            await self._store.record_evaluations(handle.run_id, batch, self._clock.now())
-            progress("evaluate", done, len(evaluations))
-        await self.submit_pending(handle.run_id, handle.event_id, progress)
+        # Each batch is sent as soon as its intent is committed, while the next one is
+        # evaluated and written: the providers are busy from the first batch on.
+        sender = self._sender(handle.run_id, progress)
+        try:
+            for done, chunk in _batches(candidates, self._batch_size):
+                batch = [self._evaluate(c, rates) for c in chunk]
+                now = self._clock.now()
+                sender.send(await self._store.record_evaluations(handle.run_id, batch, now))
+                progress("evaluate", done, len(candidates))
+                await asyncio.sleep(0)  # let this batch's sends start
+        finally:
+            await sender.wait()
+        # Payouts an earlier, interrupted run left submitting: asked again, with their key.
+        left = [
+            s
+            for s in await self._store.submitting(handle.event_id)
+            if s.payout_id not in sender.sent
+        ]
+        await self._submit(handle.run_id, left, progress)
         return await self._store.finish_run(handle.run_id, self._clock.now())
 
     async def recover(
@@ -200,26 +217,16 @@ class PayoutRunner:
         await self._submit(None, work, _no_progress)
         return len(work)
 
-    async def submit_pending(
-        self, run_id: int, event_id: int, progress: Progress = _no_progress
-    ) -> None:
-        """Ask the provider about every ``submitting`` payout of the event."""
-        await self._submit(run_id, await self._store.submitting(event_id), progress)
-
     async def _submit(
         self, run_id: int | None, work: Sequence[Submission], progress: Progress
     ) -> None:
+        sender = self._sender(run_id, progress)
+        sender.send(work)
+        await sender.wait()
+
+    def _sender(self, run_id: int | None, progress: Progress) -> _Sender:
         writer = _ResultWriter(self._store, run_id, self._clock, self._batch_size)
-        gate = asyncio.Semaphore(self._concurrency)
-
-        async def submit(item: Submission) -> None:
-            async with gate:
-                result = await self._providers[item.provider].create_order(item.request)
-            await writer.add(SubmissionResult(item, result))
-            progress("submit", writer.seen, len(work))
-
-        await asyncio.gather(*(submit(item) for item in work))
-        await writer.flush()
+        return _Sender(self._providers, writer, asyncio.Semaphore(self._concurrency), progress)
 
     def _evaluate(self, candidate: Candidate, rates: Mapping[str, Decimal]) -> Evaluation:
         key = candidate.payout_key or f"po-{uuid.uuid4().hex}"
@@ -254,6 +261,44 @@ class PayoutRunner:
         except Exception as exc:  # the run cannot check rail limits without rates
             raise ProviderUnavailable(f"FX quotes unavailable: {exc}") from exc
         return {q.target_currency: q.rate for q in quotes}
+
+
+class _Sender:
+    """Sends submissions in the background under one concurrency bound and writes the
+    answers in batches; remembers which payouts it sent."""
+
+    def __init__(
+        self,
+        providers: Mapping[ProviderKind, PaymentProvider],
+        writer: _ResultWriter,
+        gate: asyncio.Semaphore,
+        progress: Progress,
+    ) -> None:
+        self._providers = providers
+        self._writer = writer
+        self._gate = gate
+        self._progress = progress
+        self._tasks: list[asyncio.Task[None]] = []
+        self.sent: set[int] = set()
+
+    def send(self, work: Sequence[Submission]) -> None:
+        self.sent.update(item.payout_id for item in work)
+        self._tasks += [asyncio.create_task(self._one(item)) for item in work]
+
+    async def _one(self, item: Submission) -> None:
+        async with self._gate:
+            result = await self._providers[item.provider].create_order(item.request)
+        await self._writer.add(SubmissionResult(item, result))
+        self._progress("submit", self._writer.seen, len(self.sent))
+
+    async def wait(self) -> None:
+        """Every send answered and written (or, on an error, the rest cancelled)."""
+        try:
+            await asyncio.gather(*self._tasks)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await self._writer.flush()
 
 
 class _ResultWriter:

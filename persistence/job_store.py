@@ -9,6 +9,7 @@ that expires, so a killed holder blocks the job for at most the lease time.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from persistence.sql import insert_ignore
 from persistence.tables import JobLease, JobRun
@@ -120,8 +121,18 @@ async def _advisory_lock(engine: AsyncEngine, name: str) -> AsyncIterator[bool]:
             yield acquired
         finally:
             if acquired:
-                await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                await connection.commit()
+                await _unlock(connection, key)
+
+
+async def _unlock(connection: AsyncConnection, key: int) -> None:
+    """Give the lock back; if that is interrupted, close the connection instead, so the
+    server drops the lock with the session rather than a pooled connection keeping it."""
+    try:
+        await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        await connection.commit()
+    except BaseException:
+        await asyncio.shield(connection.invalidate())
+        raise
 
 
 async def _take_lease(

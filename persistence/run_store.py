@@ -165,7 +165,9 @@ class SqlPayoutStore:
 
     async def record_evaluations(
         self, run_id: int, evaluations: Sequence[Evaluation], now: datetime
-    ) -> None:
+    ) -> list[Submission]:
+        """Write a batch of evaluations; return the payouts it made ``submitting`` (once
+        this returns, their intent is committed and they may be sent)."""
         async with self._sessions.begin() as session:
             event_id = await session.scalar(
                 select(PayoutRun.event_id).where(PayoutRun.id == run_id)
@@ -194,6 +196,12 @@ class SqlPayoutStore:
             await _reserve(session, evaluations, ids, event_id, now)
             await audit.write(session, audit_rows)
             await insert_ignore(session, _ITEMS, items, ["run_id", "payout_id"])
+        sent = [(e, ids.get(e.idempotency_key), _order_request(e)) for e in evaluations]
+        return [
+            Submission(pid, ProviderKind(_provider_of(e)), request, run_id)
+            for e, pid, request in sent
+            if pid is not None and request is not None
+        ]
 
     # --- submission ---------------------------------------------------------
 
@@ -502,20 +510,33 @@ def _payout_fields(e: Evaluation, now: datetime) -> dict[str, Any]:
         "updated_at": now,
         "order_request": None,
     }
-    if paying and decision and c.account:
-        fields["order_request"] = request_to_json(
-            PaymentOrderRequest(
-                idempotency_key=e.idempotency_key,
-                amount=c.amount,
-                target_currency=decision.currency,
-                rail=decision.rail.code,
-                beneficiary_name=c.account.holder_name,
-                beneficiary_country=c.payee.country,
-                account=dict(c.account.details),
-                reference=f"payout {e.idempotency_key}",
-            )
-        )
+    request = _order_request(e)
+    if request is not None:
+        fields["order_request"] = request_to_json(request)
     return fields
+
+
+def _order_request(e: Evaluation) -> PaymentOrderRequest | None:
+    """What the provider is asked for a payout this evaluation pays; None otherwise."""
+    c = e.candidate
+    decision = e.eligibility.decision if e.eligibility else None
+    if e.status is not PayoutStatus.SUBMITTING or decision is None or c.account is None:
+        return None
+    return PaymentOrderRequest(
+        idempotency_key=e.idempotency_key,
+        amount=c.amount,
+        target_currency=decision.currency,
+        rail=decision.rail.code,
+        beneficiary_name=c.account.holder_name,
+        beneficiary_country=c.payee.country,
+        account=dict(c.account.details),
+        reference=f"payout {e.idempotency_key}",
+    )
+
+
+def _provider_of(e: Evaluation) -> str:
+    assert e.eligibility is not None and e.eligibility.decision is not None
+    return e.eligibility.decision.rail.provider.value
 
 
 async def _insert_new_payouts(

@@ -373,7 +373,10 @@ async def running_job_runs(sessions: async_sessionmaker[AsyncSession]) -> list[t
 async def pg_advisory_locks(sessions: async_sessionmaker[AsyncSession]) -> int:
     async with sessions() as session:
         found = await session.scalar(
-            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
         )
     return int(found or 0)
 

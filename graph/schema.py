@@ -11,11 +11,14 @@ from typing import Any, ClassVar
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 from strawberry.permission import BasePermission
 
@@ -53,6 +56,8 @@ from graph.types import (
 )
 from persistence import queries
 
+# Parsed and validated documents kept per process (LRU): frontends send a few shapes.
+CACHED_DOCUMENTS = 256
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
@@ -467,10 +472,17 @@ def _is_unexpected(error: GraphQLError) -> bool:
 def build_schema(
     max_depth: int = 8, max_tokens: int = 2000, max_aliases: int = 15
 ) -> strawberry.Schema:
+    # The limit rules are built once: the validation cache keys on the rule classes,
+    # and per-request limiter instances would make new classes (and never hit).
+    limits = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+    ]
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
-        lambda: QueryDepthLimiter(max_depth=max_depth),
+        lambda: AddValidationRules(limits),
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        lambda: ParserCache(maxsize=CACHED_DOCUMENTS),
+        lambda: ValidationCache(maxsize=CACHED_DOCUMENTS),
         lambda: MaskErrors(should_mask_error=_is_unexpected),
     ]
     return strawberry.Schema(

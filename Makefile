@@ -1,7 +1,7 @@
 # Everyday commands; each one installs what it needs from the lock file.
 UV := UV_PYTHON_DOWNLOADS=never python3 -m uv
 
-.PHONY: install run test test-sqlite lint schema migration check bench
+.PHONY: install run test test-sqlite lint schema migration check bench bench-full
 
 install:
 	python3 -m pip install --quiet uv && $(UV) sync --locked
@@ -24,7 +24,20 @@ schema: install
 migration: install  # make migration m="what changed"
 	$(UV) run --locked alembic revision --autogenerate -m "$(m)"
 
+# Fast variants, a few minutes in all; PostgreSQL at PAYOUT_BENCH_PG_URL for the PG ones.
 bench: install
 	$(UV) run --locked python -m bench.engine_run
+	$(UV) run --locked python -m bench.provider_run
+	$(UV) run --locked python -m bench.merchant_payouts
+	$(UV) run --locked python -m bench.graphql_reads
+	$(UV) run --locked python -m bench.reconciliation
+
+# The issue's full scale (10k provider-bound, 100k GraphQL reads, 1M reconciliation): ~20 min.
+bench-full: install
+	$(UV) run --locked python -m bench.engine_run --payouts 10000
+	$(UV) run --locked python -m bench.provider_run --full
+	$(UV) run --locked python -m bench.merchant_payouts --full
+	$(UV) run --locked python -m bench.graphql_reads --full
+	$(UV) run --locked python -m bench.reconciliation --full
 
 check: lint test

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, select, text, update
+from sqlalchemy import insert, or_, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from persistence.sql import insert_ignore
@@ -164,8 +164,3 @@ async def _release_lease(
             .where(_LEASES.c.name == name, _LEASES.c.holder == holder)
             .values(holder=None, expires_at=None)
         )
-
-
-async def lease_holder(sessions: async_sessionmaker[AsyncSession], name: str) -> str | None:
-    async with sessions() as session:
-        return await session.scalar(select(_LEASES.c.holder).where(_LEASES.c.name == name))

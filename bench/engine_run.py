@@ -23,9 +23,12 @@ from sqlalchemy import event, insert
 
 from domain.clock import SystemClock
 from domain.events import AllocationInput, EventInput
+from domain.ports import PaymentOrderRequest, ProviderKind, SubmitOutcome, SubmitResult
 from persistence.event_store import SqlEventStore
 from persistence.migrate import upgrade
 from persistence.tables import AuditEvent, LiquidationEvent, Payout, PayoutRun, PayoutRunItem
+from providers.mock.bank import MockBank
+from providers.mock.validation import parse_order_body
 from service.bootstrap import Container, build
 from service.demo import _ensure_event, _insert_payees, large_fund
 from service.settings import Settings
@@ -140,11 +143,32 @@ async def raw_write_seconds(container: Container, n: int) -> float:
     return time.perf_counter() - started
 
 
-async def main(n: int, database_url: str) -> dict[str, Any]:
+class DirectProvider:
+    """A mock bank called without HTTP: what the engine costs when the provider's own
+    work (and the HTTP stack on both sides) is not in this process's CPU budget."""
+
+    def __init__(self, bank: MockBank) -> None:
+        self.kind = bank.kind
+        self._bank = bank
+
+    async def create_order(self, request: PaymentOrderRequest) -> SubmitResult:
+        created = self._bank.create(request.idempotency_key, parse_order_body(request.body()))
+        return SubmitResult(SubmitOutcome.ACCEPTED, created.order.view(self._bank.now()))
+
+    def __getattr__(self, name: str) -> Any:  # the rest of the port is not used by a run
+        raise AttributeError(name)
+
+
+async def main(n: int, database_url: str, direct: bool = False) -> dict[str, Any]:
     container = build(
         Settings(database_url=database_url, provider_rate_limit_per_s=1e9, _env_file=None),
         clock=SystemClock(),
     )
+    if direct:  # FX quotes still go through HTTP: one call per run
+        quotes = container.providers[ProviderKind.CROSS_BORDER]
+        direct_providers = {k: DirectProvider(b) for k, b in container.banks.items()}
+        direct_providers[ProviderKind.CROSS_BORDER].fx_quote = quotes.fx_quote  # type: ignore[attr-defined]
+        container.providers.update(direct_providers)  # type: ignore[arg-type]
     try:
         await prepare(container, n)
         counts = count_statements(container)
@@ -158,6 +182,7 @@ async def main(n: int, database_url: str) -> dict[str, Any]:
     return {
         "workload": "engine_run",
         "backend": database_url.split(":")[0],
+        "providers": "direct" if direct else "http-in-process",
         "payouts": n,
         "created": summary.created,
         "run_seconds": round(run_s, 3),
@@ -171,6 +196,9 @@ async def main(n: int, database_url: str) -> dict[str, Any]:
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--payouts", type=int, default=2000)
+    parser.add_argument(
+        "--direct", action="store_true", help="call the mock banks without HTTP (engine cost only)"
+    )
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL")
     tmp = None
@@ -178,7 +206,7 @@ def cli() -> None:
         tmp = tempfile.TemporaryDirectory()
         url = f"sqlite+aiosqlite:///{tmp.name}/bench.db"
     upgrade(url)
-    result = asyncio.run(main(args.payouts, url))
+    result = asyncio.run(main(args.payouts, url, args.direct))
     for key, value in result.items():
         print(f"{key:>24}: {value}")
     print(json.dumps(result))

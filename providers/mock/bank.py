@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -322,6 +322,11 @@ class MockBank:
         return convert(body.amount, rate, body.target_currency), rate
 
     # -- the store: orders by id and by key, and the index listings read ------
+
+    def load(self, orders: Iterable[StoredOrder]) -> None:
+        """Hold orders built elsewhere (a benchmark's seed) as if they had been created."""
+        for order in orders:
+            self._store(order)
 
     def _store(self, order: StoredOrder) -> None:
         self._orders[order.order_id] = order

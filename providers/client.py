@@ -10,7 +10,7 @@ limiter and the in-flight bound.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import TracebackType
@@ -309,9 +309,21 @@ def _describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-def in_process_provider(bank: MockBank, **kwargs: Any) -> HttpPaymentProvider:
-    """A client for a ``MockBank`` in this process, over httpx's ASGI transport."""
-    transport = httpx.ASGITransport(app=bank.app, raise_app_exceptions=False)
+def in_process_provider(
+    bank: MockBank,
+    *,
+    wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
+    **kwargs: Any,
+) -> HttpPaymentProvider:
+    """A client for a ``MockBank`` in this process, over httpx's ASGI transport.
+
+    ``wrap`` puts a transport of the caller's around it (the simulation's fault injector).
+    """
+    transport: httpx.AsyncBaseTransport = httpx.ASGITransport(
+        app=bank.app, raise_app_exceptions=False
+    )
+    if wrap is not None:
+        transport = wrap(transport)
     http = httpx.AsyncClient(transport=transport, base_url=f"http://mock-{bank.kind.value}")
     return HttpPaymentProvider(bank.kind, http, **kwargs)
 

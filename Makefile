@@ -31,6 +31,7 @@ bench: install
 	$(UV) run --locked python -m bench.merchant_payouts
 	$(UV) run --locked python -m bench.graphql_reads
 	$(UV) run --locked python -m bench.reconciliation
+	$(UV) run --locked python -m bench.mixed_load --seconds 15
 
 # The issue's full scale (10k provider-bound, 100k GraphQL reads, 1M reconciliation): ~20 min.
 bench-full: install
@@ -39,5 +40,6 @@ bench-full: install
 	$(UV) run --locked python -m bench.merchant_payouts --full
 	$(UV) run --locked python -m bench.graphql_reads --full
 	$(UV) run --locked python -m bench.reconciliation --full
+	$(UV) run --locked python -m bench.mixed_load
 
 check: lint test

@@ -67,6 +67,7 @@ TYPENAME = "{ __typename }"
 AMOUNT = Money.parse("1.00", "INR")
 LARGE_BALANCE = Money.parse("1000000000.00", "INR")
 URL_ENV = "PAYOUT_BENCH_SERVER_DATABASE_URL"
+SCHEDULER_ENV = "PAYOUT_BENCH_SERVER_SCHEDULER"  # "1": the server runs its jobs too
 GOAL_RPS = 500.0
 
 
@@ -330,10 +331,11 @@ class CpuMeter:
 
 def server_app() -> Starlette:
     """The app the child process serves (a factory, so ``--workers`` can import it)."""
+    jobs = os.environ.get(SCHEDULER_ENV) == "1"
     settings = Settings(
-        database_url=os.environ[URL_ENV], scheduler_enabled=False, graphiql=False, _env_file=None
+        database_url=os.environ[URL_ENV], scheduler_enabled=jobs, graphiql=False, _env_file=None
     )
-    return build_app(build(settings), migrate=False, recover=False, scheduler=False)
+    return build_app(build(settings), migrate=False, recover=False, scheduler=jobs)
 
 
 def serve(port: int, workers: int) -> None:
@@ -355,9 +357,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server_process(database_url: str, workers: int) -> Iterator[tuple[str, int]]:
+def server_process(
+    database_url: str, workers: int, *, scheduler: bool = False
+) -> Iterator[tuple[str, int]]:
     port = free_port()
-    env = {**os.environ, URL_ENV: database_url}
+    env = {**os.environ, URL_ENV: database_url, SCHEDULER_ENV: "1" if scheduler else "0"}
     command = [sys.executable, "-m", "bench.merchant_payouts", "--serve", str(port)]
     command += ["--workers", str(workers)]
     with tempfile.TemporaryFile() as log:

@@ -8,10 +8,11 @@ split with the largest-remainder method so the parts sum exactly to the total.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from domain.errors import InvalidInput, PayoutEngineError
+from domain.errors import InvalidAmount, InvalidInput, PayoutEngineError
 from domain.money import Money, allocate, check_currency
 
 EVENT_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,63}$")
@@ -59,8 +60,10 @@ def plan_event(data: EventInput) -> EventPlan | list[Problem]:
         )
     for name in ("name", "fund_name"):
         value = getattr(data, name)
-        if not value or not value.strip() or len(value) > 200:
-            problems.append(Problem(name, "INVALID_INPUT", f"{name} must be 1-200 characters"))
+        if not value or not value.strip() or len(value) > 200 or _has_control(value):
+            problems.append(
+                Problem(name, "INVALID_INPUT", f"{name} is 1-200 characters, no control ones")
+            )
     try:
         check_currency(data.currency)
     except PayoutEngineError as exc:
@@ -68,8 +71,16 @@ def plan_event(data: EventInput) -> EventPlan | list[Problem]:
     amounts = _allocation_amounts(data, problems)
     if problems or amounts is None:
         return problems
-    total = sum((m for _, m in amounts), Money.zero(data.currency))
+    try:
+        total = sum((m for _, m in amounts), Money.zero(data.currency))
+    except InvalidAmount:
+        return [Problem("allocations", "INVALID_AMOUNT", "the allocations add up to too much")]
     return EventPlan(data.code, data.name.strip(), data.fund_name.strip(), total, tuple(amounts))
+
+
+def _has_control(text: str) -> bool:
+    """Newlines, tabs, NUL and the like: nothing a name shown in a table should hold."""
+    return any(unicodedata.category(char) == "Cc" for char in text)
 
 
 def _allocation_amounts(

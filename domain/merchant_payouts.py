@@ -52,7 +52,7 @@ def parse_request(
         )
     ids = {}
     for name, value in (("payee_id", payee_id), ("bank_account_id", bank_account_id)):
-        if not value or not value.isdigit() or len(value) > 18:
+        if not value or not value.isascii() or not value.isdigit() or len(value) > 18:
             problems.append(Problem(name, "NOT_FOUND", f"{value!r} is not an id"))
         else:
             ids[name] = int(value)

@@ -1,17 +1,26 @@
-"""The Starlette application: GraphQL (+ GraphiQL, + subscriptions), /health and /metrics."""
+"""The Starlette application: GraphQL (+ GraphiQL, + subscriptions), /health and /metrics.
+
+/graphql over HTTP takes a POSTed application/json body of at most ``max_request_bytes``
+from a caller with a valid key, or serves the GraphiQL page to a browser's GET. Whatever
+else arrives is answered with a JSON error whose ``extensions.code`` says what was wrong
+(UNAUTHENTICATED 401, METHOD_NOT_ALLOWED 405, UNSUPPORTED_MEDIA_TYPE 415,
+REQUEST_TOO_LARGE 413, BAD_REQUEST 400), never with a crash.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
+from cross_web import HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -19,11 +28,38 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from domain.auth import NOBODY, SCHEME, Caller, parse_authorization
 from graph.context import AppDeps, Context
+from graph.errors import ErrorCode
 from graph.schema import build_schema
 from persistence import queries
 from persistence.payout_feed import PayoutFeed
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
+MAX_REQUEST_BYTES = 1 << 20
+# Strawberry's own refusals (a batch, a `query` that is not a string, an unknown
+# operationName, GraphiQL switched off) come as an HTTPException with one of these.
+HTTP_CODES = {
+    400: ErrorCode.BAD_REQUEST,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.REQUEST_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+}
+
+
+def error_response(
+    status: int, code: ErrorCode, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"errors": [{"message": message, "extensions": {"code": code.value}}]}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def wants_graphiql(request: Request) -> bool:
+    """A browser asking for the GraphiQL page: static HTML that holds no data."""
+    return (
+        request.method == "GET"
+        and "text/html" in request.headers.get("accept", "")
+        and "query" not in request.query_params
+    )
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -31,6 +67,28 @@ class GraphQLApp(GraphQL[Context, None]):
         super().__init__(**kwargs)
         self.deps = deps
         self.feed = feed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive=receive))
+        except HTTPException as exc:  # Strawberry answers these in plain text, with no code
+            code = HTTP_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
+            response = error_response(exc.status_code, code, exc.reason)
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """The body as JSON: an object (or a list, which Strawberry refuses as a batch).
+        Bytes that are not UTF-8 and nesting deeper than the parser goes are a 400 too."""
+        try:
+            body = json.loads(data)
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError
+            raise HTTPException(400, "the body is not JSON") from None
+        if not isinstance(body, dict | list):
+            raise HTTPException(400, 'the body must be a JSON object: {"query": "...", ...}')
+        return body
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         return Context(
@@ -63,8 +121,9 @@ class GraphQLApp(GraphQL[Context, None]):
 
 
 def _unauthenticated(message: str) -> JSONResponse:
-    body = {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]}
-    return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": SCHEME})
+    return error_response(
+        401, ErrorCode.UNAUTHENTICATED, message, headers={"WWW-Authenticate": SCHEME}
+    )
 
 
 class AuthGate:
@@ -78,8 +137,7 @@ class AuthGate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             request = Request(scope)
-            wants_ide = request.method == "GET" and "text/html" in request.headers.get("accept", "")
-            if not wants_ide:
+            if not wants_graphiql(request):
                 key = parse_authorization(request.headers.get("authorization"))
                 caller = await self.deps.api_keys.authenticate(key) if key else None
                 if caller is None:
@@ -94,6 +152,74 @@ class AuthGate:
         await self.app(scope, receive, send)
 
 
+class HttpContract:
+    """ASGI wrapper: refuses what /graphql does not take before Strawberry reads a byte,
+    then reads the body itself, counting, so that neither a false Content-Length nor a
+    chunked stream gets more than ``max_bytes`` into memory."""
+
+    def __init__(self, max_bytes: int, app: ASGIApp) -> None:
+        self.max_bytes = max_bytes
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        if wants_graphiql(request):
+            await self.app(scope, receive, send)
+            return
+        if (refusal := self._refusal(request)) is not None:
+            await refusal(scope, receive, send)
+            return
+        try:
+            body = await self._body(request)
+        except ClientDisconnect:
+            return  # nobody left to answer
+        if body is None:
+            await self._too_large()(scope, receive, send)
+            return
+        await self.app(scope, _replaying(body, receive), send)
+
+    def _refusal(self, request: Request) -> Response | None:
+        if request.method != "POST":
+            message = "send operations with POST; GET serves only the GraphiQL page"
+            return error_response(
+                405, ErrorCode.METHOD_NOT_ALLOWED, message, headers={"Allow": "GET, POST"}
+            )
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type != "application/json":
+            message = "send the operation as JSON, with Content-Type: application/json"
+            return error_response(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, message)
+        declared = request.headers.get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > self.max_bytes:
+            return self._too_large()
+        return None
+
+    async def _body(self, request: Request) -> bytes | None:
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > self.max_bytes:
+                return None
+        return bytes(body)
+
+    def _too_large(self) -> JSONResponse:
+        message = f"the body is larger than {self.max_bytes} bytes"
+        return error_response(413, ErrorCode.REQUEST_TOO_LARGE, message)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the body already read, then waits for the disconnect."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
 def create_app(
     deps: AppDeps,
     *,
@@ -101,6 +227,7 @@ def create_app(
     max_depth: int = 8,
     max_tokens: int = 2000,
     max_aliases: int = 15,
+    max_request_bytes: int = MAX_REQUEST_BYTES,
     lifespan: Lifespan | None = None,
     feed: PayoutFeed | None = None,
 ) -> Starlette:
@@ -133,7 +260,8 @@ def create_app(
         Route("/", root),
         Route("/health", health),
         Route("/metrics", metrics),
-        Route("/graphql", AuthGate(deps, graphql), methods=["GET", "POST"]),
+        # Every method reaches the gates, so that a PUT is told why in JSON too.
+        Route("/graphql", AuthGate(deps, HttpContract(max_request_bytes, graphql))),
         WebSocketRoute("/graphql", graphql),  # authenticated by GraphQLApp.on_ws_connect
     ]
     return Starlette(routes=routes, lifespan=_stopping(feed, lifespan))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from enum import Enum
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.extensions import SchemaExtension
 
 from domain.errors import PayoutEngineError
 
@@ -38,6 +41,14 @@ class ErrorCode(Enum):
     JOB_IN_PROGRESS = "JOB_IN_PROGRESS"
     FELL_BEHIND = "FELL_BEHIND"  # a subscriber too slow for the feed: re-read, subscribe again
     INTERNAL = "INTERNAL"
+    # The request itself, before any operation runs:
+    BAD_REQUEST = "BAD_REQUEST"  # not a JSON object with a `query`, a batch, an unknown operation
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"  # operations are POSTed; GET serves GraphiQL only
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"  # the body is not application/json
+    REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"  # above the server's max_request_bytes
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"  # the document is not GraphQL
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"  # it does not fit the schema
+    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"  # above the depth, alias or token limit
 
 
 @strawberry.type(description="A business failure of a mutation; nothing was changed.")
@@ -67,3 +78,75 @@ def _path(field: str) -> list[str]:
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+# The messages of Strawberry's depth and alias limits (validation), and of graphql-core's
+# own guards: token and nesting limits (parsing, execution) and work budgets (validation).
+# tests/api/test_hostile_inputs.py fails if one of them changes.
+_LIMITS = re.compile(
+    r"exceeds maximum operation depth|aliases found|(Parsing|Validation|Execution) aborted"
+)
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """An exception no resolver meant to raise: a crash, whose details stay on the server."""
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)
+
+
+class CodedErrors(SchemaExtension):
+    """Every error leaves with ``extensions.code`` and none with a crash's details.
+
+    Resolvers raise theirs with a code (``query_error``, permission classes). The rest get
+    one here: a crash becomes "Unexpected error." (INTERNAL) with nothing of the
+    exception, as Strawberry's MaskErrors does; a document that does not parse or
+    validate, or is over a limit, gets the GRAPHQL_* or QUERY_TOO_COMPLEX code; a
+    variable that does not fit its type is INVALID_INPUT.
+    """
+
+    def __init__(self) -> None:
+        self._invalid: set[int] = set()
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        self._invalid |= {id(e) for e in self.execution_context.pre_execution_errors or []}
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        self._code(self.execution_context.result)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:  # subscriptions, per message
+        self._code(result)
+        yield
+
+    def _code(self, result: Any) -> None:
+        if result is not None and getattr(result, "errors", None):
+            result.errors = [self._coded(error) for error in result.errors]
+
+    def _coded(self, error: GraphQLError) -> GraphQLError:
+        if error.extensions and "code" in error.extensions:
+            return error
+        if is_unexpected(error):
+            return _rewritten(error, "Unexpected error.", {"code": ErrorCode.INTERNAL.value})
+        if _LIMITS.search(error.message):
+            code = ErrorCode.QUERY_TOO_COMPLEX
+        elif isinstance(error, GraphQLSyntaxError):
+            code = ErrorCode.GRAPHQL_PARSE_FAILED
+        elif id(error) in self._invalid:
+            code = ErrorCode.GRAPHQL_VALIDATION_FAILED
+        elif error.path is None:
+            code = ErrorCode.INVALID_INPUT  # graphql-core coercing the variables
+        else:
+            code = ErrorCode.INTERNAL
+        return _rewritten(error, error.message, {**(error.extensions or {}), "code": code.value})
+
+
+def _rewritten(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 import strawberry
 
 from graph.errors import ErrorCode, query_error
+from graph.ids import parse_id
 from persistence.queries import Page
 
 DEFAULT_PAGE_SIZE = 20
@@ -44,11 +44,12 @@ def decode_cursor(cursor: str | None) -> int | None:
         return None
     try:
         text = base64.urlsafe_b64decode(cursor.encode()).decode()
-        if not text.startswith("k:"):
-            raise ValueError(cursor)
-        return int(text[2:])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise query_error(ErrorCode.INVALID_CURSOR, "after is not a cursor from this API") from None
+    except ValueError:  # binascii.Error and the Unicode errors are ValueErrors
+        text = ""
+    ident = parse_id(text[2:]) if text.startswith("k:") else None
+    if ident is None:
+        raise query_error(ErrorCode.INVALID_CURSOR, "after is not a cursor from this API")
+    return ident
 
 
 def page_size(first: int | None, maximum: int) -> int:

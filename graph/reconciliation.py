@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from domain.errors import PayoutEngineError
 from graph.context import Info
 from graph.errors import ErrorCode, UserError, from_domain, query_error, user_error
+from graph.ids import parse_id
 from graph.pagination import Connection, connection, decode_cursor, page_size
 from graph.types import Payout
 from persistence import queries, tables
@@ -175,9 +176,9 @@ class ResolveBreakPayload:
 def _ident(value: str | None, name: str) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 18:
+    if (ident := parse_id(value)) is None:
         raise query_error(ErrorCode.INVALID_INPUT, f"{name} is not an id")
-    return int(value)
+    return ident
 
 
 async def reconciliation_runs(
@@ -235,21 +236,21 @@ async def run_reconciliation(info: Info, input: RunReconciliationInput) -> RunRe
 
 
 async def resolve_break(info: Info, input: ResolveBreakInput) -> ResolveBreakPayload:
-    ident = input.break_id
-    if not ident.isdigit() or len(ident) > 18:
-        error = user_error("NOT_FOUND", f"no reconciliation break {ident!r}", "break_id")
+    ident = parse_id(input.break_id)
+    if ident is None:
+        error = user_error("NOT_FOUND", f"no reconciliation break {input.break_id!r}", "break_id")
         return ResolveBreakPayload(reconciliation_break=None, user_errors=[error])
     jobs = info.context.deps.jobs
     if jobs is None:
         raise RuntimeError("this app was built without jobs")
     try:
         await jobs.reconciler.store.resolve(
-            int(ident), input.note, info.context.caller.scope, info.context.deps.clock.now()
+            ident, input.note, info.context.caller.scope, info.context.deps.clock.now()
         )
     except PayoutEngineError as exc:
         return ResolveBreakPayload(reconciliation_break=None, user_errors=[from_domain(exc)])
     async with info.context.session() as session:
-        rows = await queries.by_ids(session, tables.ReconciliationBreak, [int(ident)])
+        rows = await queries.by_ids(session, tables.ReconciliationBreak, [ident])
     return ResolveBreakPayload(
         reconciliation_break=ReconciliationBreak.of(_one(rows)), user_errors=[]
     )

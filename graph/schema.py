@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -12,7 +13,6 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
-    MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -24,12 +24,14 @@ from strawberry.permission import BasePermission
 
 from domain import rails, routing
 from domain.errors import PayoutEngineError
+from domain.events import EVENT_CODE, EventInput, Problem, plan_event
 from domain.events import AllocationInput as DomainAllocation
-from domain.events import EventInput, Problem, plan_event
 from domain.merchant_payouts import parse_request
 from graph import reconciliation as ops
 from graph.context import Info
-from graph.errors import ErrorCode, UserError, from_domain, query_error, user_error
+from graph.errors import CodedErrors, ErrorCode, UserError, from_domain, query_error, user_error
+from graph.guards import RefuseUnstorableText
+from graph.ids import parse_id
 from graph.pagination import Connection, connection, decode_cursor, page_size
 from graph.reconciliation import (
     BreakFilter,
@@ -41,7 +43,7 @@ from graph.reconciliation import (
     RunReconciliationInput,
     RunReconciliationPayload,
 )
-from graph.subscriptions import Subscription
+from graph.subscriptions import OverWebSocketOnly, Subscription
 from graph.types import (
     LedgerAccount,
     LiquidationEvent,
@@ -73,9 +75,10 @@ OPS = [IsOps]
 
 
 def _int_id(value: str, field: str) -> int:
-    if not value.isdigit() or len(value) > 18:
+    ident = parse_id(value)
+    if ident is None:
         raise PayoutEngineError(f"{value!r} is not an id", field=field)
-    return int(value)
+    return ident
 
 
 @strawberry.input
@@ -95,9 +98,9 @@ def _filter_spec(f: PayoutFilter | None) -> queries.PayoutFilterSpec:
     def ident(value: str | None, name: str) -> int | None:
         if value is None:
             return None
-        if not value.isdigit() or len(value) > 18:
+        if (parsed := parse_id(value)) is None:
             raise query_error(ErrorCode.INVALID_INPUT, f"{name} is not an id")
-        return int(value)
+        return parsed
 
     return queries.PayoutFilterSpec(
         country=f.country.upper() if f.country else None,
@@ -117,9 +120,9 @@ async def _one(
     owner: Callable[[Any], int] | None = None,
 ) -> Any:
     """One row by id; a payee caller asking for another payee's row gets "not found"."""
-    if not ident.isdigit() or len(ident) > 18:
+    if (parsed := parse_id(ident)) is None:
         return None
-    row = await loader.load(int(ident))
+    row = await loader.load(parsed)
     if row is None or (owner and not info.context.caller.may_see_payee(owner(row))):
         return None
     return convert(row)
@@ -344,7 +347,9 @@ class Mutation:
         description="Run an event's payouts; safe to repeat.", permission_classes=OPS
     )
     async def start_run(self, info: Info, input: StartRunInput) -> StartRunPayload:
-        key = input.idempotency_key or f"run-{uuid.uuid4().hex}"
+        key = input.idempotency_key
+        if key is None:
+            key = f"run-{uuid.uuid4().hex}"
         if not IDEMPOTENCY_KEY.match(key):
             return StartRunPayload(
                 run=None,
@@ -356,8 +361,13 @@ class Mutation:
                     )
                 ],
             )
-        async with info.context.session() as session:
-            event = await queries.event_by_ref(session, input.liquidation_event_id.strip())
+        event = None
+        ref = input.liquidation_event_id.strip()
+        # A code or an id; anything else names no event (and an id of 19 digits or more
+        # would overflow the database's integer).
+        if parse_id(ref) is not None or (EVENT_CODE.match(ref) and not ref.isdigit()):
+            async with info.context.session() as session:
+                event = await queries.event_by_ref(session, ref)
         if event is None:
             return StartRunPayload(
                 run=None,
@@ -440,22 +450,20 @@ async def create_payout(info: Info, input: CreatePayoutInput) -> CreatePayoutPay
 
 async def cancel_payout(info: Info, input: CancelPayoutInput) -> CancelPayoutPayload:
     caller = info.context.caller
-    ident = input.payout_id
-    if not ident.isdigit() or len(ident) > 18:
-        return CancelPayoutPayload(
-            payout=None,
-            user_errors=_errors([Problem("payout_id", "NOT_FOUND", f"no payout {ident!r}")]),
-        )
+    ident = parse_id(input.payout_id)
+    if ident is None:
+        problem = Problem("payout_id", "NOT_FOUND", f"no payout {input.payout_id!r}")
+        return CancelPayoutPayload(payout=None, user_errors=_errors([problem]))
     problems = await info.context.deps.merchants.cancel(
         caller.scope,
-        int(ident),
+        ident,
         None if caller.is_ops else caller.payee_id,
         info.context.deps.clock.now(),
     )
     if problems:
         return CancelPayoutPayload(payout=None, user_errors=_errors(problems))
     async with info.context.session() as session:
-        rows = await queries.by_ids(session, queries.Payout, [int(ident)])
+        rows = await queries.by_ids(session, queries.Payout, [ident])
     return CancelPayoutPayload(payout=Payout.of(rows[0]), user_errors=[])
 
 
@@ -463,10 +471,18 @@ def _errors(problems: list[Problem]) -> list[UserError]:
     return [user_error(p.code, p.message, p.field) for p in problems]
 
 
-def _is_unexpected(error: GraphQLError) -> bool:
-    """Mask unexpected exceptions (no stack details leak); keep validation and coded errors."""
-    original = error.original_error
-    return original is not None and not isinstance(original, GraphQLError)
+class _ParserCache(ParserCache):
+    """Strawberry's ParserCache raises a syntax error out of its hook, past the error
+    handling (a socket's subscriber then gets a bare "complete"); here a document that
+    does not parse is left to Strawberry's own parse, which answers with the error."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield
 
 
 def build_schema(
@@ -481,9 +497,11 @@ def build_schema(
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: AddValidationRules(limits),
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        lambda: ParserCache(maxsize=CACHED_DOCUMENTS),
+        lambda: _ParserCache(maxsize=CACHED_DOCUMENTS),
         lambda: ValidationCache(maxsize=CACHED_DOCUMENTS),
-        lambda: MaskErrors(should_mask_error=_is_unexpected),
+        RefuseUnstorableText,
+        OverWebSocketOnly,
+        CodedErrors,
     ]
     return strawberry.Schema(
         query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions

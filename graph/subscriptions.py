@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
 
 import strawberry
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from domain.auth import Caller
 from graph.context import Info, Loaders
 from graph.errors import ErrorCode, query_error
+from graph.ids import parse_id
 from graph.types import Payout
 from persistence import tables
 from persistence.payout_feed import FellBehind, Listener, Wanted
@@ -18,9 +21,24 @@ from persistence.payout_feed import FellBehind, Listener, Wanted
 def _id(value: strawberry.ID | None, name: str) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 18:
+    if (ident := parse_id(value)) is None:
         raise query_error(ErrorCode.INVALID_INPUT, f"{name} is not an id", field=name)
-    return int(value)
+    return ident
+
+
+class OverWebSocketOnly(SchemaExtension):
+    """A subscription POSTed over HTTP would run as a query and crash on the stream it
+    gets; it is refused instead."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        over_http = getattr(context.context, "websocket", None) is None
+        if context.operation_type is OperationType.SUBSCRIPTION and over_http:
+            raise query_error(
+                ErrorCode.BAD_REQUEST,
+                "subscriptions are served over WebSocket (graphql-transport-ws) only",
+            )
+        yield
 
 
 def _payee_scope(caller: Caller, payee_id: int | None) -> int | None:

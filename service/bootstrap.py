@@ -185,5 +185,6 @@ def build_app(
         max_depth=s.max_query_depth,
         max_tokens=s.max_query_tokens,
         max_aliases=s.max_aliases,
+        max_request_bytes=s.max_request_bytes,
         lifespan=lifespan,
     )

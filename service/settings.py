@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     max_query_depth: int = 8
     max_query_tokens: int = 2000
     max_aliases: int = 15
+    max_request_bytes: int = 1 << 20  # a larger /graphql body is refused with 413
     graphiql: bool = True
     run_batch_size: int = 500
     # Scheduled jobs (run inside serve, or alone in `payout-engine worker`).

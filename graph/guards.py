@@ -1,0 +1,58 @@
+"""Text no database can store is refused before any resolver sees it.
+
+PostgreSQL's text cannot hold NUL, and no UTF-8 encoder takes an unpaired surrogate
+(JSON's "\\ud800" decodes to one), so either, anywhere in the variables or in a string
+literal of the document, would end as a crash deep in a query. It ends here instead,
+as INVALID_INPUT, whatever the operation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import DocumentNode, StringValueNode, Visitor, visit
+from strawberry.extensions import SchemaExtension
+
+from graph.errors import ErrorCode, query_error
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+class RefuseUnstorableText(SchemaExtension):
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        if _carries(context.variables) or _carries(_literals(context.graphql_document)):
+            raise query_error(
+                ErrorCode.INVALID_INPUT,
+                "text may not contain NUL or unpaired surrogate characters",
+            )
+        yield
+
+
+def _carries(value: Any) -> bool:
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_carries(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_carries(item) for item in value)
+    return False
+
+
+class _Strings(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def enter_string_value(self, node: StringValueNode, *_: object) -> None:
+        self.found.append(node.value)
+
+
+def _literals(document: DocumentNode | None) -> list[str]:
+    if document is None:
+        return []
+    strings = _Strings()
+    visit(document, strings)
+    return strings.found

@@ -1,0 +1,405 @@
+"""Who may do what: every operation against every kind of caller, as one table.
+
+The callers: no key, a wrong key, a revoked key, a payee key aimed at another payee's
+objects (Tiny Studio's key at Acme Agency's payee, payouts and account), the payee's own
+key (Acme's), and an ops key. The outcomes:
+
+* UNAUTHENTICATED: HTTP 401 with ``extensions.code`` UNAUTHENTICATED and no data at all;
+  a subscription socket is closed with 4403 at ``connection_init``.
+* FORBIDDEN: a GraphQL error with code FORBIDDEN, and no data.
+* HIDDEN: answered as if the object did not exist: null, an empty page, a NOT_FOUND
+  userError (a subscription to another payee is a FORBIDDEN error instead: a feed that
+  stays silent would look like no news).
+* ALLOWED: answered; what a payee key is shown is its own.
+
+Introspection (``__schema``, ``__type``) is answered for any valid key and for no one
+else; the GraphiQL page is static HTML served to a browser without a key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import graphql
+import httpx
+import pytest
+import pytest_asyncio
+
+from domain.auth import Role, new_key
+from graph.app import create_app
+from graph.schema import build_schema
+from persistence.payout_feed import PayoutFeed
+from providers.mock.server import serving
+from service.bootstrap import Container
+from service.demo import DEMO_MERCHANT_KEYS, DEMO_OPS_KEY
+from tests.api.test_auth import revoked_key
+from tests.api.test_hostile_inputs import common_refs, for_resolve_break
+from tests.api.test_subscriptions import connected, opened, until
+from tests.conftest import GraphQLClient
+
+NO_KEY, WRONG_KEY, REVOKED = "no key", "wrong key", "revoked key"
+OTHER, OWN, OPS = "another payee's key", "the payee's own key", "ops key"
+CALLERS = [NO_KEY, WRONG_KEY, REVOKED, OTHER, OWN, OPS]
+U, F, H, A = "UNAUTHENTICATED", "FORBIDDEN", "HIDDEN", "ALLOWED"
+
+# fmt: off
+POLICY: dict[str, tuple[str, str, str, str, str, str]] = {
+    # operation               no key  wrong  revoked  another payee  own payee  ops
+    "payouts":                (U,      U,     U,       H,             A,         A),
+    "payout":                 (U,      U,     U,       H,             A,         A),
+    "payee":                  (U,      U,     U,       H,             A,         A),
+    "runs":                   (U,      U,     U,       F,             F,         A),
+    "run":                    (U,      U,     U,       F,             F,         A),
+    "events":                 (U,      U,     U,       F,             F,         A),
+    "payees":                 (U,      U,     U,       F,             F,         A),
+    "ledgerAccounts":         (U,      U,     U,       F,             F,         A),
+    "rails":                  (U,      U,     U,       F,             F,         A),
+    "route":                  (U,      U,     U,       F,             F,         A),
+    "reconciliationRuns":     (U,      U,     U,       F,             F,         A),
+    "reconciliationBreaks":   (U,      U,     U,       F,             F,         A),
+    "jobRuns":                (U,      U,     U,       F,             F,         A),
+    "createPayout":           (U,      U,     U,       H,             A,         A),
+    "cancelPayout":           (U,      U,     U,       H,             A,         A),
+    "createLiquidationEvent": (U,      U,     U,       F,             F,         A),
+    "startRun":               (U,      U,     U,       F,             F,         A),
+    "runReconciliation":      (U,      U,     U,       F,             F,         A),
+    "resolveBreak":           (U,      U,     U,       F,             F,         A),
+    "payoutUpdated":          (U,      U,     U,       F,             A,         A),  # a socket
+    "__schema":               (U,      U,     U,       A,             A,         A),
+    "__type":                 (U,      U,     U,       A,             A,         A),
+}
+# fmt: on
+
+
+def expected(operation: str, caller: str) -> str:
+    return POLICY[operation][CALLERS.index(caller)]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How to call an operation on Acme's objects, and whether the answer holds them."""
+
+    document: str
+    variables: Callable[[dict[str, str], str], dict[str, Any]]
+    reaches: Callable[[dict[str, Any], dict[str, str]], bool]
+
+
+def none(refs: dict[str, str], caller: str) -> dict[str, Any]:
+    return {}
+
+
+def present(field: str) -> Callable[[dict[str, Any], dict[str, str]], bool]:
+    return lambda data, refs: data[field] is not None
+
+
+def edges(page: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return [edge["node"] for edge in (page or {"edges": []})["edges"]]
+
+
+PROBES: dict[str, Probe] = {
+    "payouts": Probe(
+        "query($p: ID) { payouts(filter: {payeeId: $p}, first: 100) "
+        "{ edges { node { id payee { id } } } } }",
+        lambda refs, caller: {"p": refs["acme"]},
+        lambda data, refs: refs["acme_payout"] in {n["id"] for n in edges(data["payouts"])},
+    ),
+    "payout": Probe(
+        "query($id: ID!) { payout(id: $id) { id payee { id } trace { action } } }",
+        lambda refs, caller: {"id": refs["acme_payout"]},
+        lambda data, refs: (data["payout"] or {}).get("id") == refs["acme_payout"],
+    ),
+    "payee": Probe(
+        "query($id: ID!) { payee(id: $id) { id bankAccounts { id } balances { code } } }",
+        lambda refs, caller: {"id": refs["acme"]},
+        lambda data, refs: (data["payee"] or {}).get("id") == refs["acme"],
+    ),
+    "runs": Probe("{ runs { edges { cursor } } }", none, present("runs")),
+    "run": Probe(
+        "query($id: ID!) { run(id: $id) { id } }",
+        lambda refs, caller: {"id": refs.get("run", "1")},
+        present("run"),
+    ),
+    "events": Probe("{ events { code } }", none, present("events")),
+    "payees": Probe("{ payees { edges { cursor } } }", none, present("payees")),
+    "ledgerAccounts": Probe("{ ledgerAccounts { code } }", none, present("ledgerAccounts")),
+    "rails": Probe("{ rails { code } }", none, present("rails")),
+    "route": Probe('{ route(country: "DE") { currency } }', none, present("route")),
+    "reconciliationRuns": Probe(
+        "{ reconciliationRuns { edges { cursor } } }", none, present("reconciliationRuns")
+    ),
+    "reconciliationBreaks": Probe(
+        "{ reconciliationBreaks { edges { cursor } } }", none, present("reconciliationBreaks")
+    ),
+    "jobRuns": Probe("{ jobRuns { edges { cursor } } }", none, present("jobRuns")),
+    "createPayout": Probe(
+        """mutation($p: ID!, $a: ID!, $k: String!) { createPayout(input: {payeeId: $p,
+        amount: "1.00", currency: "INR", bankAccountId: $a, idempotencyKey: $k})
+        { payout { id payee { id } } userErrors { code } } }""",
+        lambda refs, caller: {
+            "p": refs["acme"],
+            "a": refs["acme_account"],
+            "k": f"matrix-{CALLERS.index(caller)}",
+        },
+        lambda data, refs: (
+            ((data["createPayout"] or {}).get("payout") or {}).get("payee", {}).get("id")
+            == refs["acme"]
+        ),
+    ),
+    "cancelPayout": Probe(
+        "mutation($id: ID!) { cancelPayout(input: {payoutId: $id}) "
+        "{ payout { id status } userErrors { code } } }",
+        lambda refs, caller: {"id": refs["acme_payout_to_cancel"]},
+        lambda data, refs: (
+            ((data["cancelPayout"] or {}).get("payout") or {}).get("status") == "CANCELLED"
+        ),
+    ),
+    "createLiquidationEvent": Probe(
+        """mutation($p: ID!) { createLiquidationEvent(input: {code: "LIQ-MATRIX", name: "M",
+        fundName: "F", allocations: [{payeeId: $p, amount: "1.00"}]})
+        { event { id } userErrors { code } } }""",
+        lambda refs, caller: {"p": refs["investor_1"]},
+        lambda data, refs: (data["createLiquidationEvent"] or {}).get("event") is not None,
+    ),
+    "startRun": Probe(
+        'mutation { startRun(input: {liquidationEventId: "LIQ-2024-002"}) '
+        "{ run { id } userErrors { code } } }",
+        none,
+        lambda data, refs: (data["startRun"] or {}).get("run") is not None,
+    ),
+    "runReconciliation": Probe(
+        'mutation { runReconciliation(input: {businessDate: "2026-03-01"}) '
+        "{ reconciliationRun { id } userErrors { code } } }",
+        none,
+        lambda data, refs: (data["runReconciliation"] or {}).get("reconciliationRun") is not None,
+    ),
+    "resolveBreak": Probe(
+        'mutation($id: ID!) { resolveBreak(input: {breakId: $id, note: "matrix"}) '
+        "{ break { id status } userErrors { code } } }",
+        lambda refs, caller: {"id": refs.get("open_break", "1")},
+        lambda data, refs: (
+            ((data["resolveBreak"] or {}).get("break") or {}).get("status") == "RESOLVED"
+        ),
+    ),
+    "__schema": Probe(
+        "{ __schema { queryType { name } types { name } } }",
+        none,
+        lambda data, refs: data["__schema"]["queryType"]["name"] == "Query",
+    ),
+    "__type": Probe(
+        '{ __type(name: "Payout") { name fields { name } } }',
+        none,
+        lambda data, refs: data["__type"]["name"] == "Payout",
+    ),
+}
+HTTP_OPERATIONS = [operation for operation in POLICY if operation != "payoutUpdated"]
+
+
+async def headers_of(caller: str, seeded: Container) -> dict[str, str]:
+    if caller == NO_KEY:
+        return {}
+    if caller == REVOKED:
+        key = await revoked_key(seeded)
+    else:
+        key = {
+            WRONG_KEY: new_key(Role.OPS),  # the right shape, never issued
+            OTHER: DEMO_MERCHANT_KEYS["MER-TINY"],
+            OWN: DEMO_MERCHANT_KEYS["MER-ACME"],
+            OPS: DEMO_OPS_KEY,
+        }[caller]
+    return {"Authorization": f"Api-Key {key}"}
+
+
+async def acme_payout(gql: GraphQLClient, refs: dict[str, str], key: str) -> str:
+    data = await gql.as_key(DEMO_MERCHANT_KEYS["MER-ACME"]).data(
+        PROBES["createPayout"].document, p=refs["acme"], a=refs["acme_account"], k=key
+    )
+    assert data["createPayout"]["userErrors"] == [], data
+    return data["createPayout"]["payout"]["id"]
+
+
+async def world(caller: str, gql: GraphQLClient, seeded: Container) -> dict[str, str]:
+    """Acme's two pending payouts (one to read, one to cancel); for the ops key, also a
+    run and an open reconciliation break, so that its answers have something in them."""
+    refs = await common_refs(seeded)
+    refs["acme_payout"] = await acme_payout(gql, refs, "matrix-read")
+    refs["acme_payout_to_cancel"] = await acme_payout(gql, refs, "matrix-cancel")
+    if caller == OPS:
+        await for_resolve_break(seeded, gql, refs)
+        runs = await gql.data("{ runs(first: 1) { edges { node { id } } } }")
+        refs["run"] = edges(runs["runs"])[0]["id"]
+    return refs
+
+
+def outcome(response: httpx.Response, probe: Probe, refs: dict[str, str]) -> str:
+    """What the response amounts to, in the terms of the policy table."""
+    if response.status_code == 401:
+        body = response.json()
+        assert "data" not in body, body
+        assert response.headers["www-authenticate"] == "Api-Key"
+        return body["errors"][0]["extensions"]["code"]
+    assert response.status_code == 200, response.text
+    body = response.json()
+    codes = {error["extensions"]["code"] for error in body.get("errors", [])}
+    data = body.get("data")
+    if codes:
+        assert data is None or set(data.values()) == {None}, f"data along with {codes}: {data}"
+        return codes.pop() if len(codes) == 1 else str(sorted(codes))
+    return A if probe.reaches(data, refs) else H
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_every_operation_answers_each_caller_as_the_policy_says(
+    caller: str, gql: GraphQLClient, seeded: Container
+) -> None:
+    refs = await world(caller, gql, seeded)
+    headers = await headers_of(caller, seeded)
+    answered = {}
+    for operation in HTTP_OPERATIONS:
+        probe = PROBES[operation]
+        body = {"query": probe.document, "variables": probe.variables(refs, caller)}
+        answered[operation] = outcome(
+            await gql.http.post("/graphql", json=body, headers=headers), probe, refs
+        )
+    assert answered == {operation: expected(operation, caller) for operation in HTTP_OPERATIONS}
+
+
+async def test_hidden_answers_say_not_found(gql: GraphQLClient, seeded: Container) -> None:
+    """Another payee's payout cannot be created, cancelled or read: the same answers as
+    for ids that do not exist, so a payee cannot even learn what exists."""
+    refs = await world(OTHER, gql, seeded)
+    tiny = gql.as_key(DEMO_MERCHANT_KEYS["MER-TINY"])
+    for operation, field in (("createPayout", "createPayout"), ("cancelPayout", "cancelPayout")):
+        probe = PROBES[operation]
+        data = await tiny.data(probe.document, **probe.variables(refs, OTHER))
+        assert [e["code"] for e in data[field]["userErrors"]] == ["NOT_FOUND"]
+        assert data[field]["payout"] is None
+    unknown = await tiny.data(PROBES["payout"].document, id="999999")
+    assert (
+        unknown
+        == {"payout": None}
+        == await tiny.data(PROBES["payout"].document, id=refs["acme_payout"])
+    )
+
+
+async def test_a_payee_key_sees_only_its_own_payouts_whatever_the_filter(
+    gql: GraphQLClient, seeded: Container
+) -> None:
+    refs = await world(OTHER, gql, seeded)
+    await seeded.runner.run("LIQ-2024-001", "matrix-investors")  # many other payees' payouts
+    tiny = gql.as_key(DEMO_MERCHANT_KEYS["MER-TINY"])
+    own = await tiny.data(
+        PROBES["createPayout"].document, p=refs["tiny"], a=refs["tiny_account"], k="tiny-own-1"
+    )
+    own_id = own["createPayout"]["payout"]["id"]
+    page = (
+        "query($f: PayoutFilter) "
+        "{ payouts(filter: $f, first: 100) { edges { node { id payee { id } } } } }"
+    )
+    for payout_filter in (
+        None,
+        {"payeeId": refs["acme"]},
+        {"payeeId": refs["investor_1"]},
+        {"status": "PENDING"},
+        {"status": "SUBMITTED"},
+        {"country": "IN"},
+        {"rail": "NEFT"},
+        {"eventId": "1"},
+        {"runId": "1"},
+    ):
+        nodes = edges((await tiny.data(page, f=payout_filter))["payouts"])
+        assert {node["payee"]["id"] for node in nodes} <= {refs["tiny"]}, payout_filter
+    mine = edges((await tiny.data(page, f=None))["payouts"])
+    assert [node["id"] for node in mine] == [own_id]
+    everyone = edges((await gql.data(page, f=None))["payouts"])
+    assert len({node["payee"]["id"] for node in everyone}) > 2  # ops sees every payee
+
+
+@dataclass
+class Served:
+    url: str
+    feed: PayoutFeed
+
+
+@pytest_asyncio.fixture
+async def served(seeded: Container) -> AsyncIterator[Served]:
+    feed = PayoutFeed(seeded.sessions, interval_s=0.01)
+    async with serving(create_app(seeded.app_deps(), feed=feed)) as base:
+        yield Served("ws" + base.removeprefix("http") + "/graphql", feed)
+    await feed.aclose()
+
+
+WATCH = "subscription($payee: ID) { payoutUpdated(payeeId: $payee) { id payee { id } } }"
+
+
+async def test_the_subscription_answers_each_caller_as_the_policy_says(
+    served: Served, gql: GraphQLClient, seeded: Container
+) -> None:
+    refs = await common_refs(seeded)
+    answered = {}
+    for caller in (NO_KEY, WRONG_KEY, REVOKED):
+        headers = await headers_of(caller, seeded)
+        async with opened(served.url) as socket:
+            payload = {"Authorization": headers["Authorization"]} if headers else None
+            await socket.send(type="connection_init", **({"payload": payload} if payload else {}))
+            answered[caller] = U if await socket.closed_with() == 4403 else "open"
+    async with (
+        connected(served.url, DEMO_MERCHANT_KEYS["MER-TINY"]) as other,
+        connected(served.url, DEMO_MERCHANT_KEYS["MER-ACME"]) as own,
+        connected(served.url, DEMO_OPS_KEY) as ops,
+        connected(served.url, DEMO_MERCHANT_KEYS["MER-TINY"]) as tiny_own_feed,
+    ):
+        await other.subscribe("1", WATCH, payee=refs["acme"])
+        refused = await other.receive()
+        answered[OTHER] = refused["payload"][0]["extensions"]["code"]
+        await own.subscribe("1", WATCH, payee=refs["acme"])
+        await ops.subscribe("1", WATCH, payee=refs["acme"])
+        await tiny_own_feed.subscribe("1", WATCH)  # no payeeId: a payee key's own feed
+        await until(lambda: served.feed.listening == 3)
+        acme = await acme_payout(gql, refs, "matrix-watched")
+        tiny = gql.as_key(DEMO_MERCHANT_KEYS["MER-TINY"])
+        await tiny.data(
+            PROBES["createPayout"].document, p=refs["tiny"], a=refs["tiny_account"], k="tiny-w-1"
+        )
+        for caller, socket in ((OWN, own), (OPS, ops)):
+            seen = await socket.payout()
+            answered[caller] = A if seen == {"id": acme, "payee": {"id": refs["acme"]}} else H
+        # Acme's payout committed first: had it leaked into Tiny's feed, it would be first
+        assert (await tiny_own_feed.payout())["payee"]["id"] == refs["tiny"]
+    assert answered == {caller: expected("payoutUpdated", caller) for caller in CALLERS}
+
+
+async def test_the_graphiql_page_needs_no_key_and_holds_no_data(
+    gql: GraphQLClient, seeded: Container
+) -> None:
+    page = await gql.http.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "graphiql" in page.text.lower()
+    for secret in (DEMO_OPS_KEY, *DEMO_MERCHANT_KEYS.values(), "Acme", "LIQ-2024"):
+        assert secret not in page.text
+    # asking for data in the page's URL is not asking for the page
+    with_query = await gql.http.get(
+        "/graphql", params={"query": "{ events { code } }"}, headers={"accept": "text/html"}
+    )
+    assert with_query.status_code == 401
+    assert (await gql.http.get("/health")).status_code == 200
+
+
+async def test_without_graphiql_the_page_is_not_found(seeded: Container) -> None:
+    app = create_app(seeded.app_deps(), graphiql=False)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as http:
+        page = await http.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 404
+    assert page.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_the_policy_names_every_operation_of_the_schema() -> None:
+    schema = graphql.build_schema(build_schema().as_str())
+    roots = (schema.query_type, schema.mutation_type, schema.subscription_type)
+    operations = {name for root in roots if root for name in root.fields}
+    assert operations | {"__schema", "__type"} == set(POLICY)
+    assert set(PROBES) | {"payoutUpdated"} == set(POLICY)

@@ -1060,18 +1060,19 @@ async def simulate(
 
 
 async def quiesce(world: World) -> None:
-    """The faults stop: recovery finishes every submission, and polling settles."""
+    """The faults stop and a week passes (so the leases a killed process held on payouts
+    or feeds run out): recovery finishes every submission, and polling settles."""
     for bank in world.banks.values():
         while bank.next_scripted_fault() is not None:
             pass
     world.injector.lose_answers = 0
-    world.log.append("faults stop; recover; advance 7 days; poll twice; reconcile")
-    await world.c.runner.recover()
-    stuck = await payouts_in(world, {"submitting"})
-    assert not stuck, f"still submitting after recovery: {[p.id for p in stuck]}"
+    world.log.append("faults stop; advance 7 days; recover; poll twice; reconcile")
     world.clock.advance(timedelta(days=7))
     for bank in world.banks.values():
         bank.advance(timedelta(days=7))
+    await world.c.runner.recover()
+    stuck = await payouts_in(world, {"submitting"})
+    assert not stuck, f"still submitting after recovery: {[p.id for p in stuck]}"
     store = SqlSettlementStore(world.c.sessions)
     first = await store.apply(await bank_reports(world), world.clock.now())
     again = await store.apply(await bank_reports(world), world.clock.now())

@@ -3,7 +3,7 @@ mutations that act on them (``runReconciliation``, ``resolveBreak``). Ops keys o
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -19,6 +19,7 @@ from graph.types import Payout
 from persistence import queries, tables
 
 MAX_NOTE = 2000
+OLDEST_RECONCILABLE = timedelta(days=366)  # runReconciliation goes back at most a year
 
 
 @strawberry.enum(description="What a reconciliation found to disagree.")
@@ -223,6 +224,10 @@ async def run_reconciliation(info: Info, input: RunReconciliationInput) -> RunRe
     today = info.context.deps.clock.now().date()
     if day > today:
         error = user_error("INVALID_INPUT", f"{day} has not happened yet", "business_date")
+        return RunReconciliationPayload(reconciliation_run=None, user_errors=[error])
+    if day < today - OLDEST_RECONCILABLE:
+        message = f"{day} is more than a year ago; the providers' records do not go back so far"
+        error = user_error("INVALID_INPUT", message, "business_date")
         return RunReconciliationPayload(reconciliation_run=None, user_errors=[error])
     try:
         result = await jobs.reconcile(day, "manual")

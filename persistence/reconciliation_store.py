@@ -11,6 +11,7 @@ new break.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -328,6 +329,9 @@ class SqlReconciliationStore:
             raise InvalidInput("say what was done about the break", field="note")
         if len(text) > 2000:
             raise InvalidInput("the note is at most 2000 characters", field="note")
+        if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
+            # an escape sequence in a note would repaint an operator's terminal
+            raise InvalidInput("the note holds control characters", field="note")
         async with self._sessions.begin() as session:
             row = (
                 await session.execute(

@@ -140,6 +140,12 @@ def build(
     )
 
 
+def server_limits(settings: Settings) -> dict[str, Any]:
+    """uvicorn's own limits: the body limit holds for WebSocket messages too, and at most
+    64 KiB of a request still incomplete (headers sent slowly) is buffered."""
+    return {"ws_max_size": settings.max_request_bytes, "h11_max_incomplete_event_size": 1 << 16}
+
+
 def _mock_config(settings: Settings) -> MockBankConfig:
     return MockBankConfig(
         seed=settings.mock_seed,

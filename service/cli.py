@@ -19,7 +19,7 @@ from domain.errors import PayoutEngineError
 from domain.ports import ProviderKind, RunSummary
 from jobs.reconciliation import ReconciliationResult
 from persistence.migrate import upgrade
-from service.bootstrap import Container, build, build_app, provider_urls
+from service.bootstrap import Container, build, build_app, provider_urls, server_limits
 from service.settings import Settings
 
 app = typer.Typer(
@@ -83,6 +83,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level="info",
+        **server_limits(settings),
     )
 
 

@@ -6,6 +6,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -48,10 +49,13 @@ def serve(
 
 
 @asynccontextmanager
-async def serving(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+async def serving(
+    app: Starlette, host: str = "127.0.0.1", port: int = 0, **config: Any
+) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn inside the running loop; yields the base URL.
 
-    Port 0 picks a free port. The server stops when the block exits.
+    Port 0 picks a free port; ``config`` goes to ``uvicorn.Config``. The server stops
+    when the block exits.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -59,7 +63,12 @@ async def serving(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> Asy
     bound_port = sock.getsockname()[1]
     # A held ("timed out") answer would otherwise delay shutdown by hang_seconds.
     config = uvicorn.Config(
-        app, log_level="warning", log_config=None, lifespan="off", timeout_graceful_shutdown=1
+        app,
+        log_level="warning",
+        log_config=None,
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+        **config,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

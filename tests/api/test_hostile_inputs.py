@@ -33,7 +33,7 @@ from graph.app import create_app
 from persistence.payout_feed import PayoutFeed
 from persistence.tables import BankAccount, Payee
 from providers.mock.server import serving
-from service.bootstrap import Container, build_app
+from service.bootstrap import Container, build_app, server_limits
 from service.demo import DEMO_MERCHANT_KEYS, DEMO_OPS_KEY
 from tests.api.test_bad_input import snapshot
 from tests.api.test_merchant_payouts import merchant
@@ -1095,3 +1095,22 @@ if __name__ == "__main__":
         print(f"\n{title}:")
         for value, count in Counter(getattr(row, key) for row in HOSTILE_INPUTS).most_common():
             print(f"  {count:4}  {value}")
+
+
+async def test_a_socket_message_over_the_body_limit_closes_the_socket(seeded: Container) -> None:
+    """uvicorn as ``serve`` configures it: a WebSocket message larger than the body limit
+    closes that socket (1009, message too big); the server serves on, nothing changed."""
+    settings = seeded.settings.model_copy(update={"max_request_bytes": 64 * 1024})
+    feed = PayoutFeed(seeded.sessions, interval_s=0.01)
+    app = create_app(seeded.app_deps(), feed=feed, max_request_bytes=settings.max_request_bytes)
+    before = await snapshot(seeded)
+    async with serving(app, **server_limits(settings)) as base:
+        url = "ws" + base.removeprefix("http") + "/graphql"
+        async with connected(url) as socket:
+            await socket.subscribe("1", "subscription { payoutUpdated { id } }" + " " * 70_000)
+            assert await socket.closed_with() == 1009
+        async with connected(url) as socket:  # still serving sockets
+            await socket.send(type="ping")
+            assert (await socket.receive())["type"] == "pong"
+    await feed.aclose()
+    assert await snapshot(seeded) == before

@@ -11,6 +11,8 @@ A run is safe to repeat and to resume after a crash:
    idempotency key, so the provider never holds two orders for one payout.
 3. Answers are written back in batches; an unreachable provider leaves the
    payout ``submitting`` for the next run, the poller or start-up recovery.
+4. A run cut off half-way (a lost database connection) is resumed with its key,
+   which is what a restarted process does too: ``resume`` may do it in the same call.
 
 (event, payee) is unique, so a second run creates no new payouts; it reports
 the existing ones as ``existing_payment_order``.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -41,6 +43,7 @@ from domain.ports import (
     Clock,
     PaymentProvider,
     ProviderKind,
+    ProviderOrder,
     RunHandle,
     RunOutcome,
     RunSummary,
@@ -142,10 +145,17 @@ class PayoutStore(Protocol):
 
 T = TypeVar("T")
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
+# How a run cut off by a failure is started again: once, by default; the composition
+# root resumes it when the failure was a lost database connection.
+Resume = Callable[[Callable[[], Awaitable[RunSummary]]], Awaitable[RunSummary]]
 
 
 def _no_progress(_phase: str, _done: int, _total: int) -> None:
     return None
+
+
+def _once(run: Callable[[], Awaitable[RunSummary]]) -> Awaitable[RunSummary]:
+    return run()
 
 
 class PayoutRunner:
@@ -157,16 +167,23 @@ class PayoutRunner:
         *,
         concurrency: int = 64,
         batch_size: int = 500,
+        resume: Resume = _once,
     ) -> None:
         self._store = store
         self._providers = providers
         self._clock = clock
         self._concurrency = concurrency
         self._batch_size = batch_size
+        self._resume = resume
 
     async def run(
         self, event_code: str, idempotency_key: str, progress: Progress = _no_progress
     ) -> RunSummary:
+        """Run the event's payouts, or resume the run with this key (``resume`` may do so
+        by itself after a failure: a run is safe to resume at any point)."""
+        return await self._resume(lambda: self._run(event_code, idempotency_key, progress))
+
+    async def _run(self, event_code: str, idempotency_key: str, progress: Progress) -> RunSummary:
         handle = await self._store.open_run(event_code, idempotency_key, self._clock.now())
         if handle.completed:
             return await self._store.run_summary(handle.run_id)
@@ -210,6 +227,23 @@ class PayoutRunner:
         await self._submit(None, work, _no_progress)
         await self._store.refresh_counts(sorted({w.run_id for w in work if w.run_id}))
         return len(work)
+
+    async def adopt(self, orders: Sequence[ProviderOrder]) -> set[str]:
+        """Record the orders a provider holds for payouts still ``submitting``: each such
+        payout re-asks with its own key, whoever claimed it (the answer is written
+        status-guarded). For orders that moved on at the provider before their payout
+        recorded them, which a feed does not show again. Returns the keys of payouts
+        still ``submitting`` after that (the provider could not be asked)."""
+        keys = {order.idempotency_key for order in orders}
+        work = await self._submitting_with(keys)
+        if not work:
+            return set()
+        await self._submit(None, work, _no_progress)
+        await self._store.refresh_counts(sorted({w.run_id for w in work if w.run_id}))
+        return {w.request.idempotency_key for w in await self._submitting_with(keys)}
+
+    async def _submitting_with(self, keys: set[str]) -> list[Submission]:
+        return [s for s in await self._store.submitting(None) if s.request.idempotency_key in keys]
 
     async def dispatch(self, limit: int = 500) -> int:
         """Send pending ad-hoc (merchant) payouts to their providers; returns how many."""
@@ -298,6 +332,8 @@ class _Sender:
         finally:
             for task in self._tasks:
                 task.cancel()
+            # None of them may still be writing when the run is resumed.
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._writer.flush()
 
 

@@ -8,7 +8,10 @@ One execution:
 2. for every provider whose cursor it can claim, reads the orders changed since the
    cursor, a page at a time, and moves each payout along its order's status with
    the ledger effects and audit rows of every step (one transaction per page), then
-   moves the cursor past the page.
+   moves the cursor past the page. An order that already completed, failed or came
+   back while its payout is still ``submitting`` (the answer died with its process,
+   or is not written yet) is recorded first, its payout re-asking with its own key:
+   the feed would not show it again.
 
 Statuses are applied under a row lock and only if they are a step forward, so a page
 read twice (after a crash, or by a worker whose lease ran out) changes nothing twice.
@@ -22,13 +25,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from domain.ports import Clock, PaymentProvider, ProviderKind, ProviderOrder
+from domain.ports import Clock, OrderStatus, PaymentProvider, ProviderKind, ProviderOrder
 from domain.runs import PayoutRunner
 from domain.settlement import StatusReport
 from persistence.poll_store import SqlPollStore
 from persistence.settlement_store import SqlSettlementStore
 
 log = logging.getLogger(__name__)
+# Statuses an order reaches after it was accepted: its last change may be long past.
+_MOVED_ON = frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.RETURNED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +111,17 @@ class StatusPoller:
             await self._polls.release(kind.value, self._holder, self._clock.now())
 
     async def _apply(self, page: list[ProviderOrder]) -> int:
-        payouts = await self._polls.payouts_by_order([o.order_id for o in page])
+        ids = [o.order_id for o in page]
+        payouts = await self._polls.payouts_by_order(ids)
+        # An order that moved on before its payout recorded it (the process that asked
+        # died, or has not written the answer yet) is not in the feed again: record it
+        # now, or read the page again next time.
+        moved_on = [o for o in page if o.order_id not in payouts and o.status in _MOVED_ON]
+        if moved_on:
+            unrecorded = await self._runner.adopt(moved_on)
+            if unrecorded:
+                raise UnrecordedOrders(sorted(unrecorded))
+            payouts = await self._polls.payouts_by_order(ids)
         reports = [
             StatusReport(payouts[o.order_id], o.status, o.failure_code, o.failure_reason)
             for o in page
@@ -115,6 +130,13 @@ class StatusPoller:
         if not reports:
             return 0
         return await self._settlement.apply(reports, self._clock.now())
+
+
+class UnrecordedOrders(RuntimeError):
+    """Payouts still ``submitting`` whose orders moved on: the page is read again."""
+
+    def __init__(self, keys: list[str]) -> None:
+        super().__init__(f"{len(keys)} order(s) not recorded yet, e.g. for key {keys[0]}")
 
 
 class PollFailed(RuntimeError):

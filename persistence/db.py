@@ -1,11 +1,34 @@
-"""Engines and sessions for SQLite (embedded default) and PostgreSQL."""
+"""Engines and sessions for SQLite (embedded default) and PostgreSQL, and what to do
+when the server goes away: a lost connection is replaced at the next checkout
+(``pool_pre_ping``); work cut off by one is started again by ``reconnecting``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# A server shutting down, crashed, or still starting; class 08 is "connection exception".
+_SERVER_AWAY = frozenset({"57P01", "57P02", "57P03"})
+# A restart takes seconds; a server down for longer is an operator's matter.
+RECONNECT_FOR_S = 120.0
+CONNECT_TIMEOUT_S = 10
 
 
 def is_sqlite(url: str) -> bool:
@@ -18,7 +41,12 @@ def create_engine(url: str, *, echo: bool = False, **kwargs: Any) -> AsyncEngine
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, **kwargs)
+    # A server that takes the connection but does not answer (one shutting down, or
+    # unreachable) fails the attempt in seconds instead of holding it for minutes.
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT_S} | kwargs.pop("connect_args", {})
+    return create_async_engine(
+        url, echo=echo, pool_pre_ping=True, connect_args=connect_args, **kwargs
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -40,3 +68,51 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def is_disconnect(error: BaseException) -> bool:
+    """The connection to the database was lost, or none could be made (a restart, a
+    failover): nothing of the transaction it cut off was committed, unless the cut
+    came during the commit itself, when nobody can tell."""
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    cause = error.orig
+    if not isinstance(cause, psycopg.OperationalError):
+        return False
+    state = cause.sqlstate
+    return state is None or state.startswith("08") or state in _SERVER_AWAY
+
+
+async def reconnecting(
+    work: Callable[[], Awaitable[T]],
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    give_up_after_s: float = RECONNECT_FOR_S,
+) -> T:
+    """``work()``, started again from the beginning each time a lost connection cuts it
+    off, backing off up to 5 s, until the database answers or ``give_up_after_s``.
+
+    Only for work that is safe to repeat even after a cut during a commit (a payout
+    run resumed with its key; not a bare transaction that inserts)."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(is_disconnect),
+        wait=wait_exponential(multiplier=0.5, max=5),
+        stop=stop_after_delay(give_up_after_s),
+        sleep=sleep,
+        before_sleep=_warn,
+        reraise=True,
+    ):
+        with attempt:
+            return await work()
+    raise AssertionError("unreachable: the last failure is re-raised")
+
+
+def _warn(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    log.warning(
+        "database connection lost (%s); starting again in %.1f s",
+        str(error).splitlines()[0] if error else "?",
+        state.upcoming_sleep,
+    )

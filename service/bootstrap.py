@@ -21,7 +21,7 @@ from jobs.polling import PollSettings
 from jobs.scheduled import Jobs, JobSettings
 from jobs.scheduler import JobScheduler
 from persistence.api_keys import SqlApiKeys
-from persistence.db import create_engine, sessionmaker
+from persistence.db import create_engine, reconnecting, sessionmaker
 from persistence.event_store import SqlEventStore
 from persistence.merchant_store import SqlMerchantPayouts
 from persistence.migrate import upgrade_async
@@ -54,12 +54,16 @@ class Container:
             self.clock,
             concurrency=self.settings.provider_concurrency,
             batch_size=self.settings.run_batch_size,
+            resume=reconnecting,
         )
 
     @functools.cached_property
     def jobs(self) -> Jobs:
         s = self.settings
-        poll = PollSettings(stale_submitting_after=timedelta(seconds=s.stale_submitting_after_s))
+        poll = PollSettings(
+            stale_submitting_after=timedelta(seconds=s.stale_submitting_after_s),
+            lease=timedelta(seconds=s.poll_lease_s),
+        )
         settings = JobSettings(
             poll_interval=timedelta(seconds=s.poll_interval_s),
             dispatch_interval=timedelta(seconds=s.dispatch_interval_s),

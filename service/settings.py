@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     poll_interval_s: float = 10.0
     dispatch_interval_s: float = 5.0
     stale_submitting_after_s: float = 120.0  # then the poller re-asks with the payout's key
+    poll_lease_s: float = 120.0  # a killed poller's feed and stuck-payout claims last this long
     reconciliation_time: time = time(1, 30)  # local time of the nightly reconciliation
     reconciliation_timezone: str = "UTC"  # IANA zone, e.g. Europe/London
     job_runs_retention_days: int = 7

@@ -45,7 +45,7 @@ from typing import Any
 import httpx
 import psycopg
 import uvicorn
-from sqlalchemy import func, select, text
+from sqlalchemy import case, func, select, text
 from starlette.applications import Starlette
 
 from bench.common import database, percentile, report
@@ -69,6 +69,7 @@ LARGE_BALANCE = Money.parse("1000000000.00", "INR")
 URL_ENV = "PAYOUT_BENCH_SERVER_DATABASE_URL"
 SCHEDULER_ENV = "PAYOUT_BENCH_SERVER_SCHEDULER"  # "1": the server runs its jobs too
 GOAL_RPS = 500.0
+GAVE_BACK = ("failed", "cancelled", "returned")
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,8 +439,11 @@ async def check(database_url: str, merchants: Sequence[Merchant], tally: Tally) 
     try:
         async with sessionmaker(engine)() as session:
             findings = await ledger_checks.verify(session)
+            # a failed or cancelled payout gave its hold back and a returned one its
+            # money: only the others count against the opening balance
+            spending = case((Payout.status.in_(GAVE_BACK), 0), else_=Payout.amount_minor)
             rows = await session.execute(
-                select(Payout.payee_id, func.count(), func.sum(Payout.amount_minor))
+                select(Payout.payee_id, func.count(), func.sum(spending))
                 .where(Payout.payee_id.in_([m.payee_id for m in merchants]))
                 .group_by(Payout.payee_id)
             )

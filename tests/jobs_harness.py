@@ -361,6 +361,31 @@ def _beside_banks(
     ]
 
 
+async def audit_rows(session: AsyncSession) -> dict[int, tuple[Any, ...]]:
+    """Every audit row, whole, by id: what an append-only trail must still hold later."""
+    rows = await session.execute(
+        select(
+            AuditEvent.id,
+            AuditEvent.occurred_at,
+            AuditEvent.entity,
+            AuditEvent.entity_id,
+            AuditEvent.payout_id,
+            AuditEvent.run_id,
+            AuditEvent.action,
+            AuditEvent.actor,
+            AuditEvent.detail,
+        )
+    )
+    return {row[0]: tuple(row[1:]) for row in rows.all()}
+
+
+def audit_changes(
+    seen: Mapping[int, tuple[Any, ...]], now: Mapping[int, tuple[Any, ...]]
+) -> list[tuple[int, tuple[Any, ...], tuple[Any, ...] | None]]:
+    """Rows seen earlier that changed or went away: (id, as seen, as now)."""
+    return [(i, row, now.get(i)) for i, row in seen.items() if now.get(i) != row]
+
+
 async def job_runs(sessions: async_sessionmaker[AsyncSession]) -> list[Any]:
     async with sessions() as session:
         return list((await session.execute(select(JobRun).order_by(JobRun.id))).scalars())

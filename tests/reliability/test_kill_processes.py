@@ -48,11 +48,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.ports import OrderStatus, ProviderKind
 from persistence.db import create_engine, sessionmaker
-from persistence.tables import AuditEvent, LiquidationEvent, Payout, PayoutRun, ProviderCursor
+from persistence.tables import LiquidationEvent, Payout, PayoutRun, ProviderCursor
 from tests.jobs_harness import (
     PAYOUT_STATUS,
     Books,
     Child,
+    audit_changes,
+    audit_rows,
     check_moved_once,
     engine_command,
     eventually,
@@ -439,29 +441,13 @@ class Stage:
 
     async def remember_audit(self) -> None:
         """Every audit row there is now: each must still be there, unchanged, later."""
-        self.audit |= await self._audit_rows()
+        async with self.sessions() as session:
+            self.audit |= await audit_rows(session)
 
     async def check_audit(self) -> None:
-        now = await self._audit_rows()
-        changed = [(i, seen, now.get(i)) for i, seen in self.audit.items() if now.get(i) != seen]
-        assert changed == [], f"{len(changed)} audit rows changed or went away: {changed[:3]}"
-
-    async def _audit_rows(self) -> dict[int, tuple[Any, ...]]:
         async with self.sessions() as session:
-            rows = await session.execute(
-                select(
-                    AuditEvent.id,
-                    AuditEvent.occurred_at,
-                    AuditEvent.entity,
-                    AuditEvent.entity_id,
-                    AuditEvent.payout_id,
-                    AuditEvent.run_id,
-                    AuditEvent.action,
-                    AuditEvent.actor,
-                    AuditEvent.detail,
-                )
-            )
-            return {row[0]: tuple(row[1:]) for row in rows.all()}
+            changed = audit_changes(self.audit, await audit_rows(session))
+        assert changed == [], f"{len(changed)} audit rows changed or went away: {changed[:3]}"
 
 
 # --- checks ------------------------------------------------------------------------------

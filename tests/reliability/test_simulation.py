@@ -112,7 +112,7 @@ from tests.conftest import (
     _libpq,
     _with_database,
 )
-from tests.jobs_harness import jobs_of
+from tests.jobs_harness import audit_changes, audit_rows, jobs_of
 from tests.reliability.sim_faults import (
     PROVIDER,
     SQL,
@@ -822,24 +822,7 @@ async def check(world: World) -> list[str]:
                 .group_by(LedgerAccount.code)
             )
         ).all()
-        audit = {
-            row[0]: tuple(row)
-            for row in (
-                await session.execute(
-                    select(
-                        AuditEvent.id,
-                        AuditEvent.occurred_at,
-                        AuditEvent.entity,
-                        AuditEvent.entity_id,
-                        AuditEvent.payout_id,
-                        AuditEvent.run_id,
-                        AuditEvent.action,
-                        AuditEvent.actor,
-                        AuditEvent.detail,
-                    )
-                )
-            ).all()
-        }
+        audit = await audit_rows(session)
         changes = (
             await session.execute(
                 select(AuditEvent.payout_id, AuditEvent.detail)
@@ -860,9 +843,8 @@ async def check(world: World) -> list[str]:
     problems += balance_problems(payouts, accounts, allocated, funded)
     problems += order_problems(world, payouts)
 
-    for audit_id, seen in world.audit.items():  # audit rows never change nor go away
-        if audit.get(audit_id) != seen:
-            problems.append(f"audit row {audit_id} was {seen}, is now {audit.get(audit_id)}")
+    for audit_id, seen, now in audit_changes(world.audit, audit):  # never change nor go
+        problems.append(f"audit row {audit_id} was {seen}, is now {now}")
     world.audit = audit
     problems += audit_problems(payouts, changes)
     for r in runs:

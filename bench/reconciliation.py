@@ -8,6 +8,9 @@ cached ledger balance), and ``container.jobs.reconcile(day)`` runs as the nightl
 would. Reported: wall time and time per payout, where it went (listing the providers,
 staging, the comparison queries, the ledger checks, writing breaks), peak memory, and
 whether exactly the injected breaks were found, each with the right kind and status.
+Phases overlap (a page is staged while the next is listed, the ledger is checked
+meanwhile on PostgreSQL), so each is reported as busy seconds and, in ``timeline``, as
+a span from the start; ``rest_s`` is the time no phase was busy.
 
 Limits measured in the same run: listing the banks in-process (no HTTP, no JSON), and
 COPYing the same rows the engine stages into a plain temporary table.
@@ -27,7 +30,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, update
 
@@ -47,6 +50,7 @@ SIZES = (10_000, 100_000)
 FULL_SIZES = (*SIZES, 1_000_000)
 PER_MILLE = 1  # injected discrepancies per 1,000 payouts
 PAGE = 500  # the client's listing page size
+T = TypeVar("T")
 
 # -- injected discrepancies -------------------------------------------------------------
 
@@ -150,20 +154,28 @@ async def inject(
 
 class TimedProvider:
     """A provider whose order listing is timed (HTTP, JSON and parsing: the engine's
-    side of listing, without what the caller does with each page)."""
+    side of listing, without what the caller does with each page), whichever way the
+    engine reads it (objects, or the JSON as it came)."""
 
-    def __init__(self, inner: PaymentProvider) -> None:
+    def __init__(self, inner: PaymentProvider, timeline: Timeline) -> None:
         self.inner = inner
+        self.timeline = timeline
         self.listing_s = 0.0
         self.pages = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    async def iter_orders(
+    def iter_orders(
         self, changed_since: datetime | None = None
     ) -> AsyncIterator[list[ProviderOrder]]:
-        pages = self.inner.iter_orders(changed_since).__aiter__()
+        return self._timed(self.inner.iter_orders(changed_since))
+
+    def iter_order_json(self, changed_since: datetime | None = None) -> AsyncIterator[bytes]:
+        return self._timed(self.inner.iter_order_json(changed_since))  # type: ignore[attr-defined]
+
+    async def _timed(self, listing: AsyncIterator[T]) -> AsyncIterator[T]:
+        pages = listing.__aiter__()
         while True:
             started = time.perf_counter()
             try:
@@ -171,9 +183,48 @@ class TimedProvider:
             except StopAsyncIteration:
                 return
             finally:
-                self.listing_s += time.perf_counter() - started
+                ended = time.perf_counter()
+                self.listing_s += ended - started
+                self.timeline.add("listing", started, ended)
             self.pages += 1
             yield page
+
+
+class Timeline:
+    """When each phase was busy: phases overlap (the ledger checks run while the banks
+    are listed, a page is staged while the next is fetched), so they are also reported
+    as spans, and what no phase accounts for is what is left of the wall time."""
+
+    def __init__(self) -> None:
+        self.intervals: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        self.origin = 0.0
+        self.enabled = False
+
+    def start(self) -> None:
+        self.intervals.clear()
+        self.origin = time.perf_counter()
+        self.enabled = True
+
+    def add(self, phase: str, started: float, ended: float) -> None:
+        if self.enabled:
+            self.intervals[phase].append((started, ended))
+
+    def spans(self) -> str:
+        """``phase first-start..last-end`` in seconds from the start, by first start."""
+        spans = sorted(
+            (min(a for a, _ in iv) - self.origin, max(b for _, b in iv) - self.origin, phase)
+            for phase, iv in self.intervals.items()
+        )
+        return " | ".join(f"{phase} {a:.1f}..{b:.1f}" for a, b, phase in spans)
+
+    def covered_s(self) -> float:
+        """Seconds during which at least one phase was busy."""
+        total, reach = 0.0, float("-inf")
+        for a, b in sorted(iv for ivs in self.intervals.values() for iv in ivs):
+            if b > reach:
+                total += b - max(a, reach)
+                reach = b
+        return total
 
 
 class BankClock:
@@ -213,6 +264,7 @@ PHASES: tuple[tuple[str, Callable[[str], bool]], ...] = (
 class SqlClock:
     """Time spent in SQL statements, by reconciliation phase (by statement text)."""
 
+    timeline: Timeline
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     by_statement: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     statements: int = 0
@@ -230,10 +282,13 @@ class SqlClock:
             if not self.enabled:
                 return
             self.statements += 1
-            elapsed = time.perf_counter() - conn.info.pop("bench_started", time.perf_counter())
+            ended = time.perf_counter()
+            started = conn.info.pop("bench_started", ended)
+            elapsed = ended - started
             sql = statement.lstrip()
             phase = next((name for name, test in PHASES if test(sql)), "other_sql")
             self.seconds[phase] += elapsed
+            self.timeline.add(phase, started, ended)
             self.by_statement[f"{phase}: {' '.join(sql.split())[:110]}"] += elapsed
 
     def slowest(self, count: int = 6) -> list[tuple[str, float]]:
@@ -286,7 +341,6 @@ async def copy_floor_s(container: Container, banks: dict[ProviderKind, MockBank]
                     view.status.value,
                     view.amount.minor,
                     view.amount.currency,
-                    view.updated_at,
                     view.failure_code,
                 )
             )
@@ -296,7 +350,7 @@ async def copy_floor_s(container: Container, banks: dict[ProviderKind, MockBank]
         await driver.execute(
             "CREATE TEMP TABLE bench_floor (provider varchar(16), order_id varchar(64),"
             " idempotency_key varchar(128), status varchar(16), amount_minor bigint,"
-            " currency varchar(3), updated_at timestamptz, failure_code varchar(64))"
+            " currency varchar(3), failure_code varchar(64))"
         )
         started = time.perf_counter()
         async with driver.cursor() as cursor, cursor.copy("COPY bench_floor FROM STDIN") as copy:
@@ -320,9 +374,12 @@ async def measure(url: str, n: int) -> dict[str, Any]:
         clock=SystemClock(),
         banks=banks,
     )
-    timed = {kind: TimedProvider(provider) for kind, provider in container.providers.items()}
+    timeline = Timeline()
+    timed = {
+        kind: TimedProvider(provider, timeline) for kind, provider in container.providers.items()
+    }
     container.providers = dict(timed)  # type: ignore[arg-type]
-    sql = SqlClock()
+    sql = SqlClock(timeline)
     sql.attach(container)
     in_banks = BankClock()
     in_banks.attach(banks)
@@ -333,10 +390,11 @@ async def measure(url: str, n: int) -> dict[str, Any]:
         rss_before = _kib("VmRSS")
         peak_tracked = reset_peak_rss()
         sql.enabled = True
+        timeline.start()
         started = time.perf_counter()
         result = await container.jobs.reconcile(day)
         wall = time.perf_counter() - started
-        sql.enabled = False
+        sql.enabled = timeline.enabled = False
         peak = _kib("VmHWM") if peak_tracked else 0
         found = {(b.kind, b.fingerprint): b.status for b in result.breaks}
         bank_s, listed = bank_listing_s(banks)
@@ -358,7 +416,7 @@ async def measure(url: str, n: int) -> dict[str, Any]:
         **{f"{name}_s": sql.seconds.get(name, 0.0) for name, _ in PHASES},
         "other_sql_s": sql.seconds.get("other_sql", 0.0),
     }
-    phases["rest_s"] = wall - sum(phases.values())
+    phases["rest_s"] = wall - timeline.covered_s()  # no phase busy: Python between them
     phases["of_which_in_mock_banks_s"] = in_banks.seconds
     phases["wall_without_banks_s"] = wall - in_banks.seconds
     return {
@@ -376,6 +434,7 @@ async def measure(url: str, n: int) -> dict[str, Any]:
         "wall_s": round(wall, 3),
         "us_per_payout": round(wall / n * 1e6, 1),
         **{k: round(v, 3) for k, v in phases.items()},
+        "timeline": timeline.spans(),
         "list_pages": sum(p.pages for p in timed.values()),
         "sql_statements": sql.statements,
         "rss_before_mb": round(rss_before / 1024),

@@ -13,6 +13,10 @@ safe, each with an audit event:
 
 Everything else stays open for an operator, with the evidence on both sides.
 
+On PostgreSQL the ledger's invariants are checked on a connection of their own
+while the providers are listed: both read committed state only, and what the run
+changes afterwards (status lag, orphans) moves payouts and ledger together.
+
 A run is keyed by its business date. A killed run leaves its row ``running`` and
 its staging table gone with its connection; the next execution for the date starts
 it again from scratch.
@@ -20,11 +24,13 @@ it again from scratch.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -41,12 +47,22 @@ from persistence.reconciliation_store import (
     Mismatch,
     Missing,
     SqlReconciliationStore,
+    Staging,
     Unrecorded,
     staging,
 )
 from persistence.settlement_store import SqlSettlementStore
 
 APPLY_BATCH = 500
+T = TypeVar("T")
+
+
+@runtime_checkable
+class JsonListing(Protocol):
+    """A provider that hands over its order listing as the JSON it received
+    (``HttpPaymentProvider.iter_order_json``), so no object is built per order."""
+
+    def iter_order_json(self, changed_since: datetime | None = None) -> AsyncIterator[bytes]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,29 +111,31 @@ class Reconciler:
         return ReconciliationResult(run_id, business_date, counts, tuple(breaks))
 
     async def _compare(self, business_date: date) -> tuple[list[Break], dict[str, Any]]:
-        async with staging(self._engine) as staged:
-            listed_from = self._clock.now()
-            for kind, provider in self._providers.items():
-                async for page in provider.iter_orders(None):
-                    await staged.add(kind.value, page)
-            await staged.index()
-            mismatches = await staged.mismatches(listed_from)
-            missing = await staged.missing([k.value for k in self._providers], listed_from)
-            unrecorded = await staged.unrecorded()
-            staged_orders = staged.rows
-        breaks = [
-            *await self._mismatch_breaks(mismatches),
-            *(_missing_break(m) for m in missing),
-            *await self._unrecorded_breaks(unrecorded),
-            *await self._ledger_breaks(),
-        ]
+        async with self._ledger_checks() as ledger_breaks:
+            async with staging(self._engine) as staged:
+                listed_from = self._clock.now()
+                for kind, provider in self._providers.items():
+                    await _stage_listing(staged, kind, provider)
+                await staged.finish()
+                async with _meanwhile(self._settlement_totals(business_date)) as settled:
+                    mismatches = await staged.mismatches(listed_from)
+                    missing = await staged.missing([k.value for k in self._providers], listed_from)
+                    unrecorded = await staged.unrecorded()
+                    settlement_reports = await settled
+                staged_orders = staged.rows
+            breaks = [
+                *await self._mismatch_breaks(mismatches),
+                *(_missing_break(m) for m in missing),
+                *await self._unrecorded_breaks(unrecorded),
+                *await ledger_breaks(),
+            ]
         counts: dict[str, Any] = {
             "provider_orders": staged_orders,
             "breaks_found": len(breaks),
             "auto_resolved": sum(b.status != "open" for b in breaks),
             "open": sum(b.status == "open" for b in breaks),
             "by_kind": _by_kind(breaks),
-            "settlement_reports": await self._settlement_totals(business_date),
+            "settlement_reports": settlement_reports,
         }
         return breaks, counts
 
@@ -184,6 +202,16 @@ class Reconciler:
 
     # -- the ledger -----------------------------------------------------------
 
+    @asynccontextmanager
+    async def _ledger_checks(self) -> AsyncIterator[Callable[[], Awaitable[list[Break]]]]:
+        """The ledger's breaks, checked meanwhile on PostgreSQL. Not on SQLite, where
+        every transaction takes the write lock first: the staging would only wait."""
+        if self._engine.dialect.name == "sqlite":
+            yield self._ledger_breaks
+            return
+        async with _meanwhile(self._ledger_breaks()) as checks:
+            yield lambda: checks
+
     async def _ledger_breaks(self) -> list[Break]:
         async with self._sessions() as session:
             findings = await ledger_checks.verify(session)
@@ -216,6 +244,31 @@ class Reconciler:
                 },
             }
         return totals
+
+
+@asynccontextmanager
+async def _meanwhile(work: Coroutine[Any, Any, T]) -> AsyncIterator[asyncio.Task[T]]:
+    """``work`` as a task beside the block, which awaits it; stopped if the block fails
+    first (the block's failure is the run's, and a failure of the task is not news)."""
+    task = asyncio.create_task(work)
+    try:
+        yield task
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # retrieved, so that it is not reported as lost
+
+
+async def _stage_listing(staged: Staging, kind: ProviderKind, provider: PaymentProvider) -> None:
+    """Every order ``provider`` lists, a page at a time, as it came when it can."""
+    if isinstance(provider, JsonListing):
+        async for page in provider.iter_order_json(None):
+            await staged.add_page(kind.value, page)
+    else:
+        async for orders in provider.iter_orders(None):
+            await staged.add(kind.value, orders)
 
 
 def _status_of(order_status: str) -> str:

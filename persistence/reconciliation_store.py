@@ -2,26 +2,30 @@
 
 The providers' order listings are loaded, a page at a time, into a temporary table
 on one dedicated connection (it vanishes with the connection, so a killed run leaves
-nothing behind). Three queries then find every candidate break at once, whatever
-the number of payouts: orders matched by id whose amount, currency or status
-differ; payouts whose order the provider does not list; orders no payout has
-recorded. Breaks are written by (kind, fingerprint), so finding one again is not a
-new break.
+nothing behind). On PostgreSQL a page goes in as the provider sent it: one statement
+whose JSON the server reads, running while the next page is fetched. Three queries
+then find every candidate break at once, whatever the number of payouts: orders
+matched by id whose amount, currency or status differ; payouts whose order the
+provider does not list; orders no payout has recorded. Breaks are written by (kind,
+fingerprint), so finding one again is not a new break.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import unicodedata
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from iso4217 import Currency
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
-    DateTime,
     MetaData,
     String,
     Table,
@@ -30,12 +34,15 @@ from sqlalchemy import (
     exists,
     insert,
     select,
+    text,
     update,
 )
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from domain.errors import BreakNotOpen, InvalidInput, NotFound
-from domain.ports import ProviderOrder
+from domain.errors import BreakNotOpen, InvalidInput, NotFound, UnsupportedCurrency
+from domain.money import MAX_MINOR_UNITS, Money, exponent
+from domain.ports import OrderStatus, ProviderOrder
 from persistence import audit
 from persistence.tables import Payout, ReconciliationBreak, ReconciliationRun
 
@@ -46,6 +53,7 @@ RECONCILER = "reconciliation"
 
 # The staging table: one row per order a provider listed. Not part of the schema.
 _staging_metadata = MetaData()
+_ORDER_STATUSES = ", ".join(f"'{s.value}'" for s in OrderStatus)
 STAGED = Table(
     "recon_staged_orders",
     _staging_metadata,
@@ -55,10 +63,48 @@ STAGED = Table(
     Column("status", String(16), nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("failure_code", String(64)),
+    CheckConstraint(f"status IN ({_ORDER_STATUSES})", name="recon_staged_status"),
     prefixes=["TEMPORARY"],
 )
+
+
+def _exponents() -> str:
+    """Every currency with a minor unit and its exponent, as a JSON object."""
+    known = {}
+    for currency in Currency:
+        try:
+            known[currency.code] = exponent(currency.code)
+        except UnsupportedCurrency:
+            continue
+    return json.dumps(known)
+
+
+# A page of orders in the providers' wire format (``providers.codec``), read by the
+# server. An amount is exact in its currency's minor units or it is NULL, and NOT
+# NULL rejects the page: more decimals than the currency has, or no such currency.
+_STAGE_JSON = text(
+    f"""
+    INSERT INTO recon_staged_orders
+        (provider, order_id, idempotency_key, status, amount_minor, currency, failure_code)
+    WITH e AS MATERIALIZED (SELECT CAST(:exponents AS jsonb) AS exponent)
+    SELECT :provider, o.id, o.idempotency_key, o.status,
+           CASE WHEN a.minor = trunc(a.minor) AND abs(a.minor) <= {MAX_MINOR_UNITS}
+                THEN a.minor END,
+           o.amount ->> 'currency', o.failure_code
+    FROM jsonb_to_recordset(CAST(:page AS jsonb) -> 'data')
+         AS o(id text, idempotency_key text, status text, amount jsonb, failure_code text)
+    CROSS JOIN e
+    CROSS JOIN LATERAL (SELECT btrim(o.amount ->> 'amount') AS text) AS t
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN jsonb_typeof(o.amount -> 'amount') = 'string'
+                     AND t.text ~ '^-?[0-9]+(\\.[0-9]+)?$'
+               THEN CAST(t.text AS numeric)
+                    * CAST(10 AS numeric) ^ CAST(e.exponent ->> (o.amount ->> 'currency') AS int)
+               END AS minor
+    ) AS a
+    """
+).bindparams(exponents=_exponents())
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,38 +162,58 @@ class Break:
 
 
 class Staging:
-    """Provider records on one connection, and the queries that compare them."""
+    """Provider records on one connection, and the queries that compare them.
+
+    One page's INSERT at a time is in flight; it runs while the caller fetches the next
+    page, and every query waits for it first."""
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
+        self._postgres = connection.dialect.name == "postgresql"
+        self._in_flight: asyncio.Task[int] | None = None
         self.rows = 0
 
     async def add(self, provider: str, orders: Sequence[ProviderOrder]) -> None:
-        if not orders:
-            return
-        rows = [
-            {
-                "provider": provider,
-                "order_id": o.order_id,
-                "idempotency_key": o.idempotency_key,
-                "status": o.status.value,
-                "amount_minor": o.amount.minor,
-                "currency": o.amount.currency,
-                "updated_at": o.updated_at,
-                "failure_code": o.failure_code,
-            }
-            for o in orders
-        ]
-        async with self._connection.begin():
-            await self._connection.execute(insert(STAGED), rows)
-        self.rows += len(rows)
+        if orders:
+            await self._stage(self._insert_rows, [_order_row(provider, o) for o in orders])
 
-    async def index(self) -> None:
+    async def add_page(self, provider: str, page: bytes) -> None:
+        """One page of ``provider``'s listing as it came: a JSON object whose ``data``
+        holds the orders in the providers' wire format (``providers.codec``)."""
+        if self._postgres:
+            await self._stage(self._insert_json, provider, page.decode())
+        else:
+            orders = json.loads(page)["data"]
+            await self._stage(self._insert_rows, [_json_row(provider, o) for o in orders])
+
+    async def finish(self) -> None:
+        """Every page is in: ready the table for the comparisons. PostgreSQL compares by
+        hash joins, which want the table's statistics (autovacuum never analyzes a
+        temporary table) and no index; SQLite looks orders up by id and by key."""
+        await self.flush()
         async with self._connection.begin():
+            if self._postgres:
+                await self._connection.exec_driver_sql("ANALYZE recon_staged_orders")
+                return
             for column in ("order_id", "idempotency_key"):
                 await self._connection.exec_driver_sql(
                     f"CREATE INDEX recon_staged_{column} ON recon_staged_orders ({column})"
                 )
+
+    async def flush(self) -> None:
+        """Wait for the page being staged; its failure is raised here."""
+        task, self._in_flight = self._in_flight, None
+        if task is not None:
+            self.rows += await task
+
+    async def abandon(self) -> None:
+        """Stop staging: the page in flight, if any, is let finish (it takes milliseconds)
+        rather than cancelled, so the connection is idle again for the table's drop."""
+        task, self._in_flight = self._in_flight, None
+        if task is not None:
+            await asyncio.wait([task])
+            if not task.cancelled():
+                task.exception()  # the caller is failing already; this one is not news
 
     async def mismatches(self, unchanged_since: datetime) -> list[Mismatch]:
         """Only payouts not moved since ``unchanged_since`` (when the listing began): one
@@ -215,22 +281,95 @@ class Staging:
         )
         return [Unrecorded(*row) for row in await self._rows(statement)]
 
+    async def _stage(self, insert: Callable[..., Awaitable[int]], *args: Any) -> None:
+        await self.flush()
+        self._in_flight = asyncio.create_task(_readable(insert, *args))
+        # Let it send the statement now: a listing answered in this process (a mock
+        # bank) may not give the event loop back before the next page is ready.
+        await asyncio.sleep(0)
+
+    async def _insert_json(self, provider: str, page: str) -> int:
+        try:
+            async with self._connection.begin():
+                result = await self._connection.execute(
+                    _STAGE_JSON, {"provider": provider, "page": page}
+                )
+        except (IntegrityError, DataError):
+            for o in json.loads(page)["data"]:
+                _json_row(provider, o)  # says which order, and what is wrong with it
+            raise
+        return int(result.rowcount)
+
+    async def _insert_rows(self, rows: list[dict[str, Any]]) -> int:
+        if rows:
+            async with self._connection.begin():
+                await self._connection.execute(insert(STAGED), rows)
+        return len(rows)
+
     async def _rows(self, statement: Any) -> list[Any]:
+        await self.flush()
         async with self._connection.begin():
             return list((await self._connection.execute(statement)).all())
+
+
+async def _readable(insert: Callable[..., Awaitable[int]], *args: Any) -> int:
+    """A page the database refuses is an order the engine cannot read, not a crash."""
+    try:
+        return await insert(*args)
+    except (IntegrityError, DataError) as error:
+        reason = " ".join(str(error.orig).split())
+        raise InvalidInput(
+            f"a provider listed an order the engine cannot read: {reason}"
+        ) from error
+
+
+def _order_row(provider: str, o: ProviderOrder) -> dict[str, Any]:
+    return {
+        "provider": provider,
+        "order_id": o.order_id,
+        "idempotency_key": o.idempotency_key,
+        "status": o.status.value,
+        "amount_minor": o.amount.minor,
+        "currency": o.amount.currency,
+        "failure_code": o.failure_code,
+    }
+
+
+def _json_row(provider: str, o: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        amount = Money.parse(o["amount"]["amount"], o["amount"]["currency"])
+        status = OrderStatus(o["status"])
+        row = {"order_id": o["id"], "idempotency_key": o["idempotency_key"]}
+    except (KeyError, TypeError, ValueError, InvalidInput) as error:
+        raise InvalidInput(
+            f"a provider listed an order the engine cannot read: {error!r} in {o!r}"[:2000]
+        ) from error
+    return row | {
+        "provider": provider,
+        "status": status.value,
+        "amount_minor": amount.minor,
+        "currency": amount.currency,
+        "failure_code": o.get("failure_code"),
+    }
 
 
 @asynccontextmanager
 async def staging(engine: AsyncEngine) -> AsyncIterator[Staging]:
     """A fresh staging table on a connection of its own, dropped when done."""
     async with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # Each page is its own transaction, as on SQLite; in autocommit that is one
+            # round trip (no BEGIN, no COMMIT), made while the next page is fetched.
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
         await connection.exec_driver_sql("DROP TABLE IF EXISTS recon_staged_orders")
         await connection.commit()
         async with connection.begin():
             await connection.run_sync(lambda sync: STAGED.create(sync))
+        staged = Staging(connection)
         try:
-            yield Staging(connection)
+            yield staged
         finally:
+            await staged.abandon()
             await connection.rollback()
             await connection.exec_driver_sql("DROP TABLE IF EXISTS recon_staged_orders")
             await connection.commit()

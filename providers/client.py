@@ -63,6 +63,7 @@ class Reply:
     body: Any = None
     retry_after: float | None = None
     detail: str | None = None
+    content: bytes = b""  # the body as it came
 
     @classmethod
     def from_response(cls, response: httpx.Response) -> Reply:
@@ -71,7 +72,7 @@ class Reply:
         status = response.status_code
         unreadable = response.is_success and not isinstance(body, dict)
         result = "invalid_response" if unreadable else f"http_{status}"
-        return cls(result, status, body, retry_after)
+        return cls(result, status, body, retry_after, content=response.content)
 
     @property
     def ok(self) -> bool:
@@ -106,22 +107,26 @@ def _json_or_none(response: httpx.Response) -> Any:
 
 
 class _AttemptLog:
-    """The attempts of one call, for the payout's audit trace."""
+    """The attempts of one call, for the payout's audit trace.
+
+    It keeps what each reply was, not the reply: the retry loop that holds the log is
+    a reference cycle, freed only by a full garbage collection, and a listing page's
+    body would wait for it too."""
 
     def __init__(self) -> None:
-        self._replies: list[Reply] = []
+        self._results: list[tuple[str, int | None]] = []
         self._waits: list[float] = []
 
     def record(self, reply: Reply) -> None:
-        self._replies.append(reply)
+        self._results.append((reply.result, reply.status_code))
 
     def waited(self, seconds: float) -> None:
         self._waits.append(float(seconds))
 
     def attempts(self) -> tuple[Attempt, ...]:
         return tuple(
-            Attempt(number, reply.result, reply.status_code, self._wait_after(number))
-            for number, reply in enumerate(self._replies, start=1)
+            Attempt(number, result, status_code, self._wait_after(number))
+            for number, (result, status_code) in enumerate(self._results, start=1)
         )
 
     def _wait_after(self, number: int) -> float | None:
@@ -191,12 +196,26 @@ class HttpPaymentProvider:
     ) -> AsyncIterator[list[ProviderOrder]]:
         """The same listing a page at a time, oldest change first, so a caller can act on
         (and remember) each page without holding the whole feed in memory."""
+        async for page in self._listing(changed_since):
+            yield [order_from_json(item) for item in page.body["data"]]
+
+    async def iter_order_json(self, changed_since: datetime | None = None) -> AsyncIterator[bytes]:
+        """The same pages as the provider sent them: JSON objects whose ``data`` holds the
+        orders (as ``providers.codec`` reads them), for a caller that hands them on as
+        they are, instead of building an object per order."""
+        async for page in self._listing(changed_since):
+            yield page.content
+
+    async def _listing(self, changed_since: datetime | None) -> AsyncIterator[Reply]:
         params: dict[str, str | int] = {"limit": self._page_size}
         if changed_since is not None:
             params["changed_since"] = _aware(changed_since).isoformat()
         while True:
-            page = await self._read(ORDERS, params)
-            yield [order_from_json(item) for item in page["data"]]
+            reply, _ = await self._call("GET", ORDERS, params=dict(params))
+            page = _body_or_raise(reply, ORDERS)
+            if not isinstance(page.get("data"), list):
+                raise ProviderUnavailable(f"{ORDERS}: invalid_response: a page without data")
+            yield reply
             if not page.get("next_cursor"):
                 return
             params["cursor"] = page["next_cursor"]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -114,8 +114,11 @@ class PayoutStore(Protocol):
         """Pending ad-hoc payouts, moved to submitting for this caller."""
         ...
 
-    async def submitting(self, event_id: int | None) -> list[Submission]:
-        """Payouts in ``submitting``: of one event, or of all events when None."""
+    async def submitting(
+        self, event_id: int | None, keys: Collection[str] | None = None
+    ) -> list[Submission]:
+        """Payouts in ``submitting``: of one event, or of all events when None; only
+        those with these idempotency keys, when given."""
         ...
 
     async def claim_submitting(
@@ -243,7 +246,7 @@ class PayoutRunner:
         return {w.request.idempotency_key for w in await self._submitting_with(keys)}
 
     async def _submitting_with(self, keys: set[str]) -> list[Submission]:
-        return [s for s in await self._store.submitting(None) if s.request.idempotency_key in keys]
+        return await self._store.submitting(None, keys)
 
     async def dispatch(self, limit: int = 500) -> int:
         """Send pending ad-hoc (merchant) payouts to their providers; returns how many."""

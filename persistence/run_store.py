@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -285,10 +285,14 @@ class SqlPayoutStore:
             )
             return await _submissions(session, _SUBMISSION.where(Payout.id.in_(ids)))
 
-    async def submitting(self, event_id: int | None) -> list[Submission]:
+    async def submitting(
+        self, event_id: int | None, keys: Collection[str] | None = None
+    ) -> list[Submission]:
         statement = _SUBMISSION.where(Payout.status == PayoutStatus.SUBMITTING)
         if event_id is not None:
             statement = statement.where(Payout.event_id == event_id)
+        if keys is not None:
+            statement = statement.where(Payout.idempotency_key.in_(sorted(keys)))
         async with self._sessions() as session:
             return await _submissions(session, statement)
 

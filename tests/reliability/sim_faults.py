@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 import psycopg
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
@@ -103,8 +104,6 @@ def instrument(engine: AsyncEngine, injector: Injector, pg_admin_url: str | None
                 # wait (up to 5 s) until the backend is gone, so the next step surely fails
                 admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
             return
-        from sqlalchemy.exc import OperationalError
-
         raise OperationalError(
             statement,
             parameters,

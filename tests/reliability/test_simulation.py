@@ -639,15 +639,12 @@ async def pick_action(world: World) -> Action:
     if what == "reconcile":
         return Action("reconcile", lambda: reconcile(world))
     reports, shown = await settlement_batch(world)
-    store = lambda: SqlSettlementStore(world.c.sessions)  # noqa: E731 - the live process's
-    return Action(
-        f"settle {shown}",
-        lambda: _moved(store().apply(reports, world.clock.now())),
-    )
+    return Action(f"settle {shown}", lambda: settle(world, reports))
 
 
-async def _moved(moving: Awaitable[int]) -> str:
-    return f"moved {await moving}"
+async def settle(world: World, reports: list[StatusReport]) -> str:
+    """Through the live process's sessions (a restart replaces them)."""
+    return f"moved {await SqlSettlementStore(world.c.sessions).apply(reports, world.clock.now())}"
 
 
 async def dispatch(world: World) -> str:
@@ -686,9 +683,8 @@ async def op_crash(world: World) -> None:
     if kind == PROVIDER and world.rng.random() < 0.6:
         # a run with orders to send: the kill lands before or after a bank creates one
         await op_create_event(world)
-        code = world.events[-1]
-        action = Action(f"run {code} key=k{world.next_id()}", lambda: run(world, code, key))
-        key = action.text.rsplit("=", 1)[1]
+        code, key = world.events[-1], f"k{world.next_id()}"
+        action = Action(f"run {code} key={key}", lambda: run(world, code, key))
     else:
         action = await pick_action(world)
     # most operations have a few dozen await points; now and then aim further in

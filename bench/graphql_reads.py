@@ -101,15 +101,14 @@ def _settings(url: str) -> Settings:
 class Statements:
     """The SQL statements (and parameters) the engine executes while ``capturing``.
 
-    SQLite's ``BEGIN IMMEDIATE`` (the engine's begin hook, emitted for every
-    transaction, reads included) is counted apart: ``begins``."""
+    SQLite's ``BEGIN IMMEDIATE`` (the write engine's begin hook; the API's reads
+    take none) is counted apart: ``begins``."""
 
     def __init__(self, container: Container) -> None:
         self.captured: list[tuple[str, Any]] = []
         self.begins = 0
         self.capturing = False
 
-        @event.listens_for(container.engine.sync_engine, "before_cursor_execute")
         def _capture(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
             if not self.capturing:
                 return
@@ -117,6 +116,10 @@ class Statements:
                 self.begins += 1
             else:
                 self.captured.append((statement, parameters))
+
+        # The API reads on a pool of its own; its writes (none here) on the engine's.
+        for engine in (container.engine, container.reads_engine):
+            event.listen(engine.sync_engine, "before_cursor_execute", _capture)
 
     @contextlib.contextmanager
     def capture(self) -> Iterator[list[tuple[str, Any]]]:

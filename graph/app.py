@@ -27,10 +27,11 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from domain.auth import NOBODY, SCHEME, Caller, parse_authorization
-from graph.context import AppDeps, Context
+from graph.context import AppDeps, Context, Reads
 from graph.errors import ErrorCode
 from graph.schema import build_schema
 from persistence import queries
+from persistence.api_keys import find_caller
 from persistence.payout_feed import PayoutFeed
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
@@ -95,6 +96,7 @@ class GraphQLApp(GraphQL[Context, None]):
             deps=self.deps,
             request=request if isinstance(request, Request) else None,
             caller=getattr(request.state, "caller", NOBODY),
+            reads=getattr(request.state, "reads", None),
             feed=self.feed,
             websocket=request if isinstance(request, WebSocket) else None,
         )
@@ -128,28 +130,37 @@ def _unauthenticated(message: str) -> JSONResponse:
 
 class AuthGate:
     """ASGI wrapper: every GraphQL request needs a valid key, except the GraphiQL page
-    itself (static HTML, no data). The caller rides in the request state."""
+    itself (static HTML, no data). The caller rides in the request state, with the
+    request's shared reads (the key was looked up on them)."""
 
     def __init__(self, deps: AppDeps, app: ASGIApp) -> None:
         self.deps = deps
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            request = Request(scope)
-            if not wants_graphiql(request):
-                key = parse_authorization(request.headers.get("authorization"))
-                caller = await self.deps.api_keys.authenticate(key) if key else None
-                if caller is None:
-                    reason = (
-                        "unknown or revoked API key"
-                        if key
-                        else (f"send the header 'Authorization: {SCHEME} <key>'")
-                    )
-                    await _unauthenticated(reason)(scope, receive, send)
-                    return
-                scope.setdefault("state", {})["caller"] = caller
-        await self.app(scope, receive, send)
+        request = Request(scope)
+        if scope["type"] != "http" or wants_graphiql(request):
+            await self.app(scope, receive, send)
+            return
+        reads = Reads(self.deps.reads, shared=True)
+        try:
+            key = parse_authorization(request.headers.get("authorization"))
+            caller = None
+            if key:
+                async with reads.session() as session:
+                    caller = await find_caller(session, key)
+            if caller is None:
+                reason = (
+                    "unknown or revoked API key"
+                    if key
+                    else (f"send the header 'Authorization: {SCHEME} <key>'")
+                )
+                await _unauthenticated(reason)(scope, receive, send)
+                return
+            scope.setdefault("state", {}).update(caller=caller, reads=reads)
+            await self.app(scope, receive, send)
+        finally:
+            await reads.aclose()
 
 
 class HttpContract:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -30,6 +32,8 @@ V = TypeVar("V")
 @dataclass
 class AppDeps:
     sessions: async_sessionmaker[AsyncSession]
+    # Reads that need no transaction, on a pool of their own (``create_engine(reads_only=True)``).
+    reads: async_sessionmaker[AsyncSession]
     runner: PayoutRunner
     events: SqlEventStore
     merchants: SqlMerchantPayouts
@@ -39,14 +43,45 @@ class AppDeps:
     jobs: Jobs | None = None  # runReconciliation / resolveBreak need them
 
 
-def _loader(
-    sessions: async_sessionmaker[AsyncSession],
-    fetch: Callable[[AsyncSession, Sequence[K]], Awaitable[Sequence[V]]],
-) -> DataLoader[K, V]:
-    """A dataloader that opens its own short session (sibling resolvers run concurrently)."""
+class Reads:
+    """Where a request's resolvers read.
 
+    Shared (one HTTP request): the key look-up and every resolver take turns on one
+    session, checked out once, instead of one pool checkout (and ping) each; the
+    session is emptied after every turn, so a read after the request's own write sees
+    it. Not shared (a subscription's socket, which lives for hours): a short session
+    for every read. A turn holds the session: await no loader inside one."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, shared: bool) -> None:
+        self._sessions = sessions
+        self._shared: AsyncSession | None = None
+        self._turn = asyncio.Lock() if shared else None
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        if self._turn is None:
+            async with self._sessions() as session:
+                yield session
+            return
+        async with self._turn:
+            if self._shared is None:
+                self._shared = self._sessions()
+            try:
+                yield self._shared
+            finally:
+                self._shared.expunge_all()
+
+    async def aclose(self) -> None:
+        if self._shared is not None:
+            await self._shared.close()
+            self._shared = None
+
+
+def _loader(
+    reads: Reads, fetch: Callable[[AsyncSession, Sequence[K]], Awaitable[Sequence[V]]]
+) -> DataLoader[K, V]:
     async def load(keys: list[K]) -> Sequence[V]:
-        async with sessions() as session:
+        async with reads.session() as session:
             return await fetch(session, keys)
 
     return DataLoader(load_fn=load)
@@ -66,21 +101,21 @@ class Loaders:
     balances: DataLoader[int, list[Any]]
 
     @classmethod
-    def build(cls, sessions: async_sessionmaker[AsyncSession]) -> Loaders:
+    def build(cls, reads: Reads) -> Loaders:
         def by(model: type) -> Callable[[AsyncSession, Sequence[int]], Awaitable[Sequence[Any]]]:
             return lambda session, ids: queries.by_ids(session, model, ids)
 
         return cls(
-            payees=_loader(sessions, by(Payee)),
-            payouts=_loader(sessions, by(Payout)),
-            events=_loader(sessions, by(LiquidationEvent)),
-            runs=_loader(sessions, by(PayoutRun)),
-            traces=_loader(sessions, queries.traces),
-            bank_accounts=_loader(sessions, queries.bank_accounts),
-            allocation_counts=_loader(sessions, queries.allocation_counts),
-            breakdowns=_loader(sessions, queries.breakdowns),
-            ledger_entries=_loader(sessions, queries.entries_by_payout),
-            balances=_loader(sessions, queries.accounts_by_owner),
+            payees=_loader(reads, by(Payee)),
+            payouts=_loader(reads, by(Payout)),
+            events=_loader(reads, by(LiquidationEvent)),
+            runs=_loader(reads, by(PayoutRun)),
+            traces=_loader(reads, queries.traces),
+            bank_accounts=_loader(reads, queries.bank_accounts),
+            allocation_counts=_loader(reads, queries.allocation_counts),
+            breakdowns=_loader(reads, queries.breakdowns),
+            ledger_entries=_loader(reads, queries.entries_by_payout),
+            balances=_loader(reads, queries.accounts_by_owner),
         )
 
 
@@ -89,6 +124,8 @@ class Context:
     deps: AppDeps
     request: Request | None
     caller: Caller
+    # A request's shared reads; by default (a socket) a short session for every read.
+    reads: Reads = field(default=None)  # type: ignore[assignment]
     loaders: Loaders = field(init=False)
     feed: PayoutFeed | None = None
     websocket: WebSocket | None = None
@@ -96,10 +133,13 @@ class Context:
     connection_params: dict[str, object] | None = None
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders.build(self.deps.sessions)
+        if self.reads is None:
+            self.reads = Reads(self.deps.reads, shared=False)
+        self.loaders = Loaders.build(self.reads)
 
-    def session(self) -> AsyncSession:
-        return self.deps.sessions()
+    def session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session to read with (``async with``); writes go through the stores."""
+        return self.reads.session()
 
 
 Info = StrawberryInfo[Context, None]

@@ -35,24 +35,36 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, echo: bool = False, **kwargs: Any) -> AsyncEngine:
-    """An async engine; on SQLite every transaction takes the write lock up front."""
+def create_engine(
+    url: str, *, echo: bool = False, reads_only: bool = False, **kwargs: Any
+) -> AsyncEngine:
+    """An async engine; on SQLite every transaction takes the write lock up front.
+
+    ``reads_only``: an engine with its own pool for reads that need no transaction,
+    each statement seeing what is committed when it runs: no BEGIN and ROLLBACK round
+    trips on PostgreSQL, and no write lock taken for a read on SQLite (it would queue
+    every reader behind the writers). Nothing may be written through it. Its own pool,
+    so that a request holding a read connection while it waits for a write one can
+    never starve the writers of connections."""
     if is_sqlite(url):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, begin_immediate=not reads_only)
         return engine
     # A server that takes the connection but does not answer (one shutting down, or
     # unreachable) fails the attempt in seconds instead of holding it for minutes.
     connect_args = {"connect_timeout": CONNECT_TIMEOUT_S} | kwargs.pop("connect_args", {})
+    if reads_only:
+        kwargs["isolation_level"] = "AUTOCOMMIT"
     return create_async_engine(
         url, echo=echo, pool_pre_ping=True, connect_args=connect_args, **kwargs
     )
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, begin_immediate: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the driver, emit BEGIN so it can be BEGIN IMMEDIATE.
+        # Let SQLAlchemy, not the driver, emit BEGIN so it can be BEGIN IMMEDIATE
+        # (and, for reads, emit none: every statement its own transaction).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -61,9 +73,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if begin_immediate:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def on_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]

@@ -58,6 +58,11 @@ class Container:
         )
 
     @functools.cached_property
+    def reads_engine(self) -> AsyncEngine:
+        """The API's reads, on a pool of their own (``create_engine(reads_only=True)``)."""
+        return create_engine(self.settings.database_url, reads_only=True)
+
+    @functools.cached_property
     def jobs(self) -> Jobs:
         s = self.settings
         poll = PollSettings(
@@ -84,6 +89,7 @@ class Container:
     def app_deps(self) -> AppDeps:
         return AppDeps(
             sessions=self.sessions,
+            reads=sessionmaker(self.reads_engine),
             runner=self.runner,
             events=SqlEventStore(self.sessions),
             merchants=SqlMerchantPayouts(self.sessions),
@@ -97,6 +103,8 @@ class Container:
         for provider in self.providers.values():
             if isinstance(provider, HttpPaymentProvider):
                 await provider.aclose()
+        if "reads_engine" in self.__dict__:  # created on first use
+            await self.reads_engine.dispose()
         await self.engine.dispose()
 
 

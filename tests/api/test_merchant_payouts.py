@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import select
 
@@ -85,6 +87,20 @@ async def test_tiny_studio_pays_out_once_per_key_and_never_overdraws(tiny, seede
     assert await available(client, payee) == "100.00"
     twice = await client.data(CANCEL, id=payload["payout"]["id"])
     assert [e["code"] for e in twice["cancelPayout"]["userErrors"]] == ["ILLEGAL_TRANSITION"]
+    async with seeded.sessions() as session:
+        assert await ledger_checks.verify(session) == []
+
+
+async def test_more_requests_at_once_than_connections_in_the_pool_all_pay(tiny, seeded) -> None:
+    """Each request reads (its key, then its answer) on one connection and writes on
+    another: 40 at once against a pool of 15 must not leave every connection held by
+    a reader waiting for a writer's."""
+    client, payee, account = tiny
+    requests = [payout_input(payee, account, "1.00", f"crowd-key-{i:02d}") for i in range(40)]
+    answers = await asyncio.gather(*(client.data(CREATE, input=r) for r in requests))
+    assert [a["createPayout"]["userErrors"] for a in answers] == [[]] * 40
+    assert len({a["createPayout"]["payout"]["id"] for a in answers}) == 40
+    assert await available(client, payee) == "60.00"
     async with seeded.sessions() as session:
         assert await ledger_checks.verify(session) == []
 

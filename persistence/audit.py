@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.tables import AuditEvent
 
+_AUDIT = AuditEvent.__table__  # Core: an ORM insert costs twice the CPU
+
 SYSTEM = "system"
 
 
@@ -42,4 +44,4 @@ def audit_row(
 
 async def write(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(insert(AuditEvent), list(rows))
+        await session.execute(insert(_AUDIT), list(rows))

@@ -32,8 +32,8 @@ from domain.ports import PaymentOrderRequest
 from domain.routing import RailDecision
 from persistence import audit, ledger_store, transitions
 from persistence.run_store import account_from_row, request_to_json
-from persistence.sql import insert_ignore
-from persistence.tables import BankAccount, IdempotencyKey, LedgerAccount, Payee, Payout
+from persistence.sql import insert_new
+from persistence.tables import BankAccount, IdempotencyKey, Payee, Payout
 
 OPERATION = "createPayout"
 
@@ -98,37 +98,36 @@ class SqlMerchantPayouts:
 async def _claim_key(
     session: AsyncSession, scope: str, request: PayoutRequest, now: datetime
 ) -> Outcome | None:
-    """Take the key for this request, or find the answer it already has."""
+    """Take the key for this request, or find the answer it already has: one INSERT
+    for a new key; a key in use is read, and an expired one taken over."""
     key = request.idempotency_key
-    await session.execute(
+    row = {
+        "scope": scope,
+        "key": key,
+        "operation": OPERATION,
+        "request_hash": request.fingerprint(),
+        "payout_id": None,
+        "response": {},
+        "created_at": now,
+        "expires_at": now + KEY_LIFETIME,
+    }
+    table, unique = IdempotencyKey.__table__, ["scope", "key"]
+    if await insert_new(session, table, row, unique):
+        return None  # ours
+    expired = await session.execute(
         delete(IdempotencyKey).where(
             IdempotencyKey.scope == scope,
             IdempotencyKey.key == key,
             IdempotencyKey.expires_at <= now,
         )
     )
-    await insert_ignore(
-        session,
-        IdempotencyKey.__table__,
-        [
-            {
-                "scope": scope,
-                "key": key,
-                "operation": OPERATION,
-                "request_hash": request.fingerprint(),
-                "payout_id": None,
-                "response": {},
-                "created_at": now,
-                "expires_at": now + KEY_LIFETIME,
-            }
-        ],
-        ["scope", "key"],
-    )
-    row = await session.scalar(
+    if expired.rowcount and await insert_new(session, table, row, unique):
+        return None  # ours now
+    held = await session.scalar(
         select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
     )
-    assert row is not None
-    if row.request_hash != request.fingerprint():
+    assert held is not None
+    if held.request_hash != request.fingerprint():
         raise _Refused(
             Problem(
                 "idempotency_key",
@@ -136,22 +135,31 @@ async def _claim_key(
                 "this idempotencyKey was used for a different request",
             )
         )
-    if row.payout_id is not None:
-        return Outcome(row.payout_id, replayed=True)
-    return None  # ours: this transaction inserted it
+    if held.payout_id is not None:
+        return Outcome(held.payout_id, replayed=True)
+    raise AssertionError("a committed key always names its payout")
 
 
 async def _create_payout(
     session: AsyncSession, scope: str, request: PayoutRequest, now: datetime
 ) -> int:
-    payee = await session.get(Payee, request.payee_id)
-    if payee is None:
+    found = (
+        await session.execute(
+            select(Payee, BankAccount)
+            .outerjoin(
+                BankAccount,
+                (BankAccount.payee_id == Payee.id) & (BankAccount.id == request.bank_account_id),
+            )
+            .where(Payee.id == request.payee_id)
+        )
+    ).first()
+    if found is None:
         raise _Refused(Problem("payee_id", "NOT_FOUND", f"no payee {request.payee_id}"))
+    payee, account_row = found
     payable = ledger.payable(payee.id, request.amount.currency)
-    if (
-        await session.scalar(select(LedgerAccount.id).where(LedgerAccount.code == payable.code))
-        is None
-    ):
+    # Locked now, until commit: two requests against one balance take turns from here.
+    balances = await ledger_store.lock_balances(session, [payable])
+    if payable.code not in balances:
         raise _Refused(
             Problem(
                 "currency",
@@ -159,11 +167,6 @@ async def _create_payout(
                 f"payee {payee.id} has no {request.amount.currency} balance",
             )
         )
-    account_row = await session.scalar(
-        select(BankAccount).where(
-            BankAccount.id == request.bank_account_id, BankAccount.payee_id == payee.id
-        )
-    )
     if account_row is None:
         raise _Refused(
             Problem(
@@ -174,7 +177,6 @@ async def _create_payout(
         )
     decision = _route(payee, account_row, request, now)
     hold = ledger.reserve(payee.id, request.amount, decision.rail.provider.value)
-    balances = await ledger_store.lock_balances(session, [payable])
     try:
         ledger_store.require_available(balances, payable, request.amount)
     except InsufficientFunds as exc:
@@ -275,7 +277,7 @@ async def _insert_payout(
         reference=f"payout {provider_key}",
     )
     payout_id = await session.scalar(
-        insert(Payout)
+        insert(Payout.__table__)
         .values(
             event_id=None,
             payee_id=payee.id,
@@ -295,7 +297,7 @@ async def _insert_payout(
             updated_at=now,
             version=1,
         )
-        .returning(Payout.id)
+        .returning(Payout.__table__.c.id)
     )
     assert payout_id is not None
     return payout_id

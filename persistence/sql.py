@@ -25,6 +25,16 @@ async def insert_ignore(
         )
 
 
+async def insert_new(
+    session: AsyncSession, table: Table, row: Mapping[str, Any], keys: Sequence[str]
+) -> bool:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING for one row: whether it went in. A row
+    another transaction is inserting is waited for (its unique index entry)."""
+    statement = _insert(session, table).on_conflict_do_nothing(index_elements=keys)
+    inserted = await session.execute(statement.values(row).returning(table.c.id))
+    return inserted.first() is not None
+
+
 async def upsert(
     session: AsyncSession,
     table: Table,

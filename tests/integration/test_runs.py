@@ -185,8 +185,10 @@ async def test_a_runs_statements_do_not_grow_with_its_payouts(
     def count(*_: object) -> None:
         statements[0] += 1
 
-    for size in (8, 32):
-        code = f"LIQ-SIZE-{size}"
+    # The first run also creates the ledger accounts the others find (cash at each
+    # provider): the two after it are compared.
+    for i, size in enumerate((32, 8, 32)):
+        code = f"LIQ-SIZE-{i}-{size}"
         plan = require(
             plan_event(
                 EventInput(
@@ -207,4 +209,4 @@ async def test_a_runs_statements_do_not_grow_with_its_payouts(
             event.remove(seeded.engine.sync_engine, "before_cursor_execute", count)
         assert (summary.failed if refused else summary.created) == size
         counts.append(statements[0])
-    assert counts[0] == counts[1], counts
+    assert counts[1] == counts[2], counts

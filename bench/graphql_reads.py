@@ -39,7 +39,7 @@ from typing import Any
 import httpx
 from sqlalchemy import event
 
-from bench.common import database, percentile, report
+from bench.common import CpuMeter, database, percentile, report
 from bench.seed import issue_ops_key, seed
 from graph.pagination import encode_cursor
 from persistence.migrate import upgrade
@@ -231,13 +231,17 @@ def server(url: str) -> Iterator[tuple[str, int]]:
 
 
 async def load(
-    base: str, key: str, shape: Shape, clients: int, seconds: float, n: int
+    base: str, key: str, shape: Shape, clients: int, seconds: float, n: int, cpu: CpuMeter
 ) -> dict[str, Any]:
     """``clients`` closed loops for ``seconds`` after a one-second warm-up."""
     start = time.perf_counter() + 1.0
     stop = start + seconds
     latencies: list[float] = []
     failures = 0
+
+    async def meter() -> None:
+        await asyncio.sleep(start - time.perf_counter())
+        cpu.start()
 
     async def client(k: int) -> None:
         nonlocal failures
@@ -256,7 +260,10 @@ async def load(
                     latencies.append(took)
                     failures += not ok
 
-    await asyncio.gather(*(client(k) for k in range(clients)))
+    await asyncio.gather(meter(), *(client(k) for k in range(clients)))
+    # Server CPU per request is the figure the load generator cannot distort: one
+    # uvicorn worker serves at most 1000 / app_cpu_ms_per_req requests a second.
+    cores = cpu.cores(time.perf_counter() - start, len(latencies))
     return {
         "query": shape.name,
         "clients": clients,
@@ -265,6 +272,10 @@ async def load(
         "req_per_s": round(len(latencies) / seconds, 1),
         "p50_ms": round(percentile(latencies, 50) * 1000, 2),
         "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+        **cores,
+        "one_worker_max_req_per_s": round(1000 / cores["app_cpu_ms_per_req"], 1)
+        if cores["app_cpu_ms_per_req"]
+        else None,
         "load_avg_1m": round(os.getloadavg()[0], 2),  # other work on the machine
     }
 
@@ -288,13 +299,15 @@ def run_backend(backend: str, n: int, seconds: float) -> list[dict[str, Any]]:
         key, facts = asyncio.run(prepare(url, n))
         print(f"  {backend}: seeded {n:,} payouts in {facts['seed_s']} s; {facts}")
         results = []
-        with server(url) as (base, _pid):
+        with server(url) as (base, pid):
             for shape, clients in RUNS:
-                result = asyncio.run(load(base, key, shape, clients, seconds, n))
+                cpu = CpuMeter(url, pid)
+                result = asyncio.run(load(base, key, shape, clients, seconds, n, cpu))
                 print(
                     f"  {backend:>10} {shape.name:<28} x{clients:<3}"
                     f" {result['req_per_s']:>8} req/s  p50 {result['p50_ms']:>8} ms"
                     f"  p99 {result['p99_ms']:>8} ms"
+                    f"  server {result['app_cpu_ms_per_req']:>6} ms CPU/req"
                 )
                 results.append({"workload": "graphql_reads", "backend": backend, **result})
     return [_annotated(r, results, facts, n) for r in results]

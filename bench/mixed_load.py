@@ -39,7 +39,7 @@ from typing import Any
 import httpx
 
 from bench import merchant_payouts as mp
-from bench.common import database, percentile, report
+from bench.common import CpuMeter, database, percentile, report
 from bench.seed import issue_ops_key
 from domain.money import Money
 from persistence.db import create_engine
@@ -169,7 +169,7 @@ async def measure(url: str, base_url: str, server_pid: int, options: argparse.Na
     results.append(mp.summarize("typename_ceiling", ceiling, options.clients))
 
     load = Load()
-    cpu = mp.CpuMeter(url, server_pid)
+    cpu = CpuMeter(url, server_pid)
     stop = mp.deadline(options.seconds)
     clients = [Client(i, merchants, ops_key, load) for i in range(options.clients)]
     cpu.start()

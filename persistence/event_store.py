@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain import ledger
 from domain.events import EventPlan, Problem
 from persistence import audit, ledger_store
+from persistence.sql import chunked
 from persistence.tables import Allocation, LiquidationEvent, Payee
 
 
@@ -24,9 +25,10 @@ class SqlEventStore:
         """Store the event; unknown payees or a taken code come back as problems."""
         async with self._sessions.begin() as session:
             payee_ids = [payee_id for payee_id, _ in plan.allocations]
-            known = set(
-                (await session.scalars(select(Payee.id).where(Payee.id.in_(payee_ids)))).all()
-            )
+            known: set[int] = set()
+            for chunk in chunked(payee_ids):
+                found = await session.scalars(select(Payee.id).where(Payee.id.in_(chunk)))
+                known.update(found.all())
             missing = [
                 Problem(f"allocations.{i}.payeeId", "NOT_FOUND", f"no payee {pid}")
                 for i, pid in enumerate(payee_ids)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import aliased
 from domain.errors import InsufficientFunds
 from domain.ledger import AccountRef, Balance, Transfer, balance_deltas
 from domain.money import Money
-from persistence.sql import allocate_ids, insert_ignore
+from persistence.sql import allocate_ids, chunked, insert_ignore
 from persistence.tables import LedgerAccount, LedgerEntry, LedgerTransfer
 
 _ACCOUNTS = LedgerAccount.__table__
@@ -68,10 +68,13 @@ async def account_ids(
 
 
 async def _ids_of(session: AsyncSession, codes: list[str]) -> dict[str, int]:
-    rows = await session.execute(
-        select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(codes))
-    )
-    return dict(rows.all())
+    ids: dict[str, int] = {}
+    for chunk in chunked(codes):  # an event allocating to 100,000 payees names 100,001
+        rows = await session.execute(
+            select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(chunk))
+        )
+        ids.update(rows.all())
+    return ids
 
 
 async def write(session: AsyncSession, postings: Sequence[Posting], now: datetime) -> list[int]:

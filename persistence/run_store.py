@@ -27,7 +27,7 @@ from domain.ports import (
 )
 from domain.runs import Candidate, Evaluation, SubmissionResult, outcome_of
 from persistence import audit, ledger_store, transitions
-from persistence.sql import insert_ignore, upsert
+from persistence.sql import chunked, insert_ignore, upsert
 from persistence.tables import (
     Allocation,
     LiquidationEvent,
@@ -450,15 +450,17 @@ async def _find_run(session: AsyncSession, event_id: int, key: str) -> PayoutRun
 async def default_accounts(
     session: AsyncSession, payee_ids: Sequence[int]
 ) -> dict[int, BankAccount]:
-    """Each payee's default bank account (the lowest id if several), in one query."""
-    rows = (
-        await session.scalars(
+    """Each payee's default bank account (the lowest id if several), one query per
+    10,000 payees."""
+    found: dict[int, BankAccount] = {}
+    for chunk in chunked(sorted(set(payee_ids))):
+        rows = await session.scalars(
             select(BankAccountRow)
-            .where(BankAccountRow.payee_id.in_(set(payee_ids)), BankAccountRow.is_default)
+            .where(BankAccountRow.payee_id.in_(chunk), BankAccountRow.is_default)
             .order_by(BankAccountRow.id.desc())
         )
-    ).all()
-    return {row.payee_id: account_from_row(row) for row in rows}
+        found.update((row.payee_id, account_from_row(row)) for row in rows.all())
+    return found
 
 
 def account_from_row(row: BankAccountRow) -> BankAccount:

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+
+T = TypeVar("T")
+
+
+# PostgreSQL takes at most 65,535 parameters in one statement.
+IN_LIST_CHUNK = 10_000
+
+
+def chunked(values: Sequence[T], size: int = IN_LIST_CHUNK) -> Iterator[Sequence[T]]:
+    """``values`` in slices small enough for one ``IN (...)`` list."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def _insert(session: AsyncSession, table: Table) -> Any:

@@ -28,6 +28,7 @@ from domain.rails import RAILS, rail_for_country
 from persistence import ledger_store
 from persistence.api_keys import SqlApiKeys
 from persistence.event_store import SqlEventStore
+from persistence.sql import chunked
 from persistence.tables import BankAccount, LedgerAccount, LiquidationEvent, Payee
 
 FIRST = [
@@ -237,15 +238,12 @@ def _amount(rng: random.Random) -> str:
 async def _insert_payees(
     session: AsyncSession, people: list[DemoPayee], now: datetime
 ) -> dict[str, int]:
-    existing = dict(
-        (
-            await session.execute(
-                select(Payee.reference, Payee.id).where(
-                    Payee.reference.in_([p.reference for p in people])
-                )
-            )
-        ).all()
-    )
+    existing: dict[str, int] = {}
+    for chunk in chunked([p.reference for p in people]):
+        found = await session.execute(
+            select(Payee.reference, Payee.id).where(Payee.reference.in_(chunk))
+        )
+        existing.update(found.all())
     new = [p for p in people if p.reference not in existing]
     if new:
         rows = (

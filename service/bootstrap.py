@@ -60,7 +60,10 @@ class Container:
     @functools.cached_property
     def reads_engine(self) -> AsyncEngine:
         """The API's reads, on a pool of their own (``create_engine(reads_only=True)``)."""
-        return create_engine(self.settings.database_url, reads_only=True)
+        s = self.settings
+        return create_engine(
+            s.database_url, reads_only=True, pool_size=s.read_pool_size, max_overflow=0
+        )
 
     @functools.cached_property
     def jobs(self) -> Jobs:

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     max_query_tokens: int = 2000
     max_aliases: int = 15
     max_request_bytes: int = 1 << 20  # a larger /graphql body is refused with 413
+    # API requests served at once, each holding one read connection while it runs;
+    # more wait for a connection, and a wait costs them a whole request's time.
+    read_pool_size: int = 25
     graphiql: bool = True
     run_batch_size: int = 500
     # Scheduled jobs (run inside serve, or alone in `payout-engine worker`).

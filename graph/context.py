@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -43,19 +45,34 @@ class AppDeps:
     jobs: Jobs | None = None  # runReconciliation / resolveBreak need them
 
 
+# Turns closer together than this share the connection without asking the server.
+IDLE_S = 1.0
+
+
 class Reads:
     """Where a request's resolvers read.
 
     Shared (one HTTP request): the key look-up and every resolver take turns on one
     session, checked out once, instead of one pool checkout (and ping) each; the
     session is emptied after every turn, so a read after the request's own write sees
-    it. Not shared (a subscription's socket, which lives for hours): a short session
-    for every read. A turn holds the session: await no loader inside one."""
+    it. A turn more than ``idle_s`` after the last one (after a long mutation such as
+    ``startRun``, during which the server may have restarted) starts on a fresh
+    checkout, which the pool pings first. Not shared (a subscription's socket, which
+    lives for hours): a short session for every read. A turn holds the session: await
+    no loader inside one."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, shared: bool) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        shared: bool,
+        idle_s: float = IDLE_S,
+    ) -> None:
         self._sessions = sessions
         self._shared: AsyncSession | None = None
         self._turn = asyncio.Lock() if shared else None
+        self._idle_s = idle_s
+        self._last_turn = 0.0
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -64,17 +81,25 @@ class Reads:
                 yield session
             return
         async with self._turn:
+            if self._shared is not None and time.monotonic() - self._last_turn > self._idle_s:
+                await self.aclose()  # the next checkout pings the server first
             if self._shared is None:
                 self._shared = self._sessions()
             try:
                 yield self._shared
+            except Exception:
+                with contextlib.suppress(Exception):  # a lost connection, say: not reused
+                    await self.aclose()
+                raise
             finally:
-                self._shared.expunge_all()
+                if self._shared is not None:
+                    self._shared.expunge_all()
+                self._last_turn = time.monotonic()
 
     async def aclose(self) -> None:
-        if self._shared is not None:
-            await self._shared.close()
-            self._shared = None
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            await shared.close()
 
 
 def _loader(

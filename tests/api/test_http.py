@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event, select, update
+import asyncio
 
+from sqlalchemy import event, select, text, update
+
+from graph.context import Reads
 from persistence.tables import Payee
 from service.bootstrap import Container
 from tests.conftest import GraphQLClient
+from tests.jobs_harness import only_on
 
 NESTED_PAGE = """
 query($first: Int) { payouts(first: $first) { edges { node {
@@ -70,3 +74,25 @@ async def test_statements_per_request_do_not_grow_with_page_size(
     # the API key, the page, then one query per loader: payee, bank accounts, balances,
     # event, trace, ledger entries
     assert counts[1] == 8
+
+
+@only_on("postgresql")
+async def test_a_request_reads_on_one_connection_and_survives_losing_it(
+    seeded: Container,
+) -> None:
+    """Turns close together share the request's connection; a turn after a long gap
+    (a run that outlived a server restart) starts on a fresh, pinged one."""
+    reads = Reads(seeded.app_deps().reads, shared=True, idle_s=0.2)
+    backend_pid = text("SELECT pg_backend_pid()")
+    try:
+        async with reads.session() as session:
+            first = await session.scalar(backend_pid)
+        async with reads.session() as session:
+            assert await session.scalar(backend_pid) == first
+        async with seeded.engine.connect() as admin:
+            await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        await asyncio.sleep(0.3)
+        async with reads.session() as session:
+            assert await session.scalar(backend_pid) != first
+    finally:
+        await reads.aclose()

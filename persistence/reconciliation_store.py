@@ -44,6 +44,7 @@ from domain.errors import BreakNotOpen, InvalidInput, NotFound, UnsupportedCurre
 from domain.money import MAX_MINOR_UNITS, Money, exponent
 from domain.ports import OrderStatus, ProviderOrder
 from persistence import audit
+from persistence.sql import chunked
 from persistence.tables import Payout, ReconciliationBreak, ReconciliationRun
 
 _RUNS = ReconciliationRun.__table__
@@ -509,8 +510,7 @@ async def _existing(session: AsyncSession, breaks: Iterable[Break]) -> dict[tupl
     """Ids of the breaks already recorded, by (kind, fingerprint), a chunk at a time."""
     wanted = sorted({(b.kind, b.fingerprint) for b in breaks})
     found: dict[tuple[str, str], int] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
+    for chunk in chunked(wanted, 500):
         fingerprints = [f for _, f in chunk]
         rows = await session.execute(
             select(_BREAKS.c.kind, _BREAKS.c.fingerprint, _BREAKS.c.id).where(
@@ -526,10 +526,10 @@ async def _existing(session: AsyncSession, breaks: Iterable[Break]) -> dict[tupl
 async def _seen_again(
     session: AsyncSession, ids: Sequence[int], run_id: int, now: datetime
 ) -> None:
-    for start in range(0, len(ids), 500):
+    for chunk in chunked(ids, 500):
         await session.execute(
             update(_BREAKS)
-            .where(_BREAKS.c.id.in_(ids[start : start + 500]))
+            .where(_BREAKS.c.id.in_(chunk))
             .values(last_seen_at=now, last_run_id=run_id)
         )
 
@@ -538,10 +538,10 @@ async def _reopen(session: AsyncSession, ids: Sequence[int]) -> int:
     """A break that resolved itself (it vanished) and is back is open again; one an
     operator resolved stays resolved: they accepted it."""
     reopened = 0
-    for start in range(0, len(ids), 500):
+    for chunk in chunked(ids, 500):
         result = await session.execute(
             update(_BREAKS)
-            .where(_BREAKS.c.id.in_(ids[start : start + 500]), _BREAKS.c.status == "auto_resolved")
+            .where(_BREAKS.c.id.in_(chunk), _BREAKS.c.status == "auto_resolved")
             .values(status="open", resolved_at=None, resolved_by=None, resolution_note=None)
         )
         reopened += int(result.rowcount or 0)  # type: ignore[attr-defined]

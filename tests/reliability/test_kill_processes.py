@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import signal
 import socket
@@ -49,6 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from domain.ports import OrderStatus, ProviderKind
 from persistence.db import create_engine, sessionmaker
 from persistence.tables import LiquidationEvent, Payout, PayoutRun, ProviderCursor
+from providers.client import remote_provider
 from tests.jobs_harness import (
     PAYOUT_STATUS,
     Books,
@@ -188,13 +190,19 @@ class Banks:
     def __init__(self, urls: dict[ProviderKind, str]) -> None:
         self.urls = urls
         self.http = httpx.AsyncClient(timeout=30.0)
+        self.clients = {kind: remote_provider(kind, url) for kind, url in urls.items()}
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+        await self.http.aclose()
 
     async def orders(self) -> dict[str, dict[str, Any]]:
         """Every order at every bank by order id, tagged with its bank's kind.
 
         The listing is ordered by last change and the banks' clocks run: an order that
         changes while it is listed comes again on a later page (the later copy wins)."""
-        listed = await asyncio.gather(*(self._list(url) for url in self.urls.values()))
+        listed = await asyncio.gather(*(self._list(kind) for kind in self.urls))
         orders: dict[str, dict[str, Any]] = {}
         for kind, found in zip(self.urls, listed, strict=True):
             for order in found:
@@ -210,17 +218,12 @@ class Banks:
             response = await self.http.post(f"{url}/_admin/advance", json={"seconds": seconds})
             response.raise_for_status()
 
-    async def _list(self, url: str) -> list[dict[str, Any]]:
-        params: dict[str, str | int] = {"limit": 1000}
+    async def _list(self, kind: ProviderKind) -> list[dict[str, Any]]:
+        """The bank's orders as it sends them, through the engine's own client."""
         found: list[dict[str, Any]] = []
-        while True:
-            response = await self.http.get(f"{url}/v1/payment_orders", params=params)
-            response.raise_for_status()
-            page = response.json()
-            found.extend(page["data"])
-            if not page["next_cursor"]:
-                return found
-            params["cursor"] = page["next_cursor"]
+        async for page in self.clients[kind].iter_order_json():
+            found.extend(json.loads(page)["data"])
+        return found
 
 
 async def start_run(base_url: str, key: str = RUN_KEY) -> dict[str, Any]:
@@ -298,7 +301,7 @@ class Stage:
             yield stage
         finally:
             await stage.stop()
-            await stage.banks.http.aclose()
+            await stage.banks.aclose()
             await engine.dispose()
 
     @property

@@ -37,8 +37,8 @@ from sqlalchemy import event, update
 from bench.common import database, report
 from bench.seed import Layout, mock_banks, seed, status_of
 from domain.clock import SystemClock
+from domain.lifecycle import PayoutStatus
 from domain.money import Money
-from domain.payouts import PayoutStatus
 from domain.ports import OrderStatus, PaymentProvider, ProviderKind, ProviderOrder
 from persistence.migrate import upgrade
 from persistence.tables import LedgerAccount, Payout

@@ -60,8 +60,8 @@ from domain.clock import ManualClock
 from domain.demo_accounts import sample_account_details
 from domain.eligibility import SkipReason
 from domain.ledger import Kind
+from domain.lifecycle import PayoutStatus
 from domain.money import Money, convert
-from domain.payouts import PayoutStatus
 from domain.ports import OrderStatus, ProviderKind
 from domain.rails import INTERNATIONAL_WIRE, SUPPORTED_COUNTRIES, rail_for_country
 from domain.routing import route

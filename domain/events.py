@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from domain.errors import InvalidAmount, InvalidInput, PayoutEngineError
+from domain.errors import ErrorCode, InvalidAmount, InvalidInput, PayoutEngineError, Problem
 from domain.money import Money, allocate, check_currency
 
 EVENT_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,63}$")
@@ -45,24 +45,21 @@ class EventPlan:
     allocations: tuple[tuple[int, Money], ...]  # (payee_id, amount)
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    field: str
-    code: str
-    message: str
-
-
 def plan_event(data: EventInput) -> EventPlan | list[Problem]:
     problems: list[Problem] = []
     if not EVENT_CODE.match(data.code or ""):
         problems.append(
-            Problem("code", "INVALID_INPUT", "code is 3-64 characters of A-Z, 0-9, '-' or '_'")
+            Problem(
+                "code", ErrorCode.INVALID_INPUT, "code is 3-64 characters of A-Z, 0-9, '-' or '_'"
+            )
         )
     for name in ("name", "fund_name"):
         value = getattr(data, name)
         if not value or not value.strip() or len(value) > 200 or _has_control(value):
             problems.append(
-                Problem(name, "INVALID_INPUT", f"{name} is 1-200 characters, no control ones")
+                Problem(
+                    name, ErrorCode.INVALID_INPUT, f"{name} is 1-200 characters, no control ones"
+                )
             )
     try:
         check_currency(data.currency)
@@ -74,7 +71,9 @@ def plan_event(data: EventInput) -> EventPlan | list[Problem]:
     try:
         total = sum((m for _, m in amounts), Money.zero(data.currency))
     except InvalidAmount:
-        return [Problem("allocations", "INVALID_AMOUNT", "the allocations add up to too much")]
+        return [
+            Problem("allocations", ErrorCode.INVALID_AMOUNT, "the allocations add up to too much")
+        ]
     return EventPlan(data.code, data.name.strip(), data.fund_name.strip(), total, tuple(amounts))
 
 
@@ -88,12 +87,14 @@ def _allocation_amounts(
 ) -> list[tuple[int, Money]] | None:
     rows = data.allocations
     if not rows:
-        problems.append(Problem("allocations", "INVALID_INPUT", "at least one allocation"))
+        problems.append(Problem("allocations", ErrorCode.INVALID_INPUT, "at least one allocation"))
         return None
     if len(rows) > MAX_ALLOCATIONS:
         problems.append(
             Problem(
-                "allocations", "INVALID_INPUT", f"at most {MAX_ALLOCATIONS} allocations per event"
+                "allocations",
+                ErrorCode.INVALID_INPUT,
+                f"at most {MAX_ALLOCATIONS} allocations per event",
             )
         )
         return None
@@ -103,7 +104,7 @@ def _allocation_amounts(
             problems.append(
                 Problem(
                     f"allocations.{i}.payeeId",
-                    "DUPLICATE_ALLOCATION",
+                    ErrorCode.DUPLICATE_ALLOCATION,
                     f"payee {row.payee_id} is allocated twice",
                 )
             )
@@ -116,7 +117,7 @@ def _allocation_amounts(
             problems.append(
                 Problem(
                     f"allocations.{i}",
-                    "INVALID_INPUT",
+                    ErrorCode.INVALID_INPUT,
                     "give each allocation an amount, or give a total and weights",
                 )
             )
@@ -136,7 +137,7 @@ def _split(data: EventInput, problems: list[Problem]) -> list[tuple[int, Money]]
             problems.append(
                 Problem(
                     f"allocations.{i}.weight",
-                    "INVALID_INPUT",
+                    ErrorCode.INVALID_INPUT,
                     "with a total, each allocation needs a positive weight only",
                 )
             )
@@ -148,7 +149,7 @@ def _split(data: EventInput, problems: list[Problem]) -> list[tuple[int, Money]]
         problems.append(
             Problem(
                 "total",
-                "INVALID_AMOUNT",
+                ErrorCode.INVALID_AMOUNT,
                 "the total is too small to give every payee at least one unit",
             )
         )
@@ -163,7 +164,9 @@ def _positive(amount: str, currency: str, field: str, problems: list[Problem]) -
         problems.append(Problem(field, exc.code, exc.message))
         return None
     if money.minor <= 0:
-        problems.append(Problem(field, "INVALID_AMOUNT", "amount must be greater than zero"))
+        problems.append(
+            Problem(field, ErrorCode.INVALID_AMOUNT, "amount must be greater than zero")
+        )
         return None
     return money
 

@@ -13,7 +13,6 @@ transfer, and ``balance_deltas`` says how it moves the cached per-account totals
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
 
@@ -26,7 +25,6 @@ from domain.errors import (
     UnbalancedEntry,
 )
 from domain.money import Money, check_currency
-from domain.payouts import PayoutStatus, transition
 
 
 class Side(StrEnum):
@@ -294,62 +292,12 @@ def _leg_delta(transfer: Transfer, leg: Leg) -> Balance:
     return posted - pending if transfer.kind == Kind.POST else posted
 
 
-def apply(balances: Mapping[str, Balance], transfer: Transfer) -> dict[str, Balance]:
-    """The totals after writing ``transfer``; ``balances`` is left as it was."""
-    updated = dict(balances)
-    for code, delta in balance_deltas(transfer).items():
-        updated[code] = updated.get(code, Balance()) + delta
-    return updated
-
-
-def replay(journal: Iterable[Transfer]) -> dict[str, Balance]:
-    """Recompute every account's totals from the journal (what reconciliation compares)."""
-    balances: dict[str, Balance] = {}
-    for transfer in journal:
-        balances = apply(balances, transfer)
-    return balances
-
-
 def check_available(balance: Balance, account_type: AccountType, amount: Money) -> None:
-    """Raise ``InsufficientFunds`` if holding ``amount`` would take available below zero."""
+    """The available-balance rule: raise ``InsufficientFunds`` if holding ``amount`` would
+    take the account's available balance below zero."""
     if not amount.is_positive:
         raise InvalidAmount(f"cannot reserve {amount}", field="amount")
     available = balance.available(account_type)
     if amount.minor > available:
-        shown = Money(available, amount.currency)
+        shown = Money(max(available, 0), amount.currency)
         raise InsufficientFunds(f"{amount} exceeds the available {shown}", field="amount")
-
-
-# --- payout lifecycle -------------------------------------------------------------------
-
-
-class LedgerEffect(StrEnum):
-    NONE = "none"
-    RESERVE = "reserve"
-    POST = "post"
-    VOID = "void"
-    REVERSE = "reverse"
-
-
-_S = PayoutStatus
-# A payout is created (``None``) as pending or skipped; skipped ones are re-evaluated.
-NEW_PAYOUT_STATUSES = frozenset({_S.PENDING, _S.SKIPPED})
-_EFFECTS: dict[tuple[PayoutStatus | None, PayoutStatus], LedgerEffect] = {
-    (None, _S.PENDING): LedgerEffect.RESERVE,
-    (_S.SKIPPED, _S.PENDING): LedgerEffect.RESERVE,
-    (_S.PENDING, _S.CANCELLED): LedgerEffect.VOID,
-    (_S.SUBMITTING, _S.FAILED): LedgerEffect.VOID,
-    (_S.SUBMITTED, _S.FAILED): LedgerEffect.VOID,
-    (_S.SUBMITTED, _S.COMPLETED): LedgerEffect.POST,
-    (_S.COMPLETED, _S.RETURNED): LedgerEffect.REVERSE,
-}
-
-
-def effect_of(current: PayoutStatus | None, target: PayoutStatus) -> LedgerEffect:
-    """What the ledger writes when a payout moves from ``current`` (None: new) to ``target``."""
-    if current is None:
-        if target not in NEW_PAYOUT_STATUSES:
-            raise IllegalTransition(f"a new payout cannot start as {target}")
-    else:
-        transition(current, target)
-    return _EFFECTS.get((current, target), LedgerEffect.NONE)

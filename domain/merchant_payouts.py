@@ -2,22 +2,26 @@
 
 Input is validated here, all problems at once; the request's fingerprint is what an
 idempotency key is bound to (same key + different fingerprint = key reused).
+``plan_payout`` decides whether the payout can be made and how (route, provider key,
+the frozen order); the store only loads what it needs and saves what it decided.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 
-from domain.errors import PayoutEngineError
-from domain.events import Problem
+from domain import ledger
+from domain.bank_details import BankAccount
+from domain.eligibility import Finding, MissingFxRate, PayeeProfile, SkipReason, check_eligibility
+from domain.errors import ErrorCode, InsufficientFunds, PayoutEngineError, Problem
+from domain.idempotency import key_problem
 from domain.money import Money
-
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{8,128}$")
-KEY_LIFETIME = timedelta(hours=24)
+from domain.orders import new_provider_key, order_for
+from domain.ports import PaymentOrderRequest
+from domain.routing import RailDecision
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,18 +46,13 @@ def parse_request(
     payee_id: str, amount: str, currency: str, bank_account_id: str, idempotency_key: str
 ) -> PayoutRequest | list[Problem]:
     problems: list[Problem] = []
-    if not IDEMPOTENCY_KEY.match(idempotency_key or ""):
-        problems.append(
-            Problem(
-                "idempotency_key",
-                "INVALID_INPUT",
-                "idempotencyKey is 8-128 printable ASCII characters",
-            )
-        )
+    bad_key = key_problem(idempotency_key)
+    if bad_key is not None:
+        problems.append(bad_key)
     ids = {}
     for name, value in (("payee_id", payee_id), ("bank_account_id", bank_account_id)):
         if not value or not value.isascii() or not value.isdigit() or len(value) > 18:
-            problems.append(Problem(name, "NOT_FOUND", f"{value!r} is not an id"))
+            problems.append(Problem(name, ErrorCode.NOT_FOUND, f"{value!r} is not an id"))
         else:
             ids[name] = int(value)
     money = None
@@ -62,7 +61,95 @@ def parse_request(
     except PayoutEngineError as exc:
         problems.append(Problem(exc.field or "amount", exc.code, exc.message))
     if money is not None and money.minor <= 0:
-        problems.append(Problem("amount", "INVALID_AMOUNT", "amount must be greater than zero"))
+        problems.append(
+            Problem("amount", ErrorCode.INVALID_AMOUNT, "amount must be greater than zero")
+        )
     if problems or money is None:
         return problems
     return PayoutRequest(ids["payee_id"], money, ids["bank_account_id"], idempotency_key)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPayout:
+    decision: RailDecision
+    order: PaymentOrderRequest
+
+
+# What a finding that makes an account unpayable means for the request's fields.
+_REFUSALS = {
+    SkipReason.INVALID_BANK_ACCOUNT: ("bank_account_id", ErrorCode.INVALID_BANK_ACCOUNT),
+    SkipReason.INVALID_AMOUNT: ("amount", ErrorCode.INVALID_AMOUNT),
+    SkipReason.AMOUNT_ABOVE_RAIL_LIMIT: ("amount", ErrorCode.AMOUNT_ABOVE_RAIL_LIMIT),
+}
+
+
+def plan_payout(
+    request: PayoutRequest,
+    payee: PayeeProfile,
+    account: BankAccount | None,
+    balance: ledger.Balance | None,
+    now: datetime,
+) -> PlannedPayout | list[Problem]:
+    """Whether ``request`` can be paid from ``balance`` (the payee's payable in the
+    request's currency, None if it has none) to ``account``, and the order if so."""
+    currency = request.amount.currency
+    if balance is None:
+        return [
+            Problem(
+                "currency",
+                ErrorCode.CURRENCY_MISMATCH,
+                f"payee {request.payee_id} has no {currency} balance",
+            )
+        ]
+    if account is None:
+        return [
+            Problem(
+                "bank_account_id",
+                ErrorCode.NOT_FOUND,
+                f"payee {request.payee_id} has no bank account {request.bank_account_id}",
+            )
+        ]
+    decision = _route(request, payee, account, now)
+    if isinstance(decision, list):
+        return decision
+    try:
+        ledger.check_available(balance, ledger.AccountType.LIABILITY, request.amount)
+    except InsufficientFunds as exc:
+        return [exc.problem()]
+    order = order_for(new_provider_key(), request.amount, decision, account, payee.country)
+    return PlannedPayout(decision, order)
+
+
+def _route(
+    request: PayoutRequest, payee: PayeeProfile, account: BankAccount, now: datetime
+) -> RailDecision | list[Problem]:
+    try:
+        eligibility = check_eligibility(
+            amount=request.amount, payee=payee, account=account, now=now, fx_rates={}
+        )
+    except MissingFxRate:
+        return [
+            Problem(
+                "currency",
+                ErrorCode.UNSUPPORTED_CURRENCY,
+                "paying this balance to that account's rail needs FX, "
+                "which merchant payouts do not do yet",
+            )
+        ]
+    if not eligibility.eligible or eligibility.decision is None:
+        return [_refusal(f) for f in eligibility.findings]
+    if eligibility.decision.currency != request.amount.currency:
+        return [
+            Problem(
+                "currency",
+                ErrorCode.UNSUPPORTED_CURRENCY,
+                f"the account is paid in {eligibility.decision.currency}, "
+                f"not {request.amount.currency}",
+            )
+        ]
+    return eligibility.decision
+
+
+def _refusal(finding: Finding) -> Problem:
+    field, code = _REFUSALS.get(finding.reason, ("payee_id", ErrorCode.INELIGIBLE))
+    return Problem(field, code, finding.detail)

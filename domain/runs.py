@@ -21,7 +21,6 @@ the existing ones as ``existing_payment_order``.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,11 +35,13 @@ from domain.eligibility import (
     SkipReason,
     check_eligibility,
 )
-from domain.errors import ProviderUnavailable
+from domain.errors import InvalidInput, ProviderUnavailable
+from domain.lifecycle import REEVALUATED_BY_RUNS, PayoutStatus
 from domain.money import Money
-from domain.payouts import REEVALUATED_BY_RUNS, PayoutStatus
+from domain.orders import new_provider_key, order_for
 from domain.ports import (
     Clock,
+    PaymentOrderRequest,
     PaymentProvider,
     ProviderKind,
     ProviderOrder,
@@ -60,7 +61,6 @@ class Candidate:
 
     allocation_id: int
     payee_id: int
-    payee_name: str
     amount: Money
     payee: PayeeProfile
     account: BankAccount | None
@@ -89,6 +89,20 @@ class Evaluation:
     @property
     def findings(self) -> tuple[Finding, ...]:
         return self.eligibility.findings if self.eligibility else ()
+
+    @property
+    def pays(self) -> bool:
+        """Whether this evaluation sends the payout (it becomes ``submitting``)."""
+        return self.status is PayoutStatus.SUBMITTING and self.eligibility is not None
+
+    @property
+    def order_request(self) -> PaymentOrderRequest | None:
+        """What the provider is asked for, when this evaluation pays the payout."""
+        c = self.candidate
+        decision = self.eligibility.decision if self.eligibility else None
+        if not self.pays or decision is None or c.account is None:
+            return None
+        return order_for(self.idempotency_key, c.amount, decision, c.account, c.payee.country)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +142,10 @@ class PayoutStore(Protocol):
         lease: timedelta,
         limit: int | None,
         payout_ids: Sequence[int] | None = None,
+        own_run: int | None = None,
     ) -> list[Submission]:
-        """Payouts stuck in ``submitting`` (of ``payout_ids`` if given), claimed for this
+        """Payouts stuck in ``submitting`` (of ``payout_ids`` if given) that nobody
+        claims, or that run ``own_run`` claims (it is being resumed), claimed for this
         caller until ``now + lease``."""
         ...
 
@@ -171,6 +187,7 @@ class PayoutRunner:
         concurrency: int = 64,
         batch_size: int = 500,
         resume: Resume = _once,
+        lease: timedelta = timedelta(minutes=5),
     ) -> None:
         self._store = store
         self._providers = providers
@@ -178,6 +195,7 @@ class PayoutRunner:
         self._concurrency = concurrency
         self._batch_size = batch_size
         self._resume = resume
+        self._lease = lease  # how long a claim on payouts to re-ask about lasts
 
     async def run(
         self, event_code: str, idempotency_key: str, progress: Progress = _no_progress
@@ -205,12 +223,18 @@ class PayoutRunner:
         finally:
             await sender.wait()
         # Payouts an earlier, interrupted run left submitting: asked again, with their key.
+        # Those another run is still sending are its own: that run claims them.
         left = [
-            s
+            s.payout_id
             for s in await self._store.submitting(handle.event_id)
             if s.payout_id not in sender.sent
         ]
-        await self._submit(handle.run_id, left, progress)
+        if left:
+            now = self._clock.now()
+            work = await self._store.claim_submitting(
+                now, now, self._lease, None, left, own_run=handle.run_id
+            )
+            await self._submit(handle.run_id, work, progress)
         return await self._store.finish_run(handle.run_id, self._clock.now())
 
     async def recover(
@@ -266,7 +290,7 @@ class PayoutRunner:
         return _Sender(self._providers, writer, asyncio.Semaphore(self._concurrency), progress)
 
     def _evaluate(self, candidate: Candidate, rates: Mapping[str, Decimal]) -> Evaluation:
-        key = candidate.payout_key or f"po-{uuid.uuid4().hex}"
+        key = candidate.payout_key or new_provider_key()
         status = candidate.payout_status
         if status is not None and status not in REEVALUATED_BY_RUNS:
             return Evaluation(candidate, status, None, key)
@@ -291,7 +315,10 @@ class PayoutRunner:
             if rail.currency != source
         }
         if len(funding) > 1:
-            raise ValueError("a liquidation event pays out in one funding currency")
+            raise InvalidInput(
+                "a liquidation event pays out in one funding currency",
+                field="liquidation_event_id",
+            )
         provider = self._providers[ProviderKind.CROSS_BORDER]
         try:
             quotes = await asyncio.gather(*(provider.fx_quote(s, t) for s, t in sorted(pairs)))

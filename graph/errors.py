@@ -3,52 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from enum import Enum
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
-from domain.errors import PayoutEngineError
+from domain import errors
+from domain.errors import PayoutEngineError, Problem
 
-
-@strawberry.enum(description="Stable machine-readable error codes.")
-class ErrorCode(Enum):
-    INVALID_INPUT = "INVALID_INPUT"
-    INVALID_AMOUNT = "INVALID_AMOUNT"
-    UNSUPPORTED_CURRENCY = "UNSUPPORTED_CURRENCY"
-    CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
-    UNKNOWN_COUNTRY = "UNKNOWN_COUNTRY"
-    UNSUPPORTED_PAYMENT_METHOD = "UNSUPPORTED_PAYMENT_METHOD"
-    NOT_FOUND = "NOT_FOUND"
-    CONFLICT = "CONFLICT"
-    DUPLICATE_ALLOCATION = "DUPLICATE_ALLOCATION"
-    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
-    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
-    PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
-    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
-    INVALID_BANK_ACCOUNT = "INVALID_BANK_ACCOUNT"
-    AMOUNT_ABOVE_RAIL_LIMIT = "AMOUNT_ABOVE_RAIL_LIMIT"
-    INELIGIBLE = "INELIGIBLE"
-    UNBALANCED_ENTRY = "UNBALANCED_ENTRY"
-    FORBIDDEN = "FORBIDDEN"
-    UNAUTHENTICATED = "UNAUTHENTICATED"
-    INVALID_CURSOR = "INVALID_CURSOR"
-    PAGE_SIZE = "PAGE_SIZE"
-    BREAK_NOT_OPEN = "BREAK_NOT_OPEN"
-    JOB_IN_PROGRESS = "JOB_IN_PROGRESS"
-    FELL_BEHIND = "FELL_BEHIND"  # a subscriber too slow for the feed: re-read, subscribe again
-    INTERNAL = "INTERNAL"
-    # The request itself, before any operation runs:
-    BAD_REQUEST = "BAD_REQUEST"  # not a JSON object with a `query`, a batch, an unknown operation
-    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"  # operations are POSTed; GET serves GraphiQL only
-    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"  # the body is not application/json
-    REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"  # above the server's max_request_bytes
-    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"  # the document is not GraphQL
-    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"  # it does not fit the schema
-    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"  # above the depth, alias or token limit
+# The GraphQL enum is the domain's vocabulary, member for member.
+ErrorCode = strawberry.enum(
+    errors.ErrorCode, name="ErrorCode", description="Stable machine-readable error codes."
+)
 
 
 @strawberry.type(description="A business failure of a mutation; nothing was changed.")
@@ -58,8 +26,12 @@ class UserError:
     message: str
 
 
-def user_error(code: str, message: str, field: str | None = None) -> UserError:
-    return UserError(field=_path(field) if field else None, code=ErrorCode(code), message=message)
+def user_error(code: errors.ErrorCode, message: str, field: str | None = None) -> UserError:
+    return UserError(field=_path(field) if field else None, code=code, message=message)
+
+
+def from_problems(problems: Iterable[Problem]) -> list[UserError]:
+    return [user_error(p.code, p.message, p.field) for p in problems]
 
 
 def from_domain(error: PayoutEngineError) -> UserError:

@@ -223,11 +223,11 @@ async def run_reconciliation(info: Info, input: RunReconciliationInput) -> RunRe
     day = input.business_date or jobs.due_business_date()
     today = info.context.deps.clock.now().date()
     if day > today:
-        error = user_error("INVALID_INPUT", f"{day} has not happened yet", "business_date")
+        error = user_error(ErrorCode.INVALID_INPUT, f"{day} has not happened yet", "business_date")
         return RunReconciliationPayload(reconciliation_run=None, user_errors=[error])
     if day < today - OLDEST_RECONCILABLE:
         message = f"{day} is more than a year ago; the providers' records do not go back so far"
-        error = user_error("INVALID_INPUT", message, "business_date")
+        error = user_error(ErrorCode.INVALID_INPUT, message, "business_date")
         return RunReconciliationPayload(reconciliation_run=None, user_errors=[error])
     try:
         result = await jobs.reconcile(day, "manual")
@@ -243,7 +243,8 @@ async def run_reconciliation(info: Info, input: RunReconciliationInput) -> RunRe
 async def resolve_break(info: Info, input: ResolveBreakInput) -> ResolveBreakPayload:
     ident = parse_id(input.break_id)
     if ident is None:
-        error = user_error("NOT_FOUND", f"no reconciliation break {input.break_id!r}", "break_id")
+        message = f"no reconciliation break {input.break_id!r}"
+        error = user_error(ErrorCode.NOT_FOUND, message, "break_id")
         return ResolveBreakPayload(reconciliation_break=None, user_errors=[error])
     jobs = info.context.deps.jobs
     if jobs is None:

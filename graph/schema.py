@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import suppress
@@ -23,13 +22,22 @@ from strawberry.extensions import (
 from strawberry.permission import BasePermission
 
 from domain import rails, routing
-from domain.errors import PayoutEngineError
-from domain.events import EVENT_CODE, EventInput, Problem, plan_event
+from domain.errors import PayoutEngineError, Problem
+from domain.events import EVENT_CODE, EventInput, plan_event
 from domain.events import AllocationInput as DomainAllocation
+from domain.idempotency import key_problem
 from domain.merchant_payouts import parse_request
 from graph import reconciliation as ops
 from graph.context import Info
-from graph.errors import CodedErrors, ErrorCode, UserError, from_domain, query_error, user_error
+from graph.errors import (
+    CodedErrors,
+    ErrorCode,
+    UserError,
+    from_domain,
+    from_problems,
+    query_error,
+    user_error,
+)
 from graph.guards import RefuseUnstorableText
 from graph.ids import parse_id
 from graph.pagination import Connection, connection, decode_cursor, page_size
@@ -60,7 +68,6 @@ from persistence import queries
 
 # Parsed and validated documents kept per process (LRU): frontends send a few shapes.
 CACHED_DOCUMENTS = 256
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
 class IsOps(BasePermission):
@@ -309,7 +316,7 @@ class Mutation:
             try:
                 payee_id = _int_id(a.payee_id, f"allocations.{i}.payeeId")
             except PayoutEngineError as exc:
-                errors.append(user_error("NOT_FOUND", exc.message, exc.field))
+                errors.append(user_error(ErrorCode.NOT_FOUND, exc.message, exc.field))
                 continue
             allocations.append(DomainAllocation(payee_id, a.amount, a.weight))
         plan = plan_event(
@@ -324,13 +331,11 @@ class Mutation:
         )
         if errors or isinstance(plan, list):
             problems = plan if isinstance(plan, list) else []
-            errors += [user_error(p.code, p.message, p.field) for p in problems]
+            errors += from_problems(problems)
             return CreateLiquidationEventPayload(event=None, user_errors=errors)
         created = await info.context.deps.events.create(plan, info.context.deps.clock.now())
         if isinstance(created, list):
-            return CreateLiquidationEventPayload(
-                event=None, user_errors=[user_error(p.code, p.message, p.field) for p in created]
-            )
+            return CreateLiquidationEventPayload(event=None, user_errors=from_problems(created))
         row = await info.context.loaders.events.load(created)
         assert row is not None
         return CreateLiquidationEventPayload(event=LiquidationEvent.of(row), user_errors=[])
@@ -350,17 +355,9 @@ class Mutation:
         key = input.idempotency_key
         if key is None:
             key = f"run-{uuid.uuid4().hex}"
-        if not IDEMPOTENCY_KEY.match(key):
-            return StartRunPayload(
-                run=None,
-                user_errors=[
-                    user_error(
-                        "INVALID_INPUT",
-                        "idempotencyKey is 1-128 printable ASCII characters",
-                        "idempotency_key",
-                    )
-                ],
-            )
+        bad_key = key_problem(key)
+        if bad_key is not None:
+            return StartRunPayload(run=None, user_errors=from_problems([bad_key]))
         event = None
         ref = input.liquidation_event_id.strip()
         # A code or an id; anything else names no event (and an id of 19 digits or more
@@ -373,7 +370,7 @@ class Mutation:
                 run=None,
                 user_errors=[
                     user_error(
-                        "NOT_FOUND",
+                        ErrorCode.NOT_FOUND,
                         f"no liquidation event {input.liquidation_event_id!r}",
                         "liquidation_event_id",
                     )
@@ -435,14 +432,14 @@ async def create_payout(info: Info, input: CreatePayoutInput) -> CreatePayoutPay
         input.payee_id, input.amount, input.currency, input.bank_account_id, input.idempotency_key
     )
     if not isinstance(parsed, list) and not caller.may_see_payee(parsed.payee_id):
-        parsed = [Problem("payee_id", "NOT_FOUND", f"no payee {input.payee_id}")]
+        parsed = [Problem("payee_id", ErrorCode.NOT_FOUND, f"no payee {input.payee_id}")]
     if isinstance(parsed, list):
-        return CreatePayoutPayload(payout=None, replayed=False, user_errors=_errors(parsed))
+        return CreatePayoutPayload(payout=None, replayed=False, user_errors=from_problems(parsed))
     outcome = await info.context.deps.merchants.create(
         caller.scope, parsed, info.context.deps.clock.now()
     )
     if isinstance(outcome, list):
-        return CreatePayoutPayload(payout=None, replayed=False, user_errors=_errors(outcome))
+        return CreatePayoutPayload(payout=None, replayed=False, user_errors=from_problems(outcome))
     row = await info.context.loaders.payouts.load(outcome.payout_id)
     assert row is not None
     return CreatePayoutPayload(payout=Payout.of(row), replayed=outcome.replayed, user_errors=[])
@@ -452,8 +449,8 @@ async def cancel_payout(info: Info, input: CancelPayoutInput) -> CancelPayoutPay
     caller = info.context.caller
     ident = parse_id(input.payout_id)
     if ident is None:
-        problem = Problem("payout_id", "NOT_FOUND", f"no payout {input.payout_id!r}")
-        return CancelPayoutPayload(payout=None, user_errors=_errors([problem]))
+        problem = Problem("payout_id", ErrorCode.NOT_FOUND, f"no payout {input.payout_id!r}")
+        return CancelPayoutPayload(payout=None, user_errors=from_problems([problem]))
     problems = await info.context.deps.merchants.cancel(
         caller.scope,
         ident,
@@ -461,14 +458,10 @@ async def cancel_payout(info: Info, input: CancelPayoutInput) -> CancelPayoutPay
         info.context.deps.clock.now(),
     )
     if problems:
-        return CancelPayoutPayload(payout=None, user_errors=_errors(problems))
+        return CancelPayoutPayload(payout=None, user_errors=from_problems(problems))
     async with info.context.session() as session:
         rows = await queries.by_ids(session, queries.Payout, [ident])
     return CancelPayoutPayload(payout=Payout.of(rows[0]), user_errors=[])
-
-
-def _errors(problems: list[Problem]) -> list[UserError]:
-    return [user_error(p.code, p.message, p.field) for p in problems]
 
 
 class _ParserCache(ParserCache):

@@ -8,13 +8,13 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from domain import eligibility, ledger, payouts, rails, routing
+from domain import eligibility, ledger, lifecycle, rails, routing
 from domain.money import Money as DomainMoney
 from graph.context import Info
 from graph.pagination import Connection, connection, decode_cursor, page_size
 from persistence import queries, tables
 
-PayoutStatus = strawberry.enum(payouts.PayoutStatus, name="PayoutStatus")
+PayoutStatus = strawberry.enum(lifecycle.PayoutStatus, name="PayoutStatus")
 PaymentMethod = strawberry.enum(rails.PaymentMethod, name="PaymentMethod")
 
 
@@ -373,7 +373,7 @@ class Payout:
         target = row.target_amount_minor
         return cls(
             id=strawberry.ID(str(row.id)),
-            status=payouts.PayoutStatus(row.status),
+            status=lifecycle.PayoutStatus(row.status),
             amount=Money.of(row.amount_minor, row.currency),
             target_amount=Money.of(target, row.target_currency)
             if target is not None and row.target_currency

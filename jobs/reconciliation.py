@@ -34,11 +34,11 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from domain.lifecycle import AGREES_WITH_ORDER, PayoutStatus, reported_path
 from domain.money import Money
-from domain.payouts import PayoutStatus
 from domain.ports import Clock, OrderStatus, PaymentProvider, ProviderKind
 from domain.runs import PayoutRunner
-from domain.settlement import StatusReport, path
+from domain.settlement import StatusReport
 from persistence import ledger_checks
 from persistence.poll_store import SqlPollStore
 from persistence.reconciliation_store import (
@@ -145,9 +145,10 @@ class Reconciler:
         breaks = [b for m in mismatches if (b := _money_break(m)) is not None]
         lagging = []
         for m in mismatches:
-            if _status_of(m.order_status) == m.payout_status:
+            if AGREES_WITH_ORDER[OrderStatus(m.order_status)] == m.payout_status:
                 continue
-            steps = path(PayoutStatus(m.payout_status), OrderStatus(m.order_status))
+            walk = reported_path(PayoutStatus(m.payout_status), OrderStatus(m.order_status))
+            steps = tuple(s.target for s in walk.steps) if walk else ()
             if steps:
                 lagging.append(m)
                 breaks.append(_status_break(m, steps))
@@ -269,11 +270,6 @@ async def _stage_listing(staged: Staging, kind: ProviderKind, provider: PaymentP
     else:
         async for orders in provider.iter_orders(None):
             await staged.add(kind.value, orders)
-
-
-def _status_of(order_status: str) -> str:
-    """The payout status that agrees with a provider's order status."""
-    return PayoutStatus.SUBMITTED.value if order_status == OrderStatus.PROCESSING else order_status
 
 
 def _money(minor: int, currency: str) -> str:

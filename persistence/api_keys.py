@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.auth import Caller, Role, key_hash, new_key
+from persistence.sql import rowcount
 from persistence.tables import ApiKey
 
 # Built once: every request runs it, and building a statement costs more than the look-up.
@@ -72,4 +73,4 @@ class SqlApiKeys:
                 )
                 .values(revoked_at=now)
             )
-            return bool(result.rowcount)
+            return bool(rowcount(result))

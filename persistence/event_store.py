@@ -9,7 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import ledger
-from domain.events import EventPlan, Problem
+from domain.errors import ErrorCode, Problem
+from domain.events import EventPlan
 from persistence import audit, ledger_store
 from persistence.sql import chunked
 from persistence.tables import Allocation, LiquidationEvent, Payee
@@ -30,7 +31,7 @@ class SqlEventStore:
                 found = await session.scalars(select(Payee.id).where(Payee.id.in_(chunk)))
                 known.update(found.all())
             missing = [
-                Problem(f"allocations.{i}.payeeId", "NOT_FOUND", f"no payee {pid}")
+                Problem(f"allocations.{i}.payeeId", ErrorCode.NOT_FOUND, f"no payee {pid}")
                 for i, pid in enumerate(payee_ids)
                 if pid not in known
             ]
@@ -41,7 +42,7 @@ class SqlEventStore:
             ):
                 return [_code_taken(plan.code)]
             try:
-                event_id = await session.scalar(
+                event_id: int | None = await session.scalar(
                     insert(LiquidationEvent)
                     .values(
                         code=plan.code,
@@ -96,4 +97,4 @@ class SqlEventStore:
 
 
 def _code_taken(code: str) -> Problem:
-    return Problem("code", "CONFLICT", f"an event with code {code!r} already exists")
+    return Problem("code", ErrorCode.CONFLICT, f"an event with code {code!r} already exists")

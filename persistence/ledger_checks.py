@@ -10,18 +10,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from domain.ledger import Kind
-from domain.payouts import PayoutStatus
+from domain import lifecycle
+from domain.ledger import AccountType, Balance, Kind
 from persistence.tables import LedgerAccount, LedgerEntry, LedgerTransfer, Payout
 
-HOLDING = tuple(
-    s.value for s in (PayoutStatus.PENDING, PayoutStatus.SUBMITTING, PayoutStatus.SUBMITTED)
-)
+HOLDING = tuple(sorted(s.value for s in lifecycle.HOLDING))
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +30,7 @@ class Finding:
     detail: str
 
 
-def _signed() -> object:
+def _signed() -> ColumnElement[int]:
     return case(
         (LedgerEntry.side == "debit", LedgerEntry.amount_minor), else_=-LedgerEntry.amount_minor
     )
@@ -56,7 +55,7 @@ async def cached_balances(session: AsyncSession) -> list[Finding]:
         ~exists().where(resolver.resolves_id == LedgerEntry.transfer_id),
     )
 
-    def total(side: str, condition: object) -> object:
+    def total(side: str, condition: ColumnElement[bool]) -> ColumnElement[int]:
         return func.coalesce(
             func.sum(
                 case((and_(LedgerEntry.side == side, condition), LedgerEntry.amount_minor), else_=0)
@@ -99,7 +98,12 @@ async def cached_balances(session: AsyncSession) -> list[Finding]:
 
 async def negative_available(session: AsyncSession) -> list[Finding]:
     a = LedgerAccount
-    available = a.posted_credits - a.posted_debits - a.pending_debits
+    # The domain's available-balance rule, handed columns instead of numbers, so that
+    # the database evaluates the very same formula.
+    totals = (a.pending_debits, a.pending_credits, a.posted_debits, a.posted_credits)
+    available: Any = Balance(*cast("tuple[int, int, int, int]", totals)).available(
+        AccountType.LIABILITY
+    )
     rows = await session.execute(
         select(a.code, available).where(
             a.owner_payee_id.isnot(None), a.type == "liability", available < 0

@@ -17,9 +17,7 @@ from sqlalchemy import bindparam, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from domain.errors import InsufficientFunds
 from domain.ledger import AccountRef, Balance, Transfer, balance_deltas
-from domain.money import Money
 from persistence.sql import allocate_ids, chunked, insert_ignore
 from persistence.tables import LedgerAccount, LedgerEntry, LedgerTransfer
 
@@ -180,16 +178,6 @@ async def lock_balances(session: AsyncSession, refs: Sequence[AccountRef]) -> di
 
 def balance_of(row: LedgerAccount) -> Balance:
     return Balance(row.pending_debits, row.pending_credits, row.posted_debits, row.posted_credits)
-
-
-def require_available(balances: dict[str, Balance], account: AccountRef, amount: Money) -> None:
-    """Raise InsufficientFunds unless ``amount`` can be held from ``account``."""
-    available = balances.get(account.code, Balance()).available(account.type)
-    if available < amount.minor:
-        raise InsufficientFunds(
-            f"{amount} exceeds the available {Money(max(available, 0), amount.currency)}",
-            field="amount",
-        )
 
 
 async def open_reservations(session: AsyncSession, payout_ids: Sequence[int]) -> dict[int, int]:

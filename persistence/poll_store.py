@@ -94,4 +94,4 @@ class SqlPollStore:
                     Payout.provider_order_id.in_(list(order_ids))
                 )
             )
-            return {order_id: pid for order_id, pid in rows.all()}
+            return {order_id: pid for order_id, pid in rows.all() if order_id is not None}

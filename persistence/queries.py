@@ -220,7 +220,8 @@ async def entries_by_payout(
     )
     grouped: dict[int, list[EntryView]] = defaultdict(list)
     for payout_id, *values in rows.all():
-        grouped[payout_id].append(EntryView(*values))
+        if payout_id is not None:
+            grouped[payout_id].append(EntryView(*values))
     return [grouped.get(i, []) for i in payout_ids]
 
 

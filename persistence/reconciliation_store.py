@@ -41,6 +41,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.errors import BreakNotOpen, InvalidInput, NotFound, UnsupportedCurrency
+from domain.lifecycle import AGREES_WITH_ORDER
 from domain.money import MAX_MINOR_UNITS, Money, exponent
 from domain.ports import OrderStatus, ProviderOrder
 from persistence import audit
@@ -220,7 +221,10 @@ class Staging:
         """Only payouts not moved since ``unchanged_since`` (when the listing began): one
         the poller moved after the provider was listed would look ahead of it."""
         o, p = STAGED.c, _PAYOUTS.c
-        expected = case((o.status == "processing", "submitted"), else_=o.status)
+        expected = case(
+            {order.value: payout.value for order, payout in AGREES_WITH_ORDER.items()},
+            value=o.status,
+        )
         statement = (
             select(
                 p.id,

@@ -10,12 +10,11 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain import ledger
 from domain.bank_details import BankAccount
 from domain.eligibility import PayeeProfile, SkipReason
 from domain.errors import NotFound
+from domain.lifecycle import REEVALUATED_BY_RUNS, Path, PayoutStatus, Trigger
 from domain.money import Money
-from domain.payouts import REEVALUATED_BY_RUNS, PayoutStatus
 from domain.ports import (
     PaymentOrderRequest,
     ProviderKind,
@@ -25,8 +24,9 @@ from domain.ports import (
     Submission,
     SubmitOutcome,
 )
+from domain.routing import RailDecision
 from domain.runs import Candidate, Evaluation, SubmissionResult, outcome_of
-from persistence import audit, ledger_store, transitions
+from persistence import audit, lifecycle
 from persistence.sql import chunked, insert_ignore, upsert
 from persistence.tables import (
     Allocation,
@@ -42,8 +42,11 @@ _ITEMS = PayoutRunItem.__table__
 
 
 class SqlPayoutStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], claim: timedelta = timedelta(minutes=5)
+    ) -> None:
         self._sessions = sessions
+        self._claim = claim  # how long a run or the dispatcher holds what it is sending
 
     # --- runs ---------------------------------------------------------------
 
@@ -92,7 +95,7 @@ class SqlPayoutStore:
 
     async def finish_run(self, run_id: int, now: datetime) -> RunSummary:
         async with self._sessions.begin() as session:
-            values = await _store_counts(session, run_id)
+            counts: dict[str, Any] = await _store_counts(session, run_id)
             await session.execute(
                 update(PayoutRun)
                 .where(PayoutRun.id == run_id)
@@ -100,7 +103,7 @@ class SqlPayoutStore:
             )
             await audit.write(
                 session,
-                [audit.audit_row("run.finished", now, entity="run", run_id=run_id, **values)],
+                [audit.audit_row("run.finished", now, entity="run", run_id=run_id, **counts)],
             )
         return await self.run_summary(run_id)
 
@@ -152,7 +155,6 @@ class SqlPayoutStore:
             Candidate(
                 allocation_id=allocation.id,
                 payee_id=payee.id,
-                payee_name=payee.name,
                 amount=Money(allocation.amount_minor, allocation.currency),
                 payee=PayeeProfile(country=payee.country, payment_method=payee.payment_method),
                 account=accounts.get(payee.id),
@@ -167,38 +169,39 @@ class SqlPayoutStore:
         self, run_id: int, evaluations: Sequence[Evaluation], now: datetime
     ) -> list[Submission]:
         """Write a batch of evaluations; return the payouts it made ``submitting`` (once
-        this returns, their intent is committed and they may be sent)."""
+        this returns, their intent is committed and they may be sent). The run claims
+        them until ``now + claim``, so that no other run or recovery re-asks about them
+        while this one is sending them."""
+        claimed_until = now + self._claim
         async with self._sessions.begin() as session:
             event_id = await session.scalar(
                 select(PayoutRun.event_id).where(PayoutRun.id == run_id)
             )
-            ids = await _insert_new_payouts(
-                session, event_id, run_id, [e for e in evaluations if e.is_new], now
+            new = [e for e in evaluations if e.is_new]
+            ids = await lifecycle.create(
+                session,
+                [_new_payout(e, event_id, run_id, now, claimed_until) for e in new],
+                now,
+                Trigger.RUN,
+                run_id=run_id,
             )
-            reevaluated = [e for e in evaluations if _reevaluated(e)]
-            expected = {e.candidate.payout_id: e.candidate.payout_status for e in reevaluated}
-            still = transitions.still_in(await transitions.lock(session, expected), expected)
-            await _update_reevaluated(
-                session, run_id, [e for e in reevaluated if e.candidate.payout_id in still], now
-            )
+            ids.update(await _reevaluate(session, run_id, evaluations, now, claimed_until))
             for e in evaluations:
-                moved_elsewhere = _reevaluated(e) and e.candidate.payout_id not in still
-                if e.candidate.payout_id is not None and not moved_elsewhere:
+                if e.candidate.payout_id is not None and not _reevaluated(e):
                     ids[e.idempotency_key] = e.candidate.payout_id
             audit_rows: list[dict[str, Any]] = []
             items: list[dict[str, Any]] = []
             for e in evaluations:
                 payout_id = ids.get(e.idempotency_key)
-                if payout_id is None:  # a concurrent run created this payout first
+                if payout_id is None:  # a concurrent run created or moved this payout first
                     continue
                 audit_rows.extend(_evaluation_audit(e, payout_id, run_id, now))
                 items.append(_evaluation_item(e, payout_id, run_id))
-            await _reserve(session, evaluations, ids, event_id, now)
             await audit.write(session, audit_rows)
             await insert_ignore(session, _ITEMS, items, ["run_id", "payout_id"])
-        sent = [(e, ids.get(e.idempotency_key), _order_request(e)) for e in evaluations]
+        sent = [(e, ids.get(e.idempotency_key), e.order_request) for e in evaluations]
         return [
-            Submission(pid, ProviderKind(_provider_of(e)), request, run_id)
+            Submission(pid, ProviderKind(request_provider(e)), request, run_id)
             for e, pid, request in sent
             if pid is not None and request is not None
         ]
@@ -224,26 +227,12 @@ class SqlPayoutStore:
             )
             if not ids:
                 return []
-            await session.execute(
-                update(_PAYOUTS)
-                .where(_PAYOUTS.c.id.in_(ids), _PAYOUTS.c.status == PayoutStatus.PENDING.value)
-                .values(
-                    status=PayoutStatus.SUBMITTING.value,
-                    updated_at=now,
-                    version=_PAYOUTS.c.version + 1,
-                )
-            )
-            await audit.write(
+            sending = Path.of(PayoutStatus.PENDING, PayoutStatus.SUBMITTING)
+            await lifecycle.advance(
                 session,
-                [
-                    audit.audit_row(
-                        "payout.status_changed",
-                        now,
-                        payout_id=pid,
-                        **{"from": PayoutStatus.PENDING.value, "to": PayoutStatus.SUBMITTING.value},
-                    )
-                    for pid in ids
-                ],
+                [lifecycle.Move(pid, sending, {"claimed_until": now + self._claim}) for pid in ids],
+                now,
+                Trigger.DISPATCHER,
             )
             return await _submissions(session, _SUBMISSION.where(Payout.id.in_(ids)))
 
@@ -254,9 +243,12 @@ class SqlPayoutStore:
         lease: timedelta,
         limit: int | None,
         payout_ids: Sequence[int] | None = None,
+        own_run: int | None = None,
     ) -> list[Submission]:
         """Payouts left in ``submitting`` since before ``untouched_since``, claimed until
         ``now + lease`` so that another worker polling at the same time skips them.
+        ``own_run``: that run's own payouts are taken even while it claims them (the
+        run is being resumed).
 
         A killed claimer's payouts come back when its lease ends. The claim is only about
         who asks the provider: the answer is written status-guarded, so a second asker
@@ -268,22 +260,40 @@ class SqlPayoutStore:
                 .where(
                     Payout.status == PayoutStatus.SUBMITTING.value,
                     Payout.updated_at <= untouched_since,
-                    or_(Payout.claimed_until.is_(None), Payout.claimed_until < now),
+                    or_(
+                        Payout.claimed_until.is_(None),
+                        Payout.claimed_until < now,
+                        *([Payout.run_id == own_run] if own_run is not None else []),
+                    ),
                 )
                 .order_by(Payout.id)
                 .with_for_update(skip_locked=True)
             )
             if limit is not None:
                 statement = statement.limit(limit)
-            if payout_ids is not None:
-                statement = statement.where(Payout.id.in_(list(payout_ids)))
-            ids = list((await session.scalars(statement)).all())
-            if not ids:
-                return []
-            await session.execute(
-                update(_PAYOUTS).where(_PAYOUTS.c.id.in_(ids)).values(claimed_until=now + lease)
-            )
-            return await _submissions(session, _SUBMISSION.where(Payout.id.in_(ids)))
+            slices = chunked(sorted(payout_ids)) if payout_ids is not None else [None]
+            claimed: list[Submission] = []
+            for wanted in slices:
+                chosen = statement if wanted is None else statement.where(Payout.id.in_(wanted))
+                ids = list((await session.scalars(chosen)).all())
+                if ids:
+                    await session.execute(
+                        update(_PAYOUTS)
+                        .where(_PAYOUTS.c.id.in_(ids))
+                        .values(claimed_until=now + lease)
+                    )
+                    claimed += await _submissions(session, _SUBMISSION.where(Payout.id.in_(ids)))
+            if own_run is not None:  # a run picks up what an interrupted run left
+                await audit.write(
+                    session,
+                    [
+                        audit.audit_row(
+                            "payout.recovering", now, payout_id=c.payout_id, run_id=own_run
+                        )
+                        for c in claimed
+                    ],
+                )
+            return claimed
 
     async def submitting(
         self, event_id: int | None, keys: Collection[str] | None = None
@@ -306,21 +316,13 @@ class SqlPayoutStore:
         the payout and leaves audit rows.
         """
         async with self._sessions.begin() as session:
-            rows = await transitions.lock(session, [r.submission.payout_id for r in results])
-            still = transitions.still_in(rows, dict.fromkeys(rows, PayoutStatus.SUBMITTING))
+            rows = await lifecycle.lock(session, [r.submission.payout_id for r in results])
+            still = {pid for pid, row in rows.items() if row.status == PayoutStatus.SUBMITTING}
             fresh = [r for r in results if r.submission.payout_id in still]
-            accepted, rejected, audit_rows, items = _result_rows(run_id, fresh, now)
-            if accepted:
-                await session.execute(_SUBMITTED, accepted)
-            if rejected:
-                await session.execute(transitions.MOVE, rejected)
-                refused = [
-                    (rows[m["pid"]], PayoutStatus.SUBMITTING, (PayoutStatus.FAILED,))
-                    for m in rejected
-                ]
-                await ledger_store.write(
-                    session, await transitions.ledger_effects(session, refused), now
-                )
+            moves, audit_rows, items = _result_rows(run_id, fresh, now)
+            await lifecycle.advance(
+                session, moves, now, Trigger.PROVIDER_ANSWER, run_id=run_id, locked=rows
+            )
             await audit.write(session, audit_rows)
             await upsert(session, _ITEMS, items, ["run_id", "payout_id"], ["outcome", "reason"])
             unanswered = [r.submission.payout_id for r in fresh if outcome_of(r.result)[1] is None]
@@ -328,8 +330,9 @@ class SqlPayoutStore:
                 await session.execute(
                     update(_PAYOUTS).where(_PAYOUTS.c.id.in_(unanswered)).values(claimed_until=None)
                 )
-            for earlier in {r.submission.run_id for r in fresh} - {run_id, None}:
-                await _store_counts(session, earlier)
+            for earlier in {r.submission.run_id for r in fresh} - {run_id}:
+                if earlier is not None:
+                    await _store_counts(session, earlier)
 
 
 _SUBMISSION = select(Payout.id, Payout.provider, Payout.order_request, Payout.run_id)
@@ -344,52 +347,12 @@ async def _submissions(session: AsyncSession, statement: Any) -> list[Submission
     ]
 
 
-async def _reserve(
-    session: AsyncSession,
-    evaluations: Sequence[Evaluation],
-    ids: dict[str, int],
-    event_id: int | None,
-    now: datetime,
-) -> None:
-    """Hold each newly payable amount on its payee's payable account (pending transfer)."""
-    paying = [
-        (e, ids[e.idempotency_key])
-        for e in evaluations
-        if e.status is PayoutStatus.SUBMITTING
-        and e.eligibility is not None
-        and e.idempotency_key in ids
-    ]
-    if not paying:
-        return
-    holds = [
-        ledger.reserve(
-            e.candidate.payee_id, e.candidate.amount, e.eligibility.decision.rail.provider.value
-        )
-        for e, _ in paying
-    ]
-    balances = await ledger_store.lock_balances(session, [h.legs[0].account for h in holds])
-    for hold in holds:
-        leg = hold.legs[0]
-        ledger_store.require_available(balances, leg.account, leg.amount)
-        balances[leg.account.code] = (
-            balances.get(leg.account.code, ledger.Balance())
-            + ledger.balance_deltas(hold)[leg.account.code]
-        )
-    await ledger_store.write(
-        session,
-        [
-            ledger_store.Posting(hold, payout_id=pid, event_id=event_id)
-            for hold, (_, pid) in zip(holds, paying, strict=True)
-        ],
-        now,
-    )
-
-
 def _result_rows(
     run_id: int | None, results: Sequence[SubmissionResult], now: datetime
-) -> tuple[list[dict[str, Any]], ...]:
-    accepted: list[dict[str, Any]] = []
-    rejected: list[dict[str, Any]] = []
+) -> tuple[list[lifecycle.Move], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each answer's move (accepted: submitted; refused: failed; no answer: none), its
+    attempt audit rows and its run items."""
+    moves: list[lifecycle.Move] = []
     audit_rows: list[dict[str, Any]] = []
     items: list[dict[str, Any]] = []
     for r in results:
@@ -407,20 +370,33 @@ def _result_rows(
                 }
             )
         audit_rows.extend(_result_audit(r, item_run, now))
-        if status is PayoutStatus.SUBMITTED:
-            accepted.append(_accepted_values(r, now))
-        elif status is PayoutStatus.FAILED:
-            rejected.append(
-                transitions.move(
-                    pid,
-                    PayoutStatus.SUBMITTING,
-                    PayoutStatus.FAILED,
-                    now,
-                    failure_code=r.result.error_code,
-                    failure_reason=r.result.error_message,
-                )
-            )
-    return accepted, rejected, audit_rows, items
+        if status is not None:
+            path = Path.of(PayoutStatus.SUBMITTING, status)
+            moves.append(lifecycle.Move(pid, path, _answer_values(r), {status: _answer_detail(r)}))
+    return moves, audit_rows, items
+
+
+def _answer_values(r: SubmissionResult) -> dict[str, Any]:
+    order = r.result.order
+    if order is None:
+        return {"failure_code": r.result.error_code, "failure_reason": r.result.error_message}
+    return {
+        "provider_order_id": order.order_id,
+        "target_amount_minor": order.target_amount.minor if order.target_amount else None,
+        "fx_rate": str(order.fx_rate) if order.fx_rate is not None else None,
+    }
+
+
+def _answer_detail(r: SubmissionResult) -> dict[str, Any]:
+    attempts = r.result.attempts
+    detail: dict[str, Any] = {
+        "provider": r.submission.provider.value,
+        "attempts": len(attempts),
+        "result": attempts[-1].result if attempts else None,
+    }
+    if r.result.order is not None:
+        return {**detail, "provider_order_id": r.result.order.order_id}
+    return {**detail, "error_code": r.result.error_code, "error_message": r.result.error_message}
 
 
 async def _store_counts(session: AsyncSession, run_id: int) -> dict[str, int]:
@@ -498,12 +474,12 @@ def _reevaluated(e: Evaluation) -> bool:
 
 
 def _payout_fields(e: Evaluation, now: datetime) -> dict[str, Any]:
+    """What an evaluation writes on its payout, beside the status."""
     c = e.candidate
     decision = e.eligibility.decision if e.eligibility else None
-    paying = e.status is PayoutStatus.SUBMITTING
-    reason = e.skip_reason if not paying else None
-    fields: dict[str, Any] = {
-        "status": e.status.value,
+    reason = e.skip_reason if not e.pays else None
+    request = e.order_request
+    return {
         "bank_account_id": int(c.account.id) if c.account else None,
         "country": c.payee.country,
         "rail": decision.rail.code if decision else None,
@@ -514,146 +490,149 @@ def _payout_fields(e: Evaluation, now: datetime) -> dict[str, Any]:
         "skip_reason": reason.value if reason else None,
         "skip_detail": "; ".join(f.detail for f in e.findings) or None,
         "updated_at": now,
-        "order_request": None,
+        "order_request": request_to_json(request) if request is not None else None,
     }
-    request = _order_request(e)
-    if request is not None:
-        fields["order_request"] = request_to_json(request)
-    return fields
 
 
-def _order_request(e: Evaluation) -> PaymentOrderRequest | None:
-    """What the provider is asked for a payout this evaluation pays; None otherwise."""
-    c = e.candidate
-    decision = e.eligibility.decision if e.eligibility else None
-    if e.status is not PayoutStatus.SUBMITTING or decision is None or c.account is None:
-        return None
-    return PaymentOrderRequest(
-        idempotency_key=e.idempotency_key,
-        amount=c.amount,
-        target_currency=decision.currency,
-        rail=decision.rail.code,
-        beneficiary_name=c.account.holder_name,
-        beneficiary_country=c.payee.country,
-        account=dict(c.account.details),
-        reference=f"payout {e.idempotency_key}",
-    )
-
-
-def _provider_of(e: Evaluation) -> str:
+def request_provider(e: Evaluation) -> str:
     assert e.eligibility is not None and e.eligibility.decision is not None
     return e.eligibility.decision.rail.provider.value
 
 
-async def _insert_new_payouts(
+def _path_of(e: Evaluation) -> Path:
+    """The lifecycle steps an evaluation takes its payout through."""
+    if e.pays:
+        return Path.of(e.candidate.payout_status, PayoutStatus.PENDING, PayoutStatus.SUBMITTING)
+    return Path.of(e.candidate.payout_status, PayoutStatus.SKIPPED)
+
+
+def _path_detail(e: Evaluation) -> lifecycle.Detail:
+    c = e.candidate
+    return {
+        PayoutStatus.PENDING: {
+            "amount": c.amount.to_decimal_string(),
+            "currency": c.amount.currency,
+        },
+        PayoutStatus.SUBMITTING: {"idempotency_key": e.idempotency_key},
+    }
+
+
+def _path_notes(e: Evaluation) -> lifecycle.Notes:
+    decision = e.eligibility.decision if e.eligibility else None
+    if not e.pays or decision is None:
+        return {}
+    return {PayoutStatus.PENDING: [routed_note(decision)]}
+
+
+def _new_payout(
+    e: Evaluation, event_id: int | None, run_id: int, now: datetime, claimed_until: datetime
+) -> lifecycle.NewPayout:
+    values = {
+        "event_id": event_id,
+        "payee_id": e.candidate.payee_id,
+        "allocation_id": e.candidate.allocation_id,
+        "run_id": run_id,
+        "amount_minor": e.candidate.amount.minor,
+        "currency": e.candidate.amount.currency,
+        "idempotency_key": e.idempotency_key,
+        "created_at": now,
+        "claimed_until": claimed_until if e.pays else None,
+        **_payout_fields(e, now),
+    }
+    return lifecycle.NewPayout(values, _path_of(e), _path_detail(e), _path_notes(e))
+
+
+async def _reevaluate(
     session: AsyncSession,
-    event_id: int | None,
     run_id: int,
     evaluations: Sequence[Evaluation],
     now: datetime,
+    claimed_until: datetime,
 ) -> dict[str, int]:
-    if not evaluations:
+    """Write the evaluations of payouts a run evaluates again: those it pays move on
+    (with the lifecycle), those still skipped get their new reasons. A payout that
+    moved on elsewhere meanwhile is left alone. Returns ids by key of those written."""
+    again = [e for e in evaluations if _reevaluated(e)]
+    if not again:
         return {}
-    rows = [
-        {
-            "event_id": event_id,
-            "payee_id": e.candidate.payee_id,
-            "allocation_id": e.candidate.allocation_id,
-            "run_id": run_id,
-            "amount_minor": e.candidate.amount.minor,
-            "currency": e.candidate.amount.currency,
-            "idempotency_key": e.idempotency_key,
-            "created_at": now,
-            "version": 1,
-            **_payout_fields(e, now),
-        }
-        for e in evaluations
+    rows = await lifecycle.lock(session, [_payout_id(e) for e in again])
+    current = [
+        e
+        for e in again
+        if _payout_id(e) in rows and rows[_payout_id(e)].status == e.candidate.payout_status
     ]
-    await insert_ignore(session, Payout.__table__, rows, ["event_id", "payee_id"])
-    keys = [e.idempotency_key for e in evaluations]
-    found = await session.execute(
-        select(Payout.idempotency_key, Payout.id).where(Payout.idempotency_key.in_(keys))
-    )
-    return dict(found.all())
-
-
-async def _update_reevaluated(
-    session: AsyncSession, run_id: int, evaluations: Sequence[Evaluation], now: datetime
-) -> None:
-    if not evaluations:
-        return
-    rows = []
-    for e in evaluations:
-        was = e.candidate.payout_status
-        assert was is not None
-        rows.append(
-            {
-                "pid": e.candidate.payout_id,
-                "was": was.value,
-                "run_id": run_id,
-                **_payout_fields(e, now),
-            }
+    paying = [
+        lifecycle.Move(
+            _payout_id(e),
+            _path_of(e),
+            {"run_id": run_id, "claimed_until": claimed_until, **_payout_fields(e, now)},
+            _path_detail(e),
+            _path_notes(e),
         )
-    columns = [k for k in rows[0] if k not in ("pid", "was")]
-    values: dict[str, Any] = {k: bindparam(k) for k in columns}
-    values["version"] = _PAYOUTS.c.version + 1
-    statement = (
-        update(_PAYOUTS)
-        .where(_PAYOUTS.c.id == bindparam("pid"), _PAYOUTS.c.status == bindparam("was"))
-        .values(**values)
-    )
-    await session.execute(statement, rows)
+        for e in current
+        if e.pays
+    ]
+    await lifecycle.advance(session, paying, now, Trigger.RUN, run_id=run_id, locked=rows)
+    still_skipped = [
+        {"pid": _payout_id(e), "run_id": run_id, **_payout_fields(e, now)}
+        for e in current
+        if not e.pays
+    ]
+    if still_skipped:
+        await session.execute(_REFRESH_SKIPPED, still_skipped)
+    return {e.idempotency_key: _payout_id(e) for e in current}
+
+
+def _still_as_evaluated(rows: dict[int, Payout], e: Evaluation) -> bool:
+    row = rows.get(_payout_id(e))
+    return row is not None and row.status == e.candidate.payout_status
+
+
+def _payout_id(e: Evaluation) -> int:
+    assert e.candidate.payout_id is not None
+    return e.candidate.payout_id
 
 
 def _evaluation_audit(
     e: Evaluation, payout_id: int, run_id: int, now: datetime
 ) -> list[dict[str, Any]]:
-    def row(action: str, **kw: Any) -> dict[str, Any]:
-        return audit.audit_row(action, now, payout_id=payout_id, run_id=run_id, **kw)
-
-    c = e.candidate
-    if e.eligibility is None:
-        if e.status is PayoutStatus.SUBMITTING:
-            return [row("payout.recovering", status=e.status.value)]
+    """Why a payout is (still) skipped. An existing payment order gets nothing: that is
+    the run's bookkeeping (its items), not news about the payout."""
+    if e.eligibility is not None and not e.pays:
+        findings = [{"reason": f.reason.value, "detail": f.detail} for f in e.findings]
+        reasons = [f["reason"] for f in findings]
         return [
-            row(
+            audit.audit_row(
                 "payout.skipped",
-                reasons=[SkipReason.EXISTING_PAYMENT_ORDER.value],
-                detail=f"already {e.status.value}",
+                now,
+                payout_id=payout_id,
+                run_id=run_id,
+                reasons=reasons,
+                findings=findings,
             )
         ]
-    findings = [{"reason": f.reason.value, "detail": f.detail} for f in e.findings]
-    if e.status is PayoutStatus.SKIPPED:
-        return [row("payout.skipped", reasons=[f["reason"] for f in findings], findings=findings)]
-    decision = e.eligibility.decision
-    assert decision is not None
-    routed = row(
+    return []
+
+
+def routed_note(decision: RailDecision) -> tuple[str, dict[str, Any]]:
+    """The audit row, told after ``pending``, that says where a payout goes, and why."""
+    return (
         "payout.routed",
-        rail=decision.rail.code,
-        rule=decision.rule.value,
-        currency=decision.currency,
-        explanation=decision.explanation,
-        expected_settlement_date=decision.expected_settlement_date.isoformat(),
+        {
+            "rail": decision.rail.code,
+            "rule": decision.rule.value,
+            "currency": decision.currency,
+            "explanation": decision.explanation,
+            "expected_settlement_date": decision.expected_settlement_date.isoformat(),
+        },
     )
-    previous = c.payout_status.value if c.payout_status else None
-    return [
-        row(
-            "payout.status_changed",
-            **{"from": previous, "to": PayoutStatus.PENDING.value},
-            amount=c.amount.to_decimal_string(),
-            currency=c.amount.currency,
-        ),
-        routed,
-        row(
-            "payout.status_changed",
-            **{"from": PayoutStatus.PENDING.value, "to": PayoutStatus.SUBMITTING.value},
-            idempotency_key=e.idempotency_key,
-        ),
-    ]
 
 
 def _evaluation_item(e: Evaluation, payout_id: int, run_id: int) -> dict[str, Any]:
-    if e.status is PayoutStatus.SUBMITTING:
+    """In flight when this run sends it; otherwise skipped with its reason (a payout
+    another run is sending is an existing payment order, unless this run ends up asking
+    about it as a leftover, when the answer replaces this item)."""
+    if e.pays:
         return {
             "run_id": run_id,
             "payout_id": payout_id,
@@ -686,34 +665,8 @@ def _result_audit(r: SubmissionResult, run_id: int | None, now: datetime) -> lis
         )
         for a in attempts[:-1]
     ]
-    last = attempts[-1].result if attempts else None
-    common = {"provider": r.submission.provider.value, "attempts": len(attempts), "result": last}
-    if r.result.outcome is SubmitOutcome.ACCEPTED and r.result.order:
-        rows.append(
-            audit.audit_row(
-                "payout.status_changed",
-                now,
-                payout_id=pid,
-                run_id=run_id,
-                **{"from": PayoutStatus.SUBMITTING.value, "to": PayoutStatus.SUBMITTED.value},
-                provider_order_id=r.result.order.order_id,
-                **common,
-            )
-        )
-    elif r.result.outcome is SubmitOutcome.REJECTED:
-        rows.append(
-            audit.audit_row(
-                "payout.status_changed",
-                now,
-                payout_id=pid,
-                run_id=run_id,
-                **{"from": PayoutStatus.SUBMITTING.value, "to": PayoutStatus.FAILED.value},
-                error_code=r.result.error_code,
-                error_message=r.result.error_message,
-                **common,
-            )
-        )
-    else:
+    if r.result.outcome is SubmitOutcome.UNAVAILABLE:
+        last = attempts[-1].result if attempts else None
         rows.append(
             audit.audit_row(
                 "provider.unavailable",
@@ -722,35 +675,38 @@ def _result_audit(r: SubmissionResult, run_id: int | None, now: datetime) -> lis
                 run_id=run_id,
                 error_code=r.result.error_code,
                 error_message=r.result.error_message,
-                **common,
+                provider=r.submission.provider.value,
+                attempts=len(attempts),
+                result=last,
             )
         )
     return rows
 
 
-def _accepted_values(r: SubmissionResult, now: datetime) -> dict[str, Any]:
-    order = r.result.order
-    assert order is not None
-    return {
-        "pid": r.submission.payout_id,
-        "provider_order_id": order.order_id,
-        "target_amount_minor": order.target_amount.minor if order.target_amount else None,
-        "fx_rate": str(order.fx_rate) if order.fx_rate is not None else None,
-        "updated_at": now,
-    }
-
-
 _PAYOUTS = Payout.__table__
-_SUBMITTED = (
+# A payout a run evaluated again and skipped again: new reasons, same status.
+_REFRESH_SKIPPED = (
     update(_PAYOUTS)
-    .where(_PAYOUTS.c.id == bindparam("pid"), _PAYOUTS.c.status == PayoutStatus.SUBMITTING.value)
+    .where(_PAYOUTS.c.id == bindparam("pid"), _PAYOUTS.c.status == PayoutStatus.SKIPPED.value)
     .values(
-        status=PayoutStatus.SUBMITTED.value,
-        provider_order_id=bindparam("provider_order_id"),
-        target_amount_minor=bindparam("target_amount_minor"),
-        fx_rate=bindparam("fx_rate"),
-        updated_at=bindparam("updated_at"),
-        version=_PAYOUTS.c.version + 1,
+        {
+            name: bindparam(name)
+            for name in (
+                "run_id",
+                "bank_account_id",
+                "country",
+                "rail",
+                "provider",
+                "routing_rule",
+                "target_currency",
+                "expected_settlement_date",
+                "skip_reason",
+                "skip_detail",
+                "updated_at",
+                "order_request",
+            )
+        }
+        | {"version": _PAYOUTS.c.version + 1}
     )
 )
 

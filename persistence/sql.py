@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
@@ -16,13 +17,18 @@ T = TypeVar("T")
 IN_LIST_CHUNK = 10_000
 
 
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE touched (its result is a CursorResult)."""
+    return cast("CursorResult[Any]", result).rowcount or 0
+
+
 def chunked(values: Sequence[T], size: int = IN_LIST_CHUNK) -> Iterator[Sequence[T]]:
     """``values`` in slices small enough for one ``IN (...)`` list."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
 
-def _insert(session: AsyncSession, table: Table) -> Any:
+def dialect_insert(session: AsyncSession, table: Table) -> Any:
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
@@ -33,7 +39,7 @@ async def insert_ignore(
     """INSERT ... ON CONFLICT (keys) DO NOTHING, for many rows in one statement."""
     if rows:
         await session.execute(
-            _insert(session, table).on_conflict_do_nothing(index_elements=keys), rows
+            dialect_insert(session, table).on_conflict_do_nothing(index_elements=keys), rows
         )
 
 
@@ -42,7 +48,7 @@ async def insert_new(
 ) -> bool:
     """INSERT ... ON CONFLICT (keys) DO NOTHING for one row: whether it went in. A row
     another transaction is inserting is waited for (its unique index entry)."""
-    statement = _insert(session, table).on_conflict_do_nothing(index_elements=keys)
+    statement = dialect_insert(session, table).on_conflict_do_nothing(index_elements=keys)
     inserted = await session.execute(statement.values(row).returning(table.c.id))
     return inserted.first() is not None
 
@@ -57,7 +63,7 @@ async def upsert(
     """INSERT ... ON CONFLICT (keys) DO UPDATE SET the ``update`` columns."""
     if not rows:
         return
-    statement = _insert(session, table)
+    statement = dialect_insert(session, table)
     statement = statement.on_conflict_do_update(
         index_elements=keys, set_={name: statement.excluded[name] for name in update}
     )

@@ -17,12 +17,15 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from domain.lifecycle import PayoutStatus
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -57,6 +60,9 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
+    # Every mapped class here is a plain table, so its ``__table__`` is a ``Table``
+    # (DeclarativeBase types it as any FromClause); Core statements use it directly.
+    __table__: ClassVar[Table]
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UtcDateTime(),
@@ -131,10 +137,15 @@ class PayoutRun(Base):
     in_flight: Mapped[int] = mapped_column(Integer, default=0)
 
 
+# The CHECK constraint's list: every status the lifecycle knows, and nothing else.
+PAYOUT_STATUSES = ", ".join(f"'{s.value}'" for s in PayoutStatus)
+
+
 class Payout(Base):
     __tablename__ = "payouts"
     __table_args__ = (
         UniqueConstraint("event_id", "payee_id"),
+        CheckConstraint(f"status IN ({PAYOUT_STATUSES})", name="payout_status"),
         Index("ix_payouts_status_id", "status", "id"),
         Index("ix_payouts_event_status", "event_id", "status"),
         Index("ix_payouts_updated_at", "updated_at"),  # the subscription feed reads by it

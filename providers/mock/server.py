@@ -62,7 +62,7 @@ async def serving(
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
     # A held ("timed out") answer would otherwise delay shutdown by hang_seconds.
-    config = uvicorn.Config(
+    settings = uvicorn.Config(
         app,
         log_level="warning",
         log_config=None,
@@ -70,7 +70,7 @@ async def serving(
         timeout_graceful_shutdown=1,
         **config,
     )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(settings)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:

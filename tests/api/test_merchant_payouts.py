@@ -134,7 +134,7 @@ BAD = [
     ("unknown bank account", {"bankAccountId": "999999"}, "NOT_FOUND"),
     ("not an account id", {"bankAccountId": "x"}, "NOT_FOUND"),
     ("missing key", {"idempotencyKey": ""}, "INVALID_INPUT"),
-    ("short key", {"idempotencyKey": "abc"}, "INVALID_INPUT"),
+    ("key over 128 characters", {"idempotencyKey": "k" * 129}, "INVALID_INPUT"),
     ("key with spaces", {"idempotencyKey": "has spaces in it"}, "INVALID_INPUT"),
     ("above balance", {"amount": "100.01"}, "INSUFFICIENT_FUNDS"),
 ]

@@ -126,6 +126,22 @@ async def test_trace_reads_as_the_payouts_story(gql: GraphQLClient) -> None:
     assert body["payout"]["trace"][1]["detail"]["rail"] in ("BACS", "ACH")
 
 
+async def test_a_rerun_leaves_paid_payouts_traces_as_they_were(gql: GraphQLClient) -> None:
+    """A re-run's bookkeeping (it found an existing payment order) belongs to the run:
+    a payout it did not touch keeps a trace that ends where the payout is."""
+    trace = "query($id: ID!) { payout(id: $id) { status trace { action detail } } }"
+    await gql.data(START_RUN, event="LIQ-2024-001", key="first")
+    node = await gql.data(PAYOUTS, filter={"country": "JP", "status": "SUBMITTED"}, first=1)
+    payout_id = node["payouts"]["edges"][0]["node"]["id"]
+    before = (await gql.data(trace, id=payout_id))["payout"]["trace"]
+    for key in ("second", "third"):
+        rerun = (await gql.data(START_RUN, event="LIQ-2024-001", key=key))["startRun"]["run"]
+        assert rerun["alreadySubmitted"] > 0
+    after = (await gql.data(trace, id=payout_id))["payout"]["trace"]
+    assert after == before
+    assert after[-1]["detail"]["to"] == "submitted"
+
+
 async def test_run_lists_its_payouts_and_breakdown(gql: GraphQLClient) -> None:
     run = (await gql.data(START_RUN, event="LIQ-2024-001", key="r"))["startRun"]["run"]
     body = await gql.data(

@@ -103,3 +103,30 @@ async def test_entries_must_be_positive_amounts(database_url: str) -> None:
                 )
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("status", ["lost", "SUBMITTED", "paid", ""])
+async def test_a_payout_cannot_be_in_a_status_the_lifecycle_does_not_know(
+    seeded: object, database_url: str, status: str
+) -> None:
+    """The database refuses what the lifecycle has no name for, whoever writes it."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            before = await conn.scalar(text("SELECT count(*) FROM payouts"))
+            payee = await conn.scalar(text("SELECT min(id) FROM payees"))
+        with pytest.raises(DBAPIError, match=r"(?i)check"):
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO payouts (payee_id, status, amount_minor, currency,"
+                        " idempotency_key, created_at, updated_at, version)"
+                        " VALUES (:payee, :status, 100, 'USD', 'k-check', CURRENT_TIMESTAMP,"
+                        " CURRENT_TIMESTAMP, 1)"
+                    ),
+                    {"payee": payee, "status": status},
+                )
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM payouts")) == before
+    finally:
+        await engine.dispose()

@@ -74,9 +74,9 @@ from domain.clock import ManualClock
 from domain.errors import JobInProgress
 from domain.events import AllocationInput, EventInput, plan_event, require
 from domain.ledger import Balance
+from domain.lifecycle import PayoutStatus, can_move
 from domain.merchant_payouts import PayoutRequest
 from domain.money import Money
-from domain.payouts import PayoutStatus, can_transition
 from domain.ports import OrderStatus, ProviderKind
 from domain.settlement import StatusReport
 from persistence import ledger_checks
@@ -862,12 +862,10 @@ def audit_problems(payouts: list[Payout], changes: Any) -> list[str]:
     problems = []
     for p in payouts:
         steps = trail.get(p.id, [])
-        at: str | None = None if steps else "skipped"  # a skipped payout has no changes
-        for i, (was, to) in enumerate(steps):
-            if i == 0:  # created pending, or a skipped one found payable by a later run
-                legal = was in (None, "skipped") and to == "pending"
-            else:
-                legal = was == at and can_transition(PayoutStatus(was), PayoutStatus(to))
+        at: str | None = None  # every payout's trail starts at its creation
+        for was, to in steps:
+            source = PayoutStatus(was) if was is not None else None
+            legal = was == at and can_move(source, PayoutStatus(to))
             if not legal:
                 problems.append(f"payout {p.id}: audited changes {steps} are not one legal path")
                 break

@@ -2,7 +2,6 @@
 
 import re
 from collections import defaultdict
-from itertools import pairwise, product
 
 import pytest
 from hypothesis import settings
@@ -22,36 +21,43 @@ from domain.ledger import (
     AccountType,
     Balance,
     Kind,
-    LedgerEffect,
     Phase,
     Side,
     Transfer,
     allocate,
-    apply,
     balance_deltas,
     check_available,
     credit,
     debit,
-    effect_of,
     fund_equity,
     fund_merchant,
     payable,
     post,
     provider_cash,
-    replay,
     reserve,
     reverse,
     void,
 )
 from domain.money import Money
-from domain.payouts import ALLOWED, PayoutStatus
-
-S = PayoutStatus
-E = LedgerEffect
 
 
 def usd(amount: str) -> Money:
     return Money.parse(amount, "USD")
+
+
+def apply(books: dict[str, Balance], transfer: Transfer) -> dict[str, Balance]:
+    """The cached totals after writing ``transfer``, as the store keeps them."""
+    updated = dict(books)
+    for code, delta in balance_deltas(transfer).items():
+        updated[code] = updated.get(code, Balance()) + delta
+    return updated
+
+
+def replay(journal: list[Transfer]) -> dict[str, Balance]:
+    books: dict[str, Balance] = {}
+    for transfer in journal:
+        books = apply(books, transfer)
+    return books
 
 
 # --- an unbalanced entry cannot be constructed -----------------------------------------
@@ -279,88 +285,6 @@ def test_allocate_reserve_settle_void_return() -> None:
     assert sum(b.posted_credits for b in books.values()) == 3500_00
     assert sum(b.pending_debits + b.pending_credits for b in books.values()) == 0
     assert replay(journal) == books
-
-
-# --- the ledger effect of each payout transition ---------------------------------------
-
-MONEY_MOVING = {
-    (None, S.PENDING): E.RESERVE,
-    (S.SKIPPED, S.PENDING): E.RESERVE,
-    (S.PENDING, S.CANCELLED): E.VOID,
-    (S.SUBMITTING, S.FAILED): E.VOID,
-    (S.SUBMITTED, S.FAILED): E.VOID,
-    (S.SUBMITTED, S.COMPLETED): E.POST,
-    (S.COMPLETED, S.RETURNED): E.REVERSE,
-}
-LEGAL: list[tuple[PayoutStatus | None, PayoutStatus]] = [
-    (None, S.PENDING),
-    (None, S.SKIPPED),
-    *((current, target) for current, targets in ALLOWED.items() for target in targets),
-]
-
-
-@pytest.mark.parametrize(("current", "target"), LEGAL)
-def test_every_legal_transition_has_an_effect(
-    current: PayoutStatus | None, target: PayoutStatus
-) -> None:
-    assert effect_of(current, target) is MONEY_MOVING.get((current, target), E.NONE)
-
-
-def test_the_money_moving_transitions_are_exactly_these() -> None:
-    moving = {pair: effect_of(*pair) for pair in LEGAL if effect_of(*pair) is not E.NONE}
-    assert moving == MONEY_MOVING
-    assert effect_of(S.PENDING, S.SUBMITTING) is E.NONE
-    assert effect_of(S.SUBMITTING, S.SUBMITTED) is E.NONE
-    assert effect_of(S.SKIPPED, S.SKIPPED) is E.NONE
-
-
-@pytest.mark.parametrize(
-    ("current", "target"),
-    [pair for pair in product([None, *S], S) if pair not in LEGAL],
-)
-def test_an_illegal_transition_has_no_effect_but_an_error(
-    current: PayoutStatus | None, target: PayoutStatus
-) -> None:
-    with pytest.raises(IllegalTransition):
-        effect_of(current, target)
-
-
-def _lifecycles(
-    path: tuple[PayoutStatus | None, ...] = (None,),
-) -> list[tuple[PayoutStatus | None, ...]]:
-    targets = [t for current, t in LEGAL if current == path[-1] and t not in path]
-    return [path] + [p for t in targets for p in _lifecycles((*path, t))]
-
-
-@pytest.mark.parametrize("path", _lifecycles()[1:], ids=lambda p: "-".join(map(str, p[1:])))
-def test_funds_are_held_exactly_while_a_payout_is_in_flight(
-    path: tuple[PayoutStatus | None, ...],
-) -> None:
-    amount = usd("25.00")
-    journal = [allocate(1, amount)]
-    held: Transfer | None = None
-    settled: Transfer | None = None
-    for current, target in pairwise(path):
-        match effect_of(current, target):
-            case E.RESERVE:
-                held = reserve(1, amount, "ach")
-                journal.append(held)
-            case E.POST if held:
-                settled = post(held)
-                journal.append(settled)
-            case E.VOID if held:
-                journal.append(void(held))
-            case E.REVERSE if settled:
-                journal.append(reverse(settled, kind="return"))
-            case E.NONE:
-                pass
-            case effect:
-                pytest.fail(f"{effect} without the transfer it needs")
-    payee = replay(journal)[A]
-    in_flight = path[-1] in {S.PENDING, S.SUBMITTING, S.SUBMITTED}
-    assert payee.pending_out(AccountType.LIABILITY) == (2500 if in_flight else 0)
-    paid = path[-1] is S.COMPLETED
-    assert payee.posted_balance(AccountType.LIABILITY) == (0 if paid else 2500)
 
 
 # --- property: any sequence of operations keeps the books straight ---------------------

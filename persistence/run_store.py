@@ -283,16 +283,16 @@ class SqlPayoutStore:
                         .values(claimed_until=now + lease)
                     )
                     claimed += await _submissions(session, _SUBMISSION.where(Payout.id.in_(ids)))
-            if own_run is not None:  # a run picks up what an interrupted run left
-                await audit.write(
-                    session,
-                    [
-                        audit.audit_row(
-                            "payout.recovering", now, payout_id=c.payout_id, run_id=own_run
-                        )
-                        for c in claimed
-                    ],
-                )
+            # Whoever re-asks about a leftover says so in its trace, beside the run.
+            await audit.write(
+                session,
+                [
+                    audit.audit_row(
+                        "payout.recovering", now, payout_id=c.payout_id, run_id=own_run or c.run_id
+                    )
+                    for c in claimed
+                ],
+            )
             return claimed
 
     async def submitting(

@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import ledger
 from domain.auth import Role
-from domain.demo_accounts import sample_account_details
 from domain.events import AllocationInput, EventInput, plan_event, require
 from domain.money import Money
 from domain.rails import RAILS, rail_for_country
@@ -30,6 +29,7 @@ from persistence.api_keys import SqlApiKeys
 from persistence.event_store import SqlEventStore
 from persistence.sql import chunked
 from persistence.tables import BankAccount, LedgerAccount, LiquidationEvent, Payee
+from service.demo_accounts import sample_account_details
 
 FIRST = [
     "Ana",

@@ -1,8 +1,8 @@
 import pytest
 
 from domain.bank_details import BankAccount, validate_account
-from domain.demo_accounts import sample_account_details
 from domain.rails import INTERNATIONAL_WIRE, SUPPORTED_COUNTRIES, rail_for_country
+from service.demo_accounts import sample_account_details
 
 SEEDS = range(6)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -215,6 +215,12 @@ def merchants() -> list[DemoPayee]:
         _merchant("MER-FIAZ", "Freelancer Fiaz", 502, "5000.00"),
         _merchant("MER-TINY", "Tiny Studio", 503, "100.00"),
     ]
+
+
+# The demo's clock starts on a Friday morning (UTC), so its dates are the same whenever it
+# runs: a Japanese payout then settles on Tuesday 24 November, after Japan's Labour
+# Thanksgiving Day (Monday 23).
+DEMO_CLOCK_START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
 # Published demo keys: only ever loaded with the demo data (never on PostgreSQL by default).

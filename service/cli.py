@@ -84,13 +84,15 @@ def serve(
     if load_demo:
         asyncio.run(_seed(build(settings, clock=clock), 500))
     container = build(settings, clock=clock)
+    if load_demo:
+        demo_data.plant_unknown_order(container.banks)
     console.print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql")
     if load_demo:
         console.print("Demo API keys (add the header in GraphiQL's Headers tab):", markup=False)
         console.print(demo_data.demo_keys_text(), markup=False, soft_wrap=True)
         console.print(
             f"Demo clock: runs from {clock.now():%Y-%m-%d %H:%M} UTC (CLOCK_START sets another"
-            " start).",
+            " start); the wire bank holds one order no payout made, for reconciliation to find.",
             markup=False,
             soft_wrap=True,
         )

@@ -39,10 +39,15 @@ def session() -> list[Step]:
     for block, after in zip(blocks, [*blocks[1:], None], strict=True):
         if block[1] != "graphql" or "<" in block[2]:  # "<id>": a placeholder to fill in
             continue
-        shown_next = after is not None and after[1] == "json"
-        adjacent = shown_next and not text[block.end() : after.start()].strip()
-        steps.append(Step(block[2], json.loads(after[2]) if adjacent and after else None))
+        steps.append(Step(block[2], _shown_after(text, block, after)))
     return steps
+
+
+def _shown_after(text: str, block: re.Match[str], after: re.Match[str] | None) -> Any:
+    """The JSON block right after ``block``, with nothing but blank lines between."""
+    if after is None or after[1] != "json" or text[block.end() : after.start()].strip():
+        return None
+    return json.loads(after[2])
 
 
 def matches(answer: Any, shown: Any) -> bool:

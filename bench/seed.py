@@ -57,7 +57,6 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from domain.auth import Role
 from domain.clock import ManualClock
-from domain.demo_accounts import sample_account_details
 from domain.eligibility import SkipReason
 from domain.ledger import Kind
 from domain.lifecycle import PayoutStatus
@@ -86,6 +85,7 @@ from providers.mock.config import MockBankConfig
 from providers.mock.fx import fx_rate
 from providers.mock.orders import OrderBody, StatusEvent, StoredOrder
 from service.demo import DEMO_OPS_KEY, FIRST, LAST
+from service.demo_accounts import sample_account_details
 
 DAYS = 30  # one event and one run per day; payouts spread over the last DAYS days
 COUNTRIES = (*sorted(SUPPORTED_COUNTRIES), "AE", "KR")  # AE, KR: no local rail -> wire

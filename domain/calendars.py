@@ -1,58 +1,50 @@
-"""Working-day calendars per rail, built from the ``holidays`` package.
+"""Working-day calendars, built from the ``holidays`` package.
 
-``TARGET2`` is the ECB's financial calendar. ``US-FED`` is the federal
-holidays as the Federal Reserve observes them: a Sunday holiday moves to the
-Monday, a Saturday one is not moved to the Friday (the Fed stays open). Every
-other id is a country calendar, tuned where the banks close on more (or other)
-days than the public holidays. Each (calendar, year) is built once and cached.
+A rail names its calendar in its entry (``Rail.calendar``), tuned where the banks
+close on more (or other) days than the public holidays. ``TARGET2`` is the ECB's
+financial calendar. ``US_FED`` is the federal holidays as the Federal Reserve
+observes them: a Sunday holiday moves to the Monday, a Saturday one is not moved
+to the Friday (the Fed stays open). Each (calendar, year) is built once and cached.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from functools import cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import holidays
 
-from domain.rails import Rail
+if TYPE_CHECKING:
+    from domain.rails import Rail
 
-_SATURDAY, _SUNDAY = 5, 6
+SATURDAY, SUNDAY = 5, 6
 _DAY = timedelta(days=1)
 
 
+class Source(StrEnum):
+    COUNTRY = "country"  # a country's holidays, as the package observes them
+    MARKET = "market"  # a financial market's closing days
+    FEDERAL_RESERVE = "federal_reserve"  # US federal holidays, as the Fed observes them
+
+
 @dataclass(frozen=True, slots=True)
-class _CountrySource:
-    country: str
+class Calendar:
+    """Where a rail's working days come from."""
+
+    name: str  # what an operator sees; for a country calendar, the ISO country code
+    source: Source = Source.COUNTRY
+    code: str | None = None  # the package's code when it is not ``name`` (a market's MIC)
     subdiv: str | None = None
     categories: tuple[str, ...] = ("public",)
     weekend: frozenset[int] | None = None  # None: the package's weekend for the country
 
 
-_COUNTRY_SOURCES: dict[str, _CountrySource] = {
-    "GB": _CountrySource("GB", subdiv="ENG"),  # Bacs follows the England bank holidays
-    "CA": _CountrySource("CA", categories=("public", "government")),  # Payments Canada
-    "JP": _CountrySource("JP", categories=("public", "bank")),  # banks close 31 Dec - 3 Jan
-    "AU": _CountrySource("AU"),
-    "SG": _CountrySource("SG"),
-    "IN": _CountrySource("IN"),
-    # The package counts Saturday as a working day in HK; CHATS does not run then.
-    "HK": _CountrySource("HK", weekend=frozenset({_SATURDAY, _SUNDAY})),
-    "CH": _CountrySource("CH", subdiv="ZH"),  # SIC runs from Zurich
-    "SE": _CountrySource("SE", categories=("public", "de_facto")),  # Midsummer/Christmas Eve
-    "PL": _CountrySource("PL"),
-    "DK": _CountrySource("DK"),
-    "NZ": _CountrySource("NZ"),
-    "NO": _CountrySource("NO"),
-    "RO": _CountrySource("RO"),
-    "MX": _CountrySource("MX"),
-    "IL": _CountrySource("IL"),  # Friday-Saturday weekend, from the package
-    "ID": _CountrySource("ID", categories=("public", "government")),  # joint leave days
-    "HU": _CountrySource("HU"),  # has working Saturdays, from the package
-}
-
-CALENDARS: frozenset[str] = frozenset({"TARGET2", "US-FED", *_COUNTRY_SOURCES})
+TARGET2 = Calendar("TARGET2", Source.MARKET, code="XECB")
+US_FED = Calendar("US-FED", Source.FEDERAL_RESERVE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,33 +70,34 @@ def _from_package(calendar: holidays.HolidayBase, weekend: frozenset[int] | None
 def _fed_year(year: int) -> _Year:
     closed: set[date] = set()
     for day in holidays.country_holidays("US", years=year, observed=False):
-        if day.weekday() == _SUNDAY:
+        if day.weekday() == SUNDAY:
             closed.add(day + _DAY)
-        elif day.weekday() != _SATURDAY:
+        elif day.weekday() != SATURDAY:
             closed.add(day)
-    return _Year(closed=frozenset(closed), weekend=frozenset({_SATURDAY, _SUNDAY}))
+    return _Year(closed=frozenset(closed), weekend=frozenset({SATURDAY, SUNDAY}))
 
 
 @cache
-def _year(calendar: str, year: int) -> _Year:
-    if calendar == "US-FED":
+def _year(calendar: Calendar, year: int) -> _Year:
+    code = calendar.code or calendar.name
+    if calendar.source is Source.FEDERAL_RESERVE:
         return _fed_year(year)
-    if calendar == "TARGET2":
-        return _from_package(holidays.financial_holidays("XECB", years=year), None)
-    source = _COUNTRY_SOURCES.get(calendar)
-    if source is None:
-        raise ValueError(f"unknown calendar {calendar!r}")
-    package = holidays.country_holidays(
-        source.country, subdiv=source.subdiv, years=year, categories=source.categories
-    )
-    return _from_package(package, source.weekend)
+    if calendar.source is Source.MARKET:
+        return _from_package(holidays.financial_holidays(code, years=year), None)
+    try:
+        package = holidays.country_holidays(
+            code, subdiv=calendar.subdiv, years=year, categories=calendar.categories
+        )
+    except NotImplementedError:
+        raise ValueError(f"unknown calendar {calendar.name!r}") from None
+    return _from_package(package, calendar.weekend)
 
 
-def is_business_day(calendar: str, day: date) -> bool:
+def is_business_day(calendar: Calendar, day: date) -> bool:
     return _year(calendar, day.year).is_open(day)
 
 
-def next_business_day(calendar: str, day: date) -> date:
+def next_business_day(calendar: Calendar, day: date) -> date:
     """The first business day strictly after ``day``."""
     day += _DAY
     while not is_business_day(calendar, day):
@@ -112,7 +105,7 @@ def next_business_day(calendar: str, day: date) -> date:
     return day
 
 
-def add_business_days(calendar: str, start: date, days: int) -> date:
+def add_business_days(calendar: Calendar, start: date, days: int) -> date:
     """The ``days``-th business day after ``start`` (before it, when negative)."""
     step = _DAY if days >= 0 else -_DAY
     day = start

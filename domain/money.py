@@ -81,9 +81,6 @@ class Money:
         whole, frac = divmod(abs(self.minor), 10**places)
         return f"{sign}{whole}.{frac:0{places}d}" if places else f"{sign}{whole}"
 
-    def to_decimal(self) -> Decimal:
-        return Decimal(self.to_decimal_string())
-
     def _same(self, other: Money) -> None:
         if other.currency != self.currency:
             raise CurrencyMismatch(f"cannot combine {self.currency} with {other.currency}")

@@ -144,10 +144,6 @@ class PaymentProvider(Protocol):
         """Create (or find, by idempotency key) the order. Never raises for HTTP faults."""
         ...
 
-    async def find_order(self, idempotency_key: str) -> ProviderOrder | None: ...
-
-    async def list_orders(self, changed_since: datetime | None = None) -> list[ProviderOrder]: ...
-
     def iter_orders(
         self, changed_since: datetime | None = None
     ) -> AsyncIterator[list[ProviderOrder]]:

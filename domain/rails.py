@@ -1,10 +1,12 @@
 """The rail table: which payment scheme serves which country, and what it needs.
 
 Each rail carries what an operator needs to predict a payment: the account
-fields the scheme requires, its settlement lag in business days, the cut-off
-in the rail's own time zone, the holiday calendar it follows and any
-per-payment limit. Cut-offs are provider-style submission deadlines, earlier
-than the schemes' own last exchange windows.
+fields the scheme requires and their formats, its settlement lag in business
+days, the cut-off in the rail's own time zone, the holiday calendar it follows
+and any per-payment limit. Cut-offs are provider-style submission deadlines,
+earlier than the schemes' own last exchange windows. Everything else (account
+validation, settlement dates, the demo's sample accounts, the mock banks) reads
+these entries, so a new rail is one entry here plus its tests.
 """
 
 from __future__ import annotations
@@ -13,6 +15,19 @@ from dataclasses import dataclass
 from datetime import time
 from enum import StrEnum
 
+from domain.account_fields import (
+    ABA_ROUTING,
+    CLABE,
+    IBAN,
+    IFSC,
+    SWIFT_BIC,
+    AccountField,
+    NzAccountNumber,
+    WireAccountNumber,
+    digits,
+    one_of,
+)
+from domain.calendars import SATURDAY, SUNDAY, TARGET2, US_FED, Calendar
 from domain.errors import NotFound
 from domain.money import Money
 from domain.ports import ProviderKind
@@ -42,14 +57,18 @@ class Rail:
     countries: tuple[str, ...]
     currency: str
     provider: ProviderKind
-    required_fields: tuple[str, ...]
+    account_fields: tuple[AccountField, ...]  # all required, checked in this order
     settlement_lag_days: int
     cutoff: time
     timezone: str
-    calendar: str
+    calendar: Calendar
     max_amount: Money | None
     payment_type: str | None = None
     purpose_code: str | None = None
+
+    @property
+    def required_fields(self) -> tuple[str, ...]:
+        return tuple(field.name for field in self.account_fields)
 
 
 # fmt: off
@@ -65,25 +84,29 @@ def _local(
     name: str,
     country: str,
     currency: str,
-    fields: tuple[str, ...],
+    fields: tuple[AccountField, ...],
     lag: int,
     cutoff: time,
     timezone: str,
     max_amount: Money | None = None,
     purpose_code: str | None = None,
+    calendar: Calendar | None = None,
 ) -> Rail:
-    """A domestic scheme of one country, reached through the cross-border provider."""
+    """A domestic scheme of one country, reached through the cross-border provider.
+
+    It follows the country's public holidays unless ``calendar`` says otherwise.
+    """
     return Rail(
         code=code,
         name=name,
         countries=(country,),
         currency=currency,
         provider=ProviderKind.CROSS_BORDER,
-        required_fields=fields,
+        account_fields=fields,
         settlement_lag_days=lag,
         cutoff=cutoff,
         timezone=timezone,
-        calendar=country,
+        calendar=calendar or Calendar(country),
         max_amount=max_amount,
         purpose_code=purpose_code,
     )
@@ -95,11 +118,15 @@ ACH = Rail(
     countries=("US",),
     currency="USD",
     provider=ProviderKind.ACH,
-    required_fields=("aba_routing", "account_number", "account_type"),
+    account_fields=(
+        ABA_ROUTING,
+        digits("account_number", 4, 17),  # Nacha DFI account number field is 17 characters
+        one_of("account_type", "checking", "savings"),
+    ),
     settlement_lag_days=1,
     cutoff=time(16, 0),
     timezone="America/New_York",
-    calendar="US-FED",
+    calendar=US_FED,
     # Nacha's Same Day ACH per-payment limit ($1M since March 2022); applied to
     # every ACH payout so that any of them may go out same day.
     max_amount=Money.parse("1000000.00", "USD"),
@@ -112,11 +139,11 @@ INTERNATIONAL_WIRE = Rail(
     countries=(),
     currency="USD",
     provider=ProviderKind.WIRE,
-    required_fields=("swift_bic", "account_number"),
+    account_fields=(SWIFT_BIC, AccountField("account_number", WireAccountNumber())),
     settlement_lag_days=2,
     cutoff=time(15, 0),
     timezone="America/New_York",
-    calendar="US-FED",
+    calendar=US_FED,
     max_amount=None,
 )
 
@@ -126,60 +153,81 @@ SEPA = Rail(
     countries=SEPA_COUNTRIES,
     currency="EUR",
     provider=ProviderKind.CROSS_BORDER,
-    required_fields=("iban",),  # a BIC is optional in SEPA since 2016
+    account_fields=(IBAN,),  # a BIC is optional in SEPA since 2016
     settlement_lag_days=1,  # SCT rulebook: credited by D+1
     cutoff=time(15, 0),
     timezone="Europe/Berlin",
-    calendar="TARGET2",
+    calendar=TARGET2,
     max_amount=None,
 )
 
 # fmt: off
 _LOCAL_RAILS = (
-    # code, name, country, currency, required fields, lag (business days), cut-off, time zone
+    # code, name, country, currency, account fields, lag (business days), cut-off, time zone
     # Bacs three-day cycle: input on day 1, credited on day 3 = two days after submission.
     # Bacs scheme item limit: GBP 20 million per credit.
-    _local("BACS", "Bacs Direct Credit", "GB", "GBP", ("sort_code", "account_number"), 2,
-           time(16, 0), "Europe/London", Money.parse("20000000.00", "GBP")),
+    _local("BACS", "Bacs Direct Credit", "GB", "GBP",
+           (digits("sort_code", 6), digits("account_number", 8)), 2,
+           time(16, 0), "Europe/London", Money.parse("20000000.00", "GBP"),
+           calendar=Calendar("GB", subdiv="ENG")),  # Bacs follows the England bank holidays
     # Payments Canada CPA-005 transaction (purpose) code carried on every credit.
     _local("EFT", "Canadian EFT (AFT)", "CA", "CAD",
-           ("institution_number", "transit_number", "account_number"), 1,
-           time(15, 0), "America/Toronto", purpose_code="250"),
+           (digits("institution_number", 3), digits("transit_number", 5),
+            digits("account_number", 7, 12)), 1,
+           time(15, 0), "America/Toronto", purpose_code="250",
+           calendar=Calendar("CA", categories=("public", "government"))),  # Payments Canada
+    # Account types: futsu (ordinary), toza (current), chochiku (savings).
     _local("ZENGIN", "Japanese Zengin", "JP", "JPY",
-           ("bank_code", "branch_code", "account_number", "account_type"), 0,
-           time(14, 0), "Asia/Tokyo"),
-    _local("BECS_AU", "Australian BECS (Direct Entry)", "AU", "AUD", ("bsb", "account_number"), 1,
+           (digits("bank_code", 4), digits("branch_code", 3), digits("account_number", 7),
+            one_of("account_type", "ordinary", "current", "savings")), 0,
+           time(14, 0), "Asia/Tokyo",
+           calendar=Calendar("JP", categories=("public", "bank"))),  # banks close 31 Dec - 3 Jan
+    # BECS account field is 9 characters.
+    _local("BECS_AU", "Australian BECS (Direct Entry)", "AU", "AUD",
+           (digits("bsb", 6), digits("account_number", 5, 9)), 1,
            time(16, 0), "Australia/Sydney"),
-    _local("GIRO", "Singapore GIRO", "SG", "SGD", ("bank_code", "account_number"), 1,
+    _local("GIRO", "Singapore GIRO", "SG", "SGD",
+           (digits("bank_code", 4), digits("account_number", 6, 17)), 1,
            time(15, 0), "Asia/Singapore"),
     # NEFT settles in half-hourly batches; RBI sets no upper limit per transaction.
-    _local("NEFT", "Indian NEFT", "IN", "INR", ("ifsc", "account_number"), 0,
+    _local("NEFT", "Indian NEFT", "IN", "INR",
+           (IFSC, digits("account_number", 9, 18)), 0,
            time(17, 0), "Asia/Kolkata"),
-    _local("CHATS", "Hong Kong CHATS", "HK", "HKD", ("bank_code", "branch_code", "account_number"),
-           0, time(16, 0), "Asia/Hong_Kong"),
-    _local("SIC", "Swiss Interbank Clearing (SIC)", "CH", "CHF", ("iban",), 0,
-           time(14, 0), "Europe/Zurich"),
-    _local("BANKGIROT", "Swedish Bankgirot", "SE", "SEK", ("iban",), 1,
-           time(13, 0), "Europe/Stockholm"),
-    _local("ELIXIR", "Polish Elixir", "PL", "PLN", ("iban",), 0,
+    # The holidays package counts Saturday as a working day in HK; CHATS does not run then.
+    _local("CHATS", "Hong Kong CHATS", "HK", "HKD",
+           (digits("bank_code", 3), digits("branch_code", 3), digits("account_number", 6, 12)), 0,
+           time(16, 0), "Asia/Hong_Kong",
+           calendar=Calendar("HK", weekend=frozenset({SATURDAY, SUNDAY}))),
+    _local("SIC", "Swiss Interbank Clearing (SIC)", "CH", "CHF", (IBAN,), 0,
+           time(14, 0), "Europe/Zurich",
+           calendar=Calendar("CH", subdiv="ZH")),  # SIC runs from Zurich
+    _local("BANKGIROT", "Swedish Bankgirot", "SE", "SEK", (IBAN,), 1,
+           time(13, 0), "Europe/Stockholm",
+           calendar=Calendar("SE", categories=("public", "de_facto"))),  # Midsummer/Christmas Eve
+    _local("ELIXIR", "Polish Elixir", "PL", "PLN", (IBAN,), 0,
            time(14, 0), "Europe/Warsaw"),
-    _local("NETS", "Danish Nets clearing", "DK", "DKK", ("iban",), 1,
+    _local("NETS", "Danish Nets clearing", "DK", "DKK", (IBAN,), 1,
            time(14, 0), "Europe/Copenhagen"),
     # NZ account numbers embed bank and branch (BB-bbbb-AAAAAAA-SSS).
-    _local("BECS_NZ", "New Zealand BECS", "NZ", "NZD", ("account_number",), 1,
+    _local("BECS_NZ", "New Zealand BECS", "NZ", "NZD",
+           (AccountField("account_number", NzAccountNumber()),), 1,
            time(15, 0), "Pacific/Auckland"),
-    _local("NICS", "Norwegian NICS", "NO", "NOK", ("iban",), 1,
+    _local("NICS", "Norwegian NICS", "NO", "NOK", (IBAN,), 1,
            time(14, 0), "Europe/Oslo"),
-    _local("SENT", "Romanian SENT", "RO", "RON", ("iban",), 1,
+    _local("SENT", "Romanian SENT", "RO", "RON", (IBAN,), 1,
            time(14, 0), "Europe/Bucharest"),
-    _local("SPEI", "SPEI (CCEN)", "MX", "MXN", ("clabe",), 0,
+    _local("SPEI", "SPEI (CCEN)", "MX", "MXN", (CLABE,), 0,
            time(17, 0), "America/Mexico_City"),
-    _local("MASAV", "Israeli Masav", "IL", "ILS", ("iban",), 2,
+    # Friday-Saturday weekend, from the holidays package.
+    _local("MASAV", "Israeli Masav", "IL", "ILS", (IBAN,), 2,
            time(12, 0), "Asia/Jerusalem"),
     # Bank Indonesia: SKNBI carries credits up to IDR 1 billion; above that is BI-RTGS.
-    _local("SKNBI", "Indonesian SKNBI", "ID", "IDR", ("bank_code", "account_number"), 0,
-           time(14, 0), "Asia/Jakarta", Money.parse("1000000000.00", "IDR")),
-    _local("ICS", "Hungarian ICS", "HU", "HUF", ("iban",), 0,
+    _local("SKNBI", "Indonesian SKNBI", "ID", "IDR",
+           (digits("bank_code", 3), digits("account_number", 8, 16)), 0,
+           time(14, 0), "Asia/Jakarta", Money.parse("1000000000.00", "IDR"),
+           calendar=Calendar("ID", categories=("public", "government"))),  # joint leave days
+    # Hungary has working Saturdays; the holidays package knows them.
+    _local("ICS", "Hungarian ICS", "HU", "HUF", (IBAN,), 0,
            time(15, 0), "Europe/Budapest"),
 )
 # fmt: on

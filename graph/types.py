@@ -57,7 +57,7 @@ class Rail:
             settlement_lag_days=rail.settlement_lag_days,
             cutoff=rail.cutoff.strftime("%H:%M"),
             timezone=rail.timezone,
-            calendar=rail.calendar,
+            calendar=rail.calendar.name,
             max_amount=Money.of(limit.minor, limit.currency) if limit else None,
             payment_type=rail.payment_type,
             purpose_code=rail.purpose_code,

@@ -146,13 +146,22 @@ def build(
             providers[kind] = remote_provider(kind, url, **options)
             continue
         bank = banks.get(kind) or MockBank(
-            kind, _mock_config(settings), AcceleratedClock(settings.mock_clock_speed)
+            kind,
+            _mock_config(settings),
+            AcceleratedClock(settings.mock_clock_speed, start=settings.clock_start),
         )
         banks[kind] = bank
         providers[kind] = in_process_provider(bank, **options)
     return Container(
-        settings, engine, sessionmaker(engine), clock or SystemClock(), providers, banks
+        settings, engine, sessionmaker(engine), clock or clock_for(settings), providers, banks
     )
+
+
+def clock_for(settings: Settings) -> Clock:
+    """The real time, or real time running on from ``clock_start``."""
+    if settings.clock_start is None:
+        return SystemClock()
+    return AcceleratedClock(1.0, start=settings.clock_start)
 
 
 def server_limits(settings: Settings) -> dict[str, Any]:

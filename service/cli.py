@@ -19,7 +19,14 @@ from domain.errors import PayoutEngineError
 from domain.ports import ProviderKind, RunSummary
 from jobs.reconciliation import ReconciliationResult
 from persistence.migrate import upgrade
-from service.bootstrap import Container, build, build_app, provider_urls, server_limits
+from service.bootstrap import (
+    Container,
+    build,
+    build_app,
+    clock_for,
+    provider_urls,
+    server_limits,
+)
 from service.settings import Settings
 
 app = typer.Typer(
@@ -66,18 +73,29 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the GraphQL API (GraphiQL at /graphql) with in-process mock providers."""
+    from service import demo as demo_data
+
     settings = Settings()
     upgrade(settings.database_url)
     load_demo = demo if demo is not None else settings.database_url.startswith("sqlite")
+    if load_demo and settings.clock_start is None:
+        settings = settings.model_copy(update={"clock_start": demo_data.DEMO_CLOCK_START})
+    clock = clock_for(settings)
     if load_demo:
-        asyncio.run(_seed(build(settings), 500))
-    container = build(settings)
+        asyncio.run(_seed(build(settings, clock=clock), 500))
+    container = build(settings, clock=clock)
+    if load_demo:
+        demo_data.plant_unknown_order(container.banks)
     console.print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql")
     if load_demo:
-        from service.demo import demo_keys_text
-
         console.print("Demo API keys (add the header in GraphiQL's Headers tab):", markup=False)
-        console.print(demo_keys_text(), markup=False, soft_wrap=True)
+        console.print(demo_data.demo_keys_text(), markup=False, soft_wrap=True)
+        console.print(
+            f"Demo clock: runs from {clock.now():%Y-%m-%d %H:%M} UTC (CLOCK_START sets another"
+            " start); the wire bank holds one order no payout made, for reconciliation to find.",
+            markup=False,
+            soft_wrap=True,
+        )
     uvicorn.run(
         build_app(container, migrate=False),
         host=settings.host,

@@ -12,8 +12,9 @@ ledger issue are created too. Events: LIQ-2024-001 (the 60) and LIQ-2024-002
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -21,15 +22,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import ledger
 from domain.auth import Role
-from domain.demo_accounts import sample_account_details
 from domain.events import AllocationInput, EventInput, plan_event, require
 from domain.money import Money
+from domain.ports import ProviderKind
 from domain.rails import RAILS, rail_for_country
 from persistence import ledger_store
 from persistence.api_keys import SqlApiKeys
 from persistence.event_store import SqlEventStore
 from persistence.sql import chunked
 from persistence.tables import BankAccount, LedgerAccount, LiquidationEvent, Payee
+from providers.mock.bank import MockBank
+from service.demo_accounts import sample_account_details
 
 FIRST = [
     "Ana",
@@ -215,6 +218,19 @@ def merchants() -> list[DemoPayee]:
         _merchant("MER-FIAZ", "Freelancer Fiaz", 502, "5000.00"),
         _merchant("MER-TINY", "Tiny Studio", 503, "100.00"),
     ]
+
+
+# The demo's clock starts on a Friday morning (UTC), so its dates are the same whenever it
+# runs: a Japanese payout then settles on Tuesday 24 November, after Japan's Labour
+# Thanksgiving Day (Monday 23), and the nightly reconciliation due is 19 November's.
+DEMO_CLOCK_START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def plant_unknown_order(banks: Mapping[ProviderKind, MockBank]) -> str | None:
+    """Give the in-process wire bank one order that no payout made, so reconciliation has
+    a break to show (``unknown_at_provider``). Nothing to do with a served wire bank."""
+    bank = banks.get(ProviderKind.WIRE)
+    return None if bank is None else bank.inject_unknown_order()
 
 
 # Published demo keys: only ever loaded with the demo data (never on PostgreSQL by default).

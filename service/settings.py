@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import time
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     mock_clock_speed: float = 1440.0
     mock_return_rate: float = 0.02  # settled orders returned a day later (R01/R03)
     mock_failure_rate: float = 0.02  # accepted orders failing at settlement (AC01/AC04/AM04)
+    # Start the engine's clock (and the in-process mock banks') at this instant instead of
+    # now; time then runs on from it. `serve` with demo data defaults it to the demo's date.
+    clock_start: AwareDatetime | None = None
     # GraphQL guards.
     max_page_size: int = 100
     max_query_depth: int = 8

@@ -24,6 +24,7 @@ from starlette.applications import Starlette
 from domain.clock import ManualClock
 from domain.money import Money, check_currency, convert
 from domain.ports import Clock, FxQuote, OrderStatus, ProviderKind
+from domain.rails import RAILS
 from providers.mock import lifecycle
 from providers.mock.api import build_app
 from providers.mock.config import Fault, MockBankConfig
@@ -35,6 +36,7 @@ from providers.mock.ratelimit import TokenBucket
 from providers.mock.seeded import digest
 from providers.mock.timeline import Entry
 
+PROVIDER_OF_RAIL = {rail.code: rail.provider for rail in RAILS}
 ORDER_ID_PREFIX = {
     ProviderKind.ACH: "po_ach",
     ProviderKind.WIRE: "po_wire",
@@ -283,11 +285,12 @@ class MockBank:
             raise BankError(422, "account_closed", "the beneficiary account is closed")
 
     def serves_rail(self, rail: str) -> bool:
-        if self.kind is ProviderKind.ACH:
-            return rail == "ACH"
-        if self.kind is ProviderKind.WIRE:
-            return rail == "WIRE"
-        return bool(rail) and rail not in {"ACH", "WIRE"}
+        """A rail of the table is served by its provider; the cross-border bank, like a
+        real one, also takes local schemes the table does not list."""
+        provider = PROVIDER_OF_RAIL.get(rail)
+        if provider is None:
+            return self.kind is ProviderKind.CROSS_BORDER and bool(rail)
+        return provider is self.kind
 
     def _check_currencies(self, body: OrderBody) -> None:
         source, target = body.amount.currency, body.target_currency

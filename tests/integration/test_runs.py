@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import insert, select, update
 
-from domain.demo_accounts import sample_account_details
 from domain.ports import ProviderKind, Submission
 from persistence.tables import BankAccount, Payee, Payout
 from service.bootstrap import Container
+from service.demo_accounts import sample_account_details
 
 
 async def payout_of(container: Container, reference: str) -> Payout:

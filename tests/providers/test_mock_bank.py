@@ -15,6 +15,7 @@ import pytest
 from domain.errors import UnsupportedCurrency
 from domain.money import Money
 from domain.ports import OrderStatus, ProviderKind
+from domain.rails import RAILS, Rail
 from providers.mock import Fault, MockBank
 from providers.mock.errors import BankError
 from providers.mock.validation import parse_order_body
@@ -138,10 +139,19 @@ async def test_rejected_accounts_are_422_and_store_nothing(connect: Connect) -> 
         (ProviderKind.CROSS_BORDER, "SEPA", True),
         (ProviderKind.CROSS_BORDER, "ACH", False),
         (ProviderKind.CROSS_BORDER, "WIRE", False),
+        (ProviderKind.CROSS_BORDER, "FPS", True),  # a local scheme the rail table lacks
+        (ProviderKind.CROSS_BORDER, "", False),
     ],
 )
 def test_each_kind_serves_its_rails(kind: ProviderKind, rail: str, served: bool) -> None:
     assert make_bank(kind).serves_rail(rail) is served
+
+
+@pytest.mark.parametrize("rail", RAILS, ids=lambda rail: rail.code)
+def test_every_rail_is_served_by_its_own_provider_only(rail: Rail) -> None:
+    assert [kind for kind in ProviderKind if make_bank(kind).serves_rail(rail.code)] == [
+        rail.provider
+    ]
 
 
 async def test_cross_border_orders_carry_the_converted_amount(connect: Connect) -> None:

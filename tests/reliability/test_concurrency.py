@@ -14,13 +14,13 @@ import itertools
 from sqlalchemy import func, insert, select
 
 from domain import ledger
-from domain.demo_accounts import sample_account_details
 from domain.merchant_payouts import PayoutRequest
 from domain.money import Money
 from persistence import ledger_checks, ledger_store
 from persistence.merchant_store import Outcome, SqlMerchantPayouts
 from persistence.tables import BankAccount, Payee, Payout
 from service.bootstrap import Container
+from service.demo_accounts import sample_account_details
 
 REPEAT = 20
 _serial = itertools.count(1)

@@ -1,5 +1,8 @@
+from dataclasses import replace
+
 import pytest
 
+from domain.account_fields import digits, one_of
 from domain.bank_details import BankAccount, validate_account
 from domain.rails import INTERNATIONAL_WIRE, RAILS, Rail, rail_by_code
 
@@ -172,6 +175,17 @@ class TestIban:
 def test_invalid_field_values(code: str, field: str, value: str, problem: str) -> None:
     details = VALID_DETAILS[code] | {field: value}
     assert problems(code, details) == [problem]
+
+
+def test_a_rails_entry_alone_says_what_its_fields_must_look_like() -> None:
+    fields = (digits("bank_code", 3), digits("account_number", 10, 14), one_of("kind", "a", "b"))
+    rail = replace(rail_by_code("GIRO"), code="KFTC", name="Korean KFTC", account_fields=fields)
+    details = {"bank_code": "0040", "account_number": "123456789", "kind": "c"}
+    assert validate_account(rail, account(rail, details)) == [
+        "bank_code must be 3 digits",
+        "account_number must be 10 to 14 digits",
+        "kind must be one of a, b",
+    ]
 
 
 def test_non_ascii_digits_are_not_digits() -> None:

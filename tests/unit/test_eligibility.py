@@ -151,17 +151,17 @@ class TestEachSkipReason:
         assert reasons(result) == [SkipReason.UNKNOWN_COUNTRY]
         assert result.decision is None
 
-    @pytest.mark.parametrize(("country", "rail"), [("US", "ACH"), ("AE", "WIRE")])
-    def test_unsupported_currency(self, country: str, rail: str) -> None:
+    @pytest.mark.parametrize(
+        ("country", "rail", "details"),
+        [
+            ("US", "ACH", US_DETAILS),
+            ("AE", "WIRE", {"swift_bic": "DEUTDEFF", "account_number": "123456789012"}),
+        ],
+    )
+    def test_unsupported_currency(self, country: str, rail: str, details: dict[str, str]) -> None:
         """ACH and wire pay USD as sent: a EUR-funded payout would fail at the bank."""
-        from domain.demo_accounts import sample_account_details
-
         account = BankAccount(
-            id="1",
-            holder_name="X",
-            country=country,
-            currency="USD",
-            details=sample_account_details(country, seed=3),
+            id="1", holder_name="X", country=country, currency="USD", details=details
         )
         result = check_eligibility(
             amount=Money.parse("100.00", "EUR"),

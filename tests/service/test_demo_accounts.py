@@ -1,8 +1,10 @@
+from random import Random
+
 import pytest
 
 from domain.bank_details import BankAccount, validate_account
-from domain.demo_accounts import sample_account_details
-from domain.rails import INTERNATIONAL_WIRE, SUPPORTED_COUNTRIES, rail_for_country
+from domain.rails import INTERNATIONAL_WIRE, RAILS, SUPPORTED_COUNTRIES, Rail, rail_for_country
+from service.demo_accounts import details_from_formats, sample_account_details
 
 SEEDS = range(6)
 
@@ -37,3 +39,13 @@ def test_different_seeds_give_different_accounts() -> None:
 def test_sample_ibans_have_all_digit_account_codes_where_the_format_allows() -> None:
     iban = sample_account_details("FR", 1)["iban"]
     assert iban[4:].isdigit()
+
+
+@pytest.mark.parametrize("rail", RAILS, ids=lambda rail: rail.code)
+def test_details_made_from_a_rails_formats_validate(rail: Rail) -> None:
+    """What a new rail's demo payees get before anyone picks real bank codes for it."""
+    country = rail.countries[0] if rail.countries else "AE"
+    for seed in SEEDS:
+        details = details_from_formats(rail, country, Random(seed))
+        account = BankAccount(f"ba_{seed}", "Demo Investor", country, rail.currency, details)
+        assert validate_account(rail, account) == [], (rail.code, seed, details)

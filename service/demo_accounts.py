@@ -1,8 +1,10 @@
 """Valid-looking, checksum-correct bank details for demo payees.
 
-The same (country, seed) always gives the same details. Bank, branch and
-routing codes are real public identifiers of well-known banks; account numbers
-are random. Countries without a local rail get international wire details.
+The same (country, seed) always gives the same details. For the rails below,
+bank, branch and routing codes are real public identifiers of well-known banks;
+account numbers are random. Any other rail gets details made from the formats
+of its account fields (``Rail.account_fields``), so a new rail needs nothing
+here. Countries without a local rail get international wire details.
 """
 
 from __future__ import annotations
@@ -14,8 +16,21 @@ from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 from stdnum.nz import bankaccount as nz_bank_account
 
-from domain.bank_details import ACCOUNT_TYPES, clabe_check_digit, iban_problem
-from domain.rails import INTERNATIONAL_WIRE, rail_for_country
+from domain.account_fields import (
+    AbaRouting,
+    Bic,
+    Clabe,
+    Digits,
+    FieldFormat,
+    Iban,
+    Ifsc,
+    NzAccountNumber,
+    OneOf,
+    WireAccountNumber,
+    clabe_check_digit,
+    iban_problem,
+)
+from domain.rails import ACH, INTERNATIONAL_WIRE, Rail, rail_for_country
 
 Details = dict[str, str]
 
@@ -51,8 +66,12 @@ def _numeric_account(iban: IBAN, rng: Random) -> IBAN:
     return iban if iban_problem(str(candidate)) else candidate
 
 
+def _random_iban(country: str, rng: Random) -> IBAN:
+    return _numeric_account(IBAN.random(country, random=rng), rng)
+
+
 def _iban(country: str, rng: Random) -> Details:
-    iban = _numeric_account(IBAN.random(country, random=rng), rng)
+    iban = _random_iban(country, rng)
     details = {"iban": str(iban)}
     if iban.bic is not None:
         details["bic"] = str(iban.bic)
@@ -63,7 +82,7 @@ def _us(rng: Random) -> Details:
     return {
         "aba_routing": rng.choice(_ABA_ROUTING),
         "account_number": _digits(rng, 10),
-        "account_type": rng.choice(sorted(ACCOUNT_TYPES["ACH"])),
+        "account_type": rng.choice(_choices(ACH, "account_type")),
     }
 
 
@@ -108,19 +127,27 @@ def _hk(rng: Random) -> Details:
     }
 
 
-def _nz(rng: Random) -> Details:
+def _nz_account_number(rng: Random) -> str:
     prefix = rng.choice(_NZ_BANK_BRANCHES)
     start = rng.randrange(10**7)
     for offset in range(10**7):  # roughly one base number in eleven has a valid check digit
         number = f"{prefix}-{(start + offset) % 10**7:07d}-000"
         if nz_bank_account.is_valid(number):
-            return {"account_number": nz_bank_account.compact(number)}
+            return nz_bank_account.compact(number)
     raise RuntimeError(f"no valid account number for branch {prefix}")
 
 
-def _mx(rng: Random) -> Details:
+def _nz(rng: Random) -> Details:
+    return {"account_number": _nz_account_number(rng)}
+
+
+def _clabe(rng: Random) -> str:
     body = rng.choice(_MX_BANKS) + _digits(rng, 14)
-    return {"clabe": body + str(clabe_check_digit(body))}
+    return body + str(clabe_check_digit(body))
+
+
+def _mx(rng: Random) -> Details:
+    return {"clabe": _clabe(rng)}
 
 
 def _id(rng: Random) -> Details:
@@ -131,6 +158,7 @@ def _wire(rng: Random) -> Details:
     return {"swift_bic": rng.choice(_SWIFT_BICS), "account_number": _digits(rng, 12)}
 
 
+# Real bank and branch codes for the rails a demo shows most; the rest are made from formats.
 _BY_RAIL: dict[str, Callable[[Random], Details]] = {
     "ACH": _us,
     "BACS": _gb,
@@ -143,7 +171,42 @@ _BY_RAIL: dict[str, Callable[[Random], Details]] = {
     "BECS_NZ": _nz,
     "SPEI": _mx,
     "SKNBI": _id,
+    "WIRE": _wire,
 }
+
+
+def _choices(rail: Rail, name: str) -> list[str]:
+    (field,) = [f for f in rail.account_fields if f.name == name]
+    assert isinstance(field.format, OneOf)
+    return sorted(field.format.choices)
+
+
+def _sample_value(fmt: FieldFormat, country: str, rng: Random) -> str:
+    match fmt:
+        case Digits():
+            return _digits(rng, fmt.longest)
+        case OneOf(choices=choices):
+            return rng.choice(sorted(choices))
+        case Iban():
+            return str(_random_iban(country, rng))
+        case Bic():
+            return rng.choice(_SWIFT_BICS)
+        case AbaRouting():
+            return rng.choice(_ABA_ROUTING)
+        case Ifsc():
+            return rng.choice(_IFSC)
+        case Clabe():
+            return _clabe(rng)
+        case NzAccountNumber():
+            return _nz_account_number(rng)
+        case WireAccountNumber():
+            return _digits(rng, 12)
+    raise ValueError(f"no sample values for the format {fmt!r}")
+
+
+def details_from_formats(rail: Rail, country: str, rng: Random) -> Details:
+    """Details made from what the rail's account fields must look like."""
+    return {f.name: _sample_value(f.format, country, rng) for f in rail.account_fields}
 
 
 def sample_account_details(country: str, seed: int) -> dict[str, str]:
@@ -152,4 +215,5 @@ def sample_account_details(country: str, seed: int) -> dict[str, str]:
     rail = rail_for_country(country) or INTERNATIONAL_WIRE
     if "iban" in rail.required_fields:
         return _iban(country.upper(), rng)
-    return _BY_RAIL.get(rail.code, _wire)(rng)
+    known = _BY_RAIL.get(rail.code)
+    return known(rng) if known else details_from_formats(rail, country.upper(), rng)

@@ -80,11 +80,13 @@ def _camel(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-# The messages of Strawberry's depth and alias limits (validation), and of graphql-core's
-# own guards: token and nesting limits (parsing, execution) and work budgets (validation).
+# The messages of Strawberry's depth and alias limits (validation), of the introspection
+# depth limits (graph.introspection's and graphql-core's), and of graphql-core's own
+# guards: token and nesting limits (parsing, execution) and work budgets (validation).
 # tests/api/test_hostile_inputs.py fails if one of them changes.
 _LIMITS = re.compile(
-    r"exceeds maximum operation depth|aliases found|(Parsing|Validation|Execution) aborted"
+    r"exceeds maximum operation depth|(?i:maximum introspection depth)|aliases found"
+    r"|(Parsing|Validation|Execution) aborted"
 )
 
 

@@ -32,6 +32,7 @@ from graph.context import Info
 from graph.errors import CodedErrors, ErrorCode, UserError, from_domain, query_error, user_error
 from graph.guards import RefuseUnstorableText
 from graph.ids import parse_id
+from graph.introspection import IntrospectionDepthLimit
 from graph.pagination import Connection, connection, decode_cursor, page_size
 from graph.reconciliation import (
     BreakFilter,
@@ -492,6 +493,7 @@ def build_schema(
     # and per-request limiter instances would make new classes (and never hit).
     limits = [
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        IntrospectionDepthLimit,  # the depth limiter above skips introspection
         *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
     ]
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [

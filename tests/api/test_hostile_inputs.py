@@ -673,6 +673,13 @@ DOCUMENT = "GraphQL document"
 DEEP_INTROSPECTION = (
     "{ __schema { types { fields { type { " + "ofType { " * 200 + "name" + " }" * 200 + " } } } } }"
 )
+# 19 levels of fields: __schema, types, fields, type, 14 times ofType, name.
+INTROSPECTION_19_LEVELS = (
+    "{ __schema { types { fields { type { " + "ofType { " * 14 + "name" + " }" * 19
+)
+FIELDS_OF_FIELDS = (
+    "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"
+)
 
 # fmt: off
 DOCUMENT_ROWS = [
@@ -691,6 +698,9 @@ DOCUMENT_ROWS = [
     query(DOCUMENT, "one directive twice", SHAPE, "GRAPHQL_VALIDATION_FAILED",
           "{ rails @skip(if: false) @skip(if: false) { code } }"),
     query(DOCUMENT, "introspection nested 200 deep", SHAPE, "QUERY_TOO_COMPLEX", DEEP_INTROSPECTION),
+    query(DOCUMENT, "introspection 19 levels deep", SHAPE, "QUERY_TOO_COMPLEX", INTROSPECTION_19_LEVELS),
+    query(DOCUMENT, "introspection listing the fields of fields of fields", SHAPE, "QUERY_TOO_COMPLEX",
+          FIELDS_OF_FIELDS),
     query(DOCUMENT, "an unpaired surrogate escaped in a literal", UNICODE, "GRAPHQL_PARSE_FAILED",
           '{ route(country: "\\ud800") { currency } }'),
     query(DOCUMENT, "a variable of an unknown type", SHAPE, "GRAPHQL_VALIDATION_FAILED",

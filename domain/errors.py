@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+# How much of a value an error message quotes: enough to recognise it, not a 500 KB echo.
+QUOTED_CHARACTERS = 40
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text``, or its first ``limit`` characters and an ellipsis."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def quoted(value: object, limit: int = QUOTED_CHARACTERS) -> str:
+    """``value`` as an error message quotes what a user sent: in quotes, shortened."""
+    return repr(shortened(str(value), limit))
+
 
 class PayoutEngineError(Exception):
     """Base of every business error; ``code`` is what the API reports."""

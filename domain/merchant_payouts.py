@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from domain.errors import PayoutEngineError
+from domain.errors import PayoutEngineError, quoted
 from domain.events import Problem
 from domain.money import Money
 
@@ -53,7 +53,7 @@ def parse_request(
     ids = {}
     for name, value in (("payee_id", payee_id), ("bank_account_id", bank_account_id)):
         if not value or not value.isascii() or not value.isdigit() or len(value) > 18:
-            problems.append(Problem(name, "NOT_FOUND", f"{value!r} is not an id"))
+            problems.append(Problem(name, "NOT_FOUND", f"{quoted(value)} is not an id"))
         else:
             ids[name] = int(value)
     money = None

@@ -11,7 +11,7 @@ import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
-from domain.errors import PayoutEngineError
+from domain.errors import PayoutEngineError, shortened
 
 
 @strawberry.enum(description="Stable machine-readable error codes.")
@@ -90,6 +90,11 @@ _LIMITS = re.compile(
 )
 
 
+# graphql-core quotes a literal of the document whole ("String cannot represent a non
+# string value: 999..."); its messages are cut here, ours quote with domain.errors.quoted.
+MAX_MESSAGE = 500
+
+
 def is_unexpected(error: GraphQLError) -> bool:
     """An exception no resolver meant to raise: a crash, whose details stay on the server."""
     original = error.original_error
@@ -140,7 +145,8 @@ class CodedErrors(SchemaExtension):
             code = ErrorCode.INVALID_INPUT  # graphql-core coercing the variables
         else:
             code = ErrorCode.INTERNAL
-        return _rewritten(error, error.message, {**(error.extensions or {}), "code": code.value})
+        message = shortened(error.message, MAX_MESSAGE)
+        return _rewritten(error, message, {**(error.extensions or {}), "code": code.value})
 
 
 def _rewritten(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:

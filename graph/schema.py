@@ -23,7 +23,7 @@ from strawberry.extensions import (
 from strawberry.permission import BasePermission
 
 from domain import rails, routing
-from domain.errors import PayoutEngineError
+from domain.errors import PayoutEngineError, quoted
 from domain.events import EVENT_CODE, EventInput, Problem, plan_event
 from domain.events import AllocationInput as DomainAllocation
 from domain.merchant_payouts import parse_request
@@ -78,7 +78,7 @@ OPS = [IsOps]
 def _int_id(value: str, field: str) -> int:
     ident = parse_id(value)
     if ident is None:
-        raise PayoutEngineError(f"{value!r} is not an id", field=field)
+        raise PayoutEngineError(f"{quoted(value)} is not an id", field=field)
     return ident
 
 
@@ -375,7 +375,7 @@ class Mutation:
                 user_errors=[
                     user_error(
                         "NOT_FOUND",
-                        f"no liquidation event {input.liquidation_event_id!r}",
+                        f"no liquidation event {quoted(input.liquidation_event_id)}",
                         "liquidation_event_id",
                     )
                 ],
@@ -453,7 +453,7 @@ async def cancel_payout(info: Info, input: CancelPayoutInput) -> CancelPayoutPay
     caller = info.context.caller
     ident = parse_id(input.payout_id)
     if ident is None:
-        problem = Problem("payout_id", "NOT_FOUND", f"no payout {input.payout_id!r}")
+        problem = Problem("payout_id", "NOT_FOUND", f"no payout {quoted(input.payout_id)}")
         return CancelPayoutPayload(payout=None, user_errors=_errors([problem]))
     problems = await info.context.deps.merchants.cancel(
         caller.scope,

@@ -41,6 +41,7 @@ class ErrorCode(Enum):
     JOB_IN_PROGRESS = "JOB_IN_PROGRESS"
     FELL_BEHIND = "FELL_BEHIND"  # a subscriber too slow for the feed: re-read, subscribe again
     INTERNAL = "INTERNAL"
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"  # down, restarting or missing: try again later
     # The request itself, before any operation runs:
     BAD_REQUEST = "BAD_REQUEST"  # not a JSON object with a `query`, a batch, an unknown operation
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"  # operations are POSTed; GET serves GraphiQL only

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from enum import Enum
@@ -100,6 +101,24 @@ def is_unexpected(error: GraphQLError) -> bool:
     """An exception no resolver meant to raise: a crash, whose details stay on the server."""
     original = error.original_error
     return original is not None and not isinstance(original, GraphQLError)
+
+
+# Where Strawberry logs the errors of an operation, before CodedErrors rewrites them.
+log = logging.getLogger("strawberry.execution")
+
+
+def log_error(error: GraphQLError) -> None:
+    """A crash at ERROR, with its traceback. Anything else refused what a client sent (a
+    coded error, a document that does not parse or validate, a variable that does not
+    fit its type): one line at INFO, which is no server fault to be alerted about."""
+    if is_unexpected(error):
+        log.error(error, exc_info=error.original_error)
+        return
+    code = (error.extensions or {}).get("code")
+    label = f" ({code})" if code else ""
+    where = f" at {'.'.join(map(str, error.path))}" if error.path else ""
+    message = shortened(error.message, MAX_MESSAGE).replace("\n", " ")
+    log.info("refused%s%s: %s", label, where, message)
 
 
 class CodedErrors(SchemaExtension):

@@ -21,6 +21,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.permission import BasePermission
+from strawberry.types import ExecutionContext
 
 from domain import rails, routing
 from domain.errors import PayoutEngineError, quoted
@@ -29,7 +30,15 @@ from domain.events import AllocationInput as DomainAllocation
 from domain.merchant_payouts import parse_request
 from graph import reconciliation as ops
 from graph.context import Info
-from graph.errors import CodedErrors, ErrorCode, UserError, from_domain, query_error, user_error
+from graph.errors import (
+    CodedErrors,
+    ErrorCode,
+    UserError,
+    from_domain,
+    log_error,
+    query_error,
+    user_error,
+)
 from graph.guards import RefuseUnstorableText
 from graph.ids import parse_id
 from graph.introspection import IntrospectionDepthLimit
@@ -486,6 +495,16 @@ class _ParserCache(ParserCache):
         yield
 
 
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Strawberry logs every error with its traceback, a refused page size as loudly
+        as a crash; here only a crash keeps it (``graph.errors.log_error``)."""
+        for error in errors:
+            log_error(error)
+
+
 def build_schema(
     max_depth: int = 8, max_tokens: int = 2000, max_aliases: int = 15
 ) -> strawberry.Schema:
@@ -505,6 +524,4 @@ def build_schema(
         OverWebSocketOnly,
         CodedErrors,
     ]
-    return strawberry.Schema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
-    )
+    return Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)

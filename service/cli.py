@@ -14,12 +14,14 @@ import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from domain.errors import PayoutEngineError
 from domain.ports import ProviderKind, RunSummary
 from jobs.reconciliation import ReconciliationResult
 from persistence.migrate import upgrade
 from service.bootstrap import Container, build, build_app, provider_urls, server_limits
+from service.database import why_unopenable
 from service.settings import Settings
 
 app = typer.Typer(
@@ -28,11 +30,20 @@ app = typer.Typer(
 console = Console()
 
 
+def _migrated(settings: Settings) -> None:
+    """Upgrade the database; one line, and exit 1, when it cannot be opened."""
+    try:
+        upgrade(settings.database_url)
+    except (OperationalError, InterfaceError, OSError) as exc:
+        console.print(why_unopenable(settings.database_url, exc), markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def migrate() -> None:
     """Upgrade the database to the latest schema (alembic upgrade head)."""
     settings = Settings()
-    upgrade(settings.database_url)
+    _migrated(settings)
     console.print(f"migrated {settings.database_url}")
 
 
@@ -51,7 +62,7 @@ def seed(
 ) -> None:
     """Load the demo payees, merchants and events (safe to repeat)."""
     settings = Settings()
-    upgrade(settings.database_url)
+    _migrated(settings)
     counts = asyncio.run(_seed(build(settings), large_event_size))
     console.print(f"demo data ready: {counts['payees']} payees, {counts['events']} events")
     from service.demo import demo_keys_text
@@ -67,7 +78,7 @@ def serve(
 ) -> None:
     """Serve the GraphQL API (GraphiQL at /graphql) with in-process mock providers."""
     settings = Settings()
-    upgrade(settings.database_url)
+    _migrated(settings)
     load_demo = demo if demo is not None else settings.database_url.startswith("sqlite")
     if load_demo:
         asyncio.run(_seed(build(settings), 500))
@@ -117,7 +128,7 @@ def run(
 ) -> None:
     """Run an event's payouts and print the summary. Re-running pays nobody twice."""
     settings = Settings()
-    upgrade(settings.database_url)
+    _migrated(settings)
     if any(not url for url in provider_urls(settings).values()):
         console.print(
             "[yellow]note[/yellow]: in-process mock banks live only in this command's process;"
@@ -201,7 +212,7 @@ def worker() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings()
     _require_served_providers(settings, "worker")
-    upgrade(settings.database_url)
+    _migrated(settings)
     asyncio.run(_worker(settings))
 
 
@@ -225,7 +236,7 @@ def reconcile(
     """Reconcile payouts, provider records and the ledger for a business date, now."""
     settings = Settings()
     _require_served_providers(settings, "reconcile")
-    upgrade(settings.database_url)
+    _migrated(settings)
     try:
         result = asyncio.run(_reconcile(day.date() if day else None))
     except PayoutEngineError as exc:

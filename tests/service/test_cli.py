@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -47,3 +48,43 @@ def test_a_database_that_cannot_be_opened_is_one_clear_line(
     assert "Traceback" not in output
     assert len(output.splitlines()) <= 3, output[-2000:]
     assert named in output, output
+
+
+# What the commands need, loaded by the command that needs it: the web stack, the
+# database toolkit and migrations, the scheduler, the bank-detail and calendar checks.
+HEAVY = (
+    "strawberry",
+    "starlette",
+    "uvicorn",
+    "sqlalchemy",
+    "alembic",
+    "apscheduler",
+    "httpx",
+    "schwifty",
+    "holidays",
+    "pydantic_settings",
+)
+
+
+def test_importing_the_cli_loads_none_of_what_the_commands_need() -> None:
+    """``payout-engine --help`` (and every ``<command> --help``) imports only the CLI."""
+    code = "import sys, service.cli; print(*sorted(sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=True,
+    )
+    loaded = {name.partition(".")[0] for name in done.stdout.split()}
+    assert sorted(loaded.intersection(HEAVY)) == []
+
+
+@pytest.mark.parametrize(
+    "command", ["serve", "worker", "migrate", "seed", "run", "reconcile", "mock-provider"]
+)
+def test_every_command_explains_itself(command: str, tmp_path: Path) -> None:
+    done = engine(command, "--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Usage:" in done.stdout

@@ -39,6 +39,7 @@ class ErrorCode(StrEnum):
     JOB_IN_PROGRESS = "JOB_IN_PROGRESS"
     FELL_BEHIND = "FELL_BEHIND"  # a subscriber too slow for the feed: re-read, subscribe again
     INTERNAL = "INTERNAL"
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"  # down, restarting or missing: try again later
     # The request itself, before any operation runs:
     BAD_REQUEST = "BAD_REQUEST"  # not a JSON object with a `query`, a batch, an unknown operation
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"  # operations are POSTed; GET serves GraphiQL only
@@ -56,6 +57,20 @@ class Problem:
     field: str
     code: ErrorCode
     message: str
+
+
+# How much of a value an error message quotes: enough to recognise it, not a 500 KB echo.
+QUOTED_CHARACTERS = 40
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text``, or its first ``limit`` characters and an ellipsis."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def quoted(value: object, limit: int = QUOTED_CHARACTERS) -> str:
+    """``value`` as an error message quotes what a user sent: in quotes, shortened."""
+    return repr(shortened(str(value), limit))
 
 
 class PayoutEngineError(Exception):

@@ -16,7 +16,7 @@ from datetime import datetime
 from domain import ledger
 from domain.bank_details import BankAccount
 from domain.eligibility import Finding, MissingFxRate, PayeeProfile, SkipReason, check_eligibility
-from domain.errors import ErrorCode, InsufficientFunds, PayoutEngineError, Problem
+from domain.errors import ErrorCode, InsufficientFunds, PayoutEngineError, Problem, quoted
 from domain.idempotency import key_problem
 from domain.money import Money
 from domain.orders import new_provider_key, order_for
@@ -52,7 +52,7 @@ def parse_request(
     ids = {}
     for name, value in (("payee_id", payee_id), ("bank_account_id", bank_account_id)):
         if not value or not value.isascii() or not value.isdigit() or len(value) > 18:
-            problems.append(Problem(name, ErrorCode.NOT_FOUND, f"{value!r} is not an id"))
+            problems.append(Problem(name, ErrorCode.NOT_FOUND, f"{quoted(value)} is not an id"))
         else:
             ids[name] = int(value)
     money = None

@@ -15,7 +15,7 @@ from functools import cache
 
 from iso4217 import Currency
 
-from domain.errors import CurrencyMismatch, InvalidAmount, UnsupportedCurrency
+from domain.errors import CurrencyMismatch, InvalidAmount, UnsupportedCurrency, quoted
 
 # 10^15 minor units: a trillion dollars; anything above is a typo or an attack.
 MAX_MINOR_UNITS = 10**15
@@ -28,7 +28,9 @@ def exponent(currency: str) -> int:
     try:
         value = Currency(currency).exponent
     except ValueError:
-        raise UnsupportedCurrency(f"unknown currency {currency!r}", field="currency") from None
+        raise UnsupportedCurrency(
+            f"unknown currency {quoted(currency)}", field="currency"
+        ) from None
     if value is None:
         raise UnsupportedCurrency(f"{currency} has no minor unit", field="currency")
     return value
@@ -58,12 +60,12 @@ class Money:
         negative = bool(text) and text.startswith("-")
         match = _DECIMAL.match(text[1:] if negative else text) if text else None
         if match is None:
-            raise InvalidAmount(f"{amount!r} is not a decimal amount", field="amount")
+            raise InvalidAmount(f"{quoted(amount)} is not a decimal amount", field="amount")
         places = exponent(currency)
         frac = (match["frac"] or "").rstrip("0")
         if len(frac) > places:
             raise InvalidAmount(
-                f"{currency} allows {places} decimal place(s), got {amount!r}", field="amount"
+                f"{currency} allows {places} decimal place(s), got {quoted(amount)}", field="amount"
             )
         digits = match["int"].lstrip("0")
         if len(digits) > 16:

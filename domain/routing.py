@@ -17,7 +17,7 @@ from enum import StrEnum
 import pycountry
 
 from domain.calendars import expected_settlement_date
-from domain.errors import UnknownCountry, UnsupportedPaymentMethod
+from domain.errors import UnknownCountry, UnsupportedPaymentMethod, quoted
 from domain.rails import (
     ACH,
     INTERNATIONAL_WIRE,
@@ -62,7 +62,7 @@ def normalize_country(code: str) -> str:
         or not country.isalpha()
         or pycountry.countries.get(alpha_2=country) is None
     ):
-        raise UnknownCountry(f"{code!r} is not an ISO 3166 country code", field="country")
+        raise UnknownCountry(f"{quoted(code)} is not an ISO 3166 country code", field="country")
     return country
 
 
@@ -72,7 +72,7 @@ def payable_method(method: PaymentMethod | str) -> PaymentMethod:
         parsed = PaymentMethod(method)
     except ValueError:
         raise UnsupportedPaymentMethod(
-            f"unknown payment method {method!r}", field="payment_method"
+            f"unknown payment method {quoted(method)}", field="payment_method"
         ) from None
     if parsed not in PAYABLE_METHODS:
         raise UnsupportedPaymentMethod(

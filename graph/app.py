@@ -4,18 +4,21 @@
 from a caller with a valid key, or serves the GraphiQL page to a browser's GET. Whatever
 else arrives is answered with a JSON error whose ``extensions.code`` says what was wrong
 (UNAUTHENTICATED 401, METHOD_NOT_ALLOWED 405, UNSUPPORTED_MEDIA_TYPE 415,
-REQUEST_TOO_LARGE 413, BAD_REQUEST 400), never with a crash.
+REQUEST_TOO_LARGE 413, BAD_REQUEST 400, DATABASE_UNAVAILABLE 503), never with a crash.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from cross_web import HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -34,7 +37,11 @@ from persistence import queries
 from persistence.api_keys import find_caller
 from persistence.payout_feed import PayoutFeed
 
+log = logging.getLogger(__name__)
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
+# No connection to the database could be made or kept (the server down, restarting or
+# not answering, the database missing, a file that cannot be opened), or none was free.
+DATABASE_AWAY = (OperationalError, InterfaceError, PoolTimeout)
 MAX_REQUEST_BYTES = 1 << 20
 # Strawberry's own refusals (a batch, a `query` that is not a string, an unknown
 # operationName, GraphiQL switched off) come as an HTTPException with one of these.
@@ -128,6 +135,16 @@ def _unauthenticated(message: str) -> JSONResponse:
     )
 
 
+def _log_unavailable(error: Exception, where: str) -> None:
+    """One line for the operator; the client is told no more than that."""
+    log.warning("%s: the database is unavailable: %s", where, str(error).splitlines()[0])
+
+
+def _database_unavailable() -> JSONResponse:
+    message = "the database is unavailable; try again later"
+    return error_response(503, ErrorCode.DATABASE_UNAVAILABLE, message)
+
+
 class AuthGate:
     """ASGI wrapper: every GraphQL request needs a valid key, except the GraphiQL page
     itself (static HTML, no data). The caller rides in the request state, with the
@@ -147,8 +164,13 @@ class AuthGate:
             key = parse_authorization(request.headers.get("authorization"))
             caller = None
             if key:
-                async with reads.session() as session:
-                    caller = await find_caller(session, key)
+                try:
+                    async with reads.session() as session:
+                        caller = await find_caller(session, key)
+                except DATABASE_AWAY as exc:
+                    _log_unavailable(exc, "API key look-up")
+                    await _database_unavailable()(scope, receive, send)
+                    return
             if caller is None:
                 reason = (
                     "unknown or revoked API key"
@@ -258,7 +280,8 @@ def create_app(
             async with deps.sessions() as session:
                 await queries.ping(session)
         except Exception as exc:  # the point of a health check is to report, not raise
-            return JSONResponse({"status": "down", "database": type(exc).__name__}, 503)
+            _log_unavailable(exc, "health check")
+            return JSONResponse({"status": "down", "database": "unavailable"}, 503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
     async def metrics(_: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -11,7 +12,7 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
 from domain import errors
-from domain.errors import PayoutEngineError, Problem
+from domain.errors import PayoutEngineError, Problem, shortened
 
 # The GraphQL enum is the domain's vocabulary, member for member.
 ErrorCode = strawberry.enum(
@@ -52,18 +53,43 @@ def _camel(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-# The messages of Strawberry's depth and alias limits (validation), and of graphql-core's
-# own guards: token and nesting limits (parsing, execution) and work budgets (validation).
+# The messages of Strawberry's depth and alias limits (validation), of the introspection
+# depth limits (graph.introspection's and graphql-core's), and of graphql-core's own
+# guards: token and nesting limits (parsing, execution) and work budgets (validation).
 # tests/api/test_hostile_inputs.py fails if one of them changes.
 _LIMITS = re.compile(
-    r"exceeds maximum operation depth|aliases found|(Parsing|Validation|Execution) aborted"
+    r"exceeds maximum operation depth|(?i:maximum introspection depth)|aliases found"
+    r"|(Parsing|Validation|Execution) aborted"
 )
+
+
+# graphql-core quotes a literal of the document whole ("String cannot represent a non
+# string value: 999..."); its messages are cut here, ours quote with domain.errors.quoted.
+MAX_MESSAGE = 500
 
 
 def is_unexpected(error: GraphQLError) -> bool:
     """An exception no resolver meant to raise: a crash, whose details stay on the server."""
     original = error.original_error
     return original is not None and not isinstance(original, GraphQLError)
+
+
+# Where Strawberry logs the errors of an operation, before CodedErrors rewrites them.
+log = logging.getLogger("strawberry.execution")
+
+
+def log_error(error: GraphQLError) -> None:
+    """A crash at ERROR, with its traceback. Anything else refused what a client sent (a
+    coded error, a document that does not parse or validate, a variable that does not
+    fit its type): one line at INFO, which is no server fault to be alerted about."""
+    if is_unexpected(error):
+        log.error(error, exc_info=error.original_error)
+        return
+    code = (error.extensions or {}).get("code")
+    label = f" ({code})" if code else ""
+    where = f" at {'.'.join(map(str, error.path))}" if error.path else ""
+    message = shortened(error.message, MAX_MESSAGE).replace("\n", " ")
+    log.info("refused%s%s: %s", label, where, message)
 
 
 class CodedErrors(SchemaExtension):
@@ -110,7 +136,8 @@ class CodedErrors(SchemaExtension):
             code = ErrorCode.INVALID_INPUT  # graphql-core coercing the variables
         else:
             code = ErrorCode.INTERNAL
-        return _rewritten(error, error.message, {**(error.extensions or {}), "code": code.value})
+        message = shortened(error.message, MAX_MESSAGE)
+        return _rewritten(error, message, {**(error.extensions or {}), "code": code.value})
 
 
 def _rewritten(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:

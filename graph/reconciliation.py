@@ -10,7 +10,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from domain.errors import PayoutEngineError
+from domain.errors import PayoutEngineError, quoted
 from graph.context import Info
 from graph.errors import ErrorCode, UserError, from_domain, query_error, user_error
 from graph.ids import parse_id
@@ -243,7 +243,7 @@ async def run_reconciliation(info: Info, input: RunReconciliationInput) -> RunRe
 async def resolve_break(info: Info, input: ResolveBreakInput) -> ResolveBreakPayload:
     ident = parse_id(input.break_id)
     if ident is None:
-        message = f"no reconciliation break {input.break_id!r}"
+        message = f"no reconciliation break {quoted(input.break_id)}"
         error = user_error(ErrorCode.NOT_FOUND, message, "break_id")
         return ResolveBreakPayload(reconciliation_break=None, user_errors=[error])
     jobs = info.context.deps.jobs

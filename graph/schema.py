@@ -20,9 +20,10 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.permission import BasePermission
+from strawberry.types import ExecutionContext
 
 from domain import rails, routing
-from domain.errors import PayoutEngineError, Problem
+from domain.errors import PayoutEngineError, Problem, quoted
 from domain.events import EVENT_CODE, EventInput, plan_event
 from domain.events import AllocationInput as DomainAllocation
 from domain.idempotency import key_problem
@@ -35,11 +36,13 @@ from graph.errors import (
     UserError,
     from_domain,
     from_problems,
+    log_error,
     query_error,
     user_error,
 )
 from graph.guards import RefuseUnstorableText
 from graph.ids import parse_id
+from graph.introspection import IntrospectionDepthLimit
 from graph.pagination import Connection, connection, decode_cursor, page_size
 from graph.reconciliation import (
     BreakFilter,
@@ -84,7 +87,7 @@ OPS = [IsOps]
 def _int_id(value: str, field: str) -> int:
     ident = parse_id(value)
     if ident is None:
-        raise PayoutEngineError(f"{value!r} is not an id", field=field)
+        raise PayoutEngineError(f"{quoted(value)} is not an id", field=field)
     return ident
 
 
@@ -371,7 +374,7 @@ class Mutation:
                 user_errors=[
                     user_error(
                         ErrorCode.NOT_FOUND,
-                        f"no liquidation event {input.liquidation_event_id!r}",
+                        f"no liquidation event {quoted(input.liquidation_event_id)}",
                         "liquidation_event_id",
                     )
                 ],
@@ -449,7 +452,7 @@ async def cancel_payout(info: Info, input: CancelPayoutInput) -> CancelPayoutPay
     caller = info.context.caller
     ident = parse_id(input.payout_id)
     if ident is None:
-        problem = Problem("payout_id", ErrorCode.NOT_FOUND, f"no payout {input.payout_id!r}")
+        problem = Problem("payout_id", ErrorCode.NOT_FOUND, f"no payout {quoted(input.payout_id)}")
         return CancelPayoutPayload(payout=None, user_errors=from_problems([problem]))
     problems = await info.context.deps.merchants.cancel(
         caller.scope,
@@ -478,6 +481,16 @@ class _ParserCache(ParserCache):
         yield
 
 
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Strawberry logs every error with its traceback, a refused page size as loudly
+        as a crash; here only a crash keeps it (``graph.errors.log_error``)."""
+        for error in errors:
+            log_error(error)
+
+
 def build_schema(
     max_depth: int = 8, max_tokens: int = 2000, max_aliases: int = 15
 ) -> strawberry.Schema:
@@ -485,6 +498,7 @@ def build_schema(
     # and per-request limiter instances would make new classes (and never hit).
     limits = [
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        IntrospectionDepthLimit,  # the depth limiter above skips introspection
         *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
     ]
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
@@ -496,6 +510,4 @@ def build_schema(
         OverWebSocketOnly,
         CodedErrors,
     ]
-    return strawberry.Schema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
-    )
+    return Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)

@@ -21,7 +21,7 @@ from jobs.polling import PollSettings
 from jobs.scheduled import Jobs, JobSettings
 from jobs.scheduler import JobScheduler
 from persistence.api_keys import SqlApiKeys
-from persistence.db import create_engine, reconnecting, sessionmaker
+from persistence.db import create_engine, is_sqlite, reconnecting, sessionmaker
 from persistence.event_store import SqlEventStore
 from persistence.merchant_store import SqlMerchantPayouts
 from persistence.migrate import upgrade_async
@@ -61,9 +61,7 @@ class Container:
     def reads_engine(self) -> AsyncEngine:
         """The API's reads, on a pool of their own (``create_engine(reads_only=True)``)."""
         s = self.settings
-        return create_engine(
-            s.database_url, reads_only=True, pool_size=s.read_pool_size, max_overflow=0
-        )
+        return database_engine(s, reads_only=True, pool_size=s.read_pool_size, max_overflow=0)
 
     @functools.cached_property
     def jobs(self) -> Jobs:
@@ -131,7 +129,7 @@ def build(
     ``provider_options`` overrides client arguments (tests pass a fake ``sleep``).
     """
     settings = settings or Settings()
-    engine = create_engine(settings.database_url)
+    writes = database_engine(settings)
     banks = dict(banks or {})
     providers: dict[ProviderKind, PaymentProvider] = {}
     options = {
@@ -153,8 +151,15 @@ def build(
         banks[kind] = bank
         providers[kind] = in_process_provider(bank, **options)
     return Container(
-        settings, engine, sessionmaker(engine), clock or clock_for(settings), providers, banks
+        settings, writes, sessionmaker(writes), clock or clock_for(settings), providers, banks
     )
+
+
+def database_engine(settings: Settings, **options: Any) -> AsyncEngine:
+    """An engine on the settings' database; on PostgreSQL, with their connect timeout."""
+    if not is_sqlite(settings.database_url):
+        options["connect_args"] = {"connect_timeout": settings.database_connect_timeout_s}
+    return create_engine(settings.database_url, **options)
 
 
 def clock_for(settings: Settings) -> Clock:

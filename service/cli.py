@@ -1,4 +1,8 @@
-"""``payout-engine``: serve, worker, migrate, seed, run, reconcile, mock-provider."""
+"""``payout-engine``: serve, worker, migrate, seed, run, reconcile, mock-provider.
+
+A command imports what it needs when it runs: the web stack, SQLAlchemy, Alembic and
+the engine's wiring take seconds to import, and ``--help`` needs none of them.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,19 @@ import logging
 import signal
 import uuid
 from datetime import date, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from domain.errors import PayoutEngineError
-from domain.ports import ProviderKind, RunSummary
-from jobs.reconciliation import ReconciliationResult
-from persistence.migrate import upgrade
-from service.bootstrap import (
-    Container,
-    build,
-    build_app,
-    clock_for,
-    provider_urls,
-    server_limits,
-)
-from service.settings import Settings
+from domain.ports import ProviderKind
+
+if TYPE_CHECKING:
+    from domain.ports import RunSummary
+    from jobs.reconciliation import ReconciliationResult
+    from service.bootstrap import Container
+    from service.settings import Settings
 
 app = typer.Typer(
     help="Payout orchestration engine.", no_args_is_help=True, pretty_exceptions_show_locals=False
@@ -35,11 +31,31 @@ app = typer.Typer(
 console = Console()
 
 
+def _settings() -> Settings:
+    from service.settings import Settings
+
+    return Settings()
+
+
+def _migrated(settings: Settings) -> None:
+    """Upgrade the database; one line, and exit 1, when it cannot be opened."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from persistence.migrate import upgrade
+    from service.database import why_unopenable
+
+    try:
+        upgrade(settings.database_url)
+    except (OperationalError, InterfaceError, OSError) as exc:
+        console.print(why_unopenable(settings.database_url, exc), markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def migrate() -> None:
     """Upgrade the database to the latest schema (alembic upgrade head)."""
-    settings = Settings()
-    upgrade(settings.database_url)
+    settings = _settings()
+    _migrated(settings)
     console.print(f"migrated {settings.database_url}")
 
 
@@ -57,8 +73,10 @@ def seed(
     large_event_size: Annotated[int, typer.Option(help="investors in LIQ-2024-002")] = 500,
 ) -> None:
     """Load the demo payees, merchants and events (safe to repeat)."""
-    settings = Settings()
-    upgrade(settings.database_url)
+    from service.bootstrap import build
+
+    settings = _settings()
+    _migrated(settings)
     counts = asyncio.run(_seed(build(settings), large_event_size))
     console.print(f"demo data ready: {counts['payees']} payees, {counts['events']} events")
     from service.demo import demo_keys_text
@@ -73,10 +91,13 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the GraphQL API (GraphiQL at /graphql) with in-process mock providers."""
-    from service import demo as demo_data
+    import uvicorn
 
-    settings = Settings()
-    upgrade(settings.database_url)
+    from service import demo as demo_data
+    from service.bootstrap import build, build_app, clock_for, server_limits
+
+    settings = _settings()
+    _migrated(settings)
     load_demo = demo if demo is not None else settings.database_url.startswith("sqlite")
     if load_demo and settings.clock_start is None:
         settings = settings.model_copy(update={"clock_start": demo_data.DEMO_CLOCK_START})
@@ -106,7 +127,11 @@ def serve(
 
 
 async def _run(event: str, key: str) -> RunSummary:
-    container = build(Settings())
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from service.bootstrap import build
+
+    container = build(_settings())
     try:
         with Progress(
             TextColumn("{task.description}"),
@@ -134,8 +159,10 @@ def run(
     idempotency_key: Annotated[str | None, typer.Option(help="resume or replay this run")] = None,
 ) -> None:
     """Run an event's payouts and print the summary. Re-running pays nobody twice."""
-    settings = Settings()
-    upgrade(settings.database_url)
+    from service.bootstrap import provider_urls
+
+    settings = _settings()
+    _migrated(settings)
     if any(not url for url in provider_urls(settings).values()):
         console.print(
             "[yellow]note[/yellow]: in-process mock banks live only in this command's process;"
@@ -153,6 +180,8 @@ def run(
 
 
 def print_summary(summary: RunSummary, key: str) -> None:
+    from rich.table import Table
+
     table = Table(title=f"run {summary.run_id} of {summary.event_code} ({summary.status})")
     table.add_column("outcome")
     table.add_column("payouts", justify="right")
@@ -177,6 +206,7 @@ def print_summary(summary: RunSummary, key: str) -> None:
 
 async def _worker(settings: Settings) -> None:
     from jobs.scheduler import JobScheduler
+    from service.bootstrap import build
 
     container = build(settings)
     stop = asyncio.Event()
@@ -200,6 +230,8 @@ async def _worker(settings: Settings) -> None:
 def _require_served_providers(settings: Settings, command: str) -> None:
     """In-process mock banks live and die with one process: a worker or a reconciliation
     in a process of its own would see empty banks and call every payout missing."""
+    from service.bootstrap import provider_urls
+
     in_process = [kind.value for kind, url in provider_urls(settings).items() if not url]
     if in_process:
         console.print(
@@ -216,15 +248,18 @@ def _require_served_providers(settings: Settings, command: str) -> None:
 @app.command()
 def worker() -> None:
     """Run the scheduled jobs without the API (any number of workers may share a database)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = Settings()
+    settings = _settings()
     _require_served_providers(settings, "worker")
-    upgrade(settings.database_url)
+    # After the imports above: Alembic logs its plugins at INFO as it is imported.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _migrated(settings)
     asyncio.run(_worker(settings))
 
 
 async def _reconcile(day: date | None) -> ReconciliationResult:
-    container = build(Settings())
+    from service.bootstrap import build
+
+    container = build(_settings())
     try:
         return await container.jobs.reconcile(day or container.jobs.due_business_date())
     finally:
@@ -241,9 +276,9 @@ def reconcile(
     ] = None,
 ) -> None:
     """Reconcile payouts, provider records and the ledger for a business date, now."""
-    settings = Settings()
+    settings = _settings()
     _require_served_providers(settings, "reconcile")
-    upgrade(settings.database_url)
+    _migrated(settings)
     try:
         result = asyncio.run(_reconcile(day.date() if day else None))
     except PayoutEngineError as exc:
@@ -253,6 +288,8 @@ def reconcile(
 
 
 def print_reconciliation(result: ReconciliationResult) -> None:
+    from rich.table import Table
+
     counts = result.counts
     table = Table(title=f"reconciliation of {result.business_date} (run {result.run_id})")
     table.add_column("")

@@ -18,6 +18,9 @@ class Settings(BaseSettings):
         default=f"sqlite+aiosqlite:///{ROOT / 'var' / 'payout-engine.db'}",
         description="sqlite+aiosqlite:///path or postgresql+psycopg://user@host/db",
     )
+    # PostgreSQL: a connection not made by then fails (a request answers 503), instead of
+    # holding the request for as long as an unreachable server takes. 2 s at least.
+    database_connect_timeout_s: int = 5
     host: str = "127.0.0.1"
     port: int = 8000
     # Providers: empty URL = the in-process mock bank of that kind.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
+from graphql import get_introspection_query
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -35,6 +36,20 @@ async def test_what_is_just_inside_the_limits_is_served(gql: GraphQLClient) -> N
     fifteen_aliases = "{ " + " ".join(f"a{i}: rails {{ code }}" for i in range(15)) + " }"
     assert len(await gql.data(fifteen_aliases)) == 15
     assert "errors" not in await gql("{ payouts(first: 100) { edges { cursor } } }")
+
+
+async def test_the_standard_introspection_query_is_served(gql: GraphQLClient) -> None:
+    """GraphiQL and code generators introspect the schema with this query, or with a
+    shallower one (graphql-js 16 nests ``ofType`` seven times, graphql-core nine)."""
+    everything = get_introspection_query(
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
+        input_value_deprecation=True,
+    )
+    schema = (await gql.data(everything))["__schema"]
+    assert {"Payout", "PayoutRun", "Query", "Mutation"} <= {t["name"] for t in schema["types"]}
 
 
 async def test_a_body_of_exactly_the_limit_is_read(gql: GraphQLClient, seeded: Container) -> None:

@@ -673,6 +673,13 @@ DOCUMENT = "GraphQL document"
 DEEP_INTROSPECTION = (
     "{ __schema { types { fields { type { " + "ofType { " * 200 + "name" + " }" * 200 + " } } } } }"
 )
+# 19 levels of fields: __schema, types, fields, type, 14 times ofType, name.
+INTROSPECTION_19_LEVELS = (
+    "{ __schema { types { fields { type { " + "ofType { " * 14 + "name" + " }" * 19
+)
+FIELDS_OF_FIELDS = (
+    "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"
+)
 
 # fmt: off
 DOCUMENT_ROWS = [
@@ -691,6 +698,9 @@ DOCUMENT_ROWS = [
     query(DOCUMENT, "one directive twice", SHAPE, "GRAPHQL_VALIDATION_FAILED",
           "{ rails @skip(if: false) @skip(if: false) { code } }"),
     query(DOCUMENT, "introspection nested 200 deep", SHAPE, "QUERY_TOO_COMPLEX", DEEP_INTROSPECTION),
+    query(DOCUMENT, "introspection 19 levels deep", SHAPE, "QUERY_TOO_COMPLEX", INTROSPECTION_19_LEVELS),
+    query(DOCUMENT, "introspection listing the fields of fields of fields", SHAPE, "QUERY_TOO_COMPLEX",
+          FIELDS_OF_FIELDS),
     query(DOCUMENT, "an unpaired surrogate escaped in a literal", UNICODE, "GRAPHQL_PARSE_FAILED",
           '{ route(country: "\\ud800") { currency } }'),
     query(DOCUMENT, "a variable of an unknown type", SHAPE, "GRAPHQL_VALIDATION_FAILED",
@@ -778,6 +788,30 @@ SOCKET_INPUTS = {
     "NUL in the runId": (WATCH, {"run": f"1{NUL}"}, "INVALID_INPUT"),
     "a runId that is a float": (WATCH, {"run": 5.5}, "INVALID_INPUT"),
 }
+
+# Values thousands of times longer than any valid one. Each is refused with its code, and
+# the answer quotes at most a short beginning of the value: it stays small.
+HUNDRED_THOUSAND_DECIMALS = "1." + "1" * 100_000
+FIVE_HUNDRED_KB = 500_000
+
+# fmt: off
+HUGE_VALUES = [
+    query("route", "a country of 500 KB", HUGE, "UNKNOWN_COUNTRY", ROUTE, country="D" * FIVE_HUNDRED_KB),
+    query("route", "a country of 500 KB in a literal", HUGE, "UNKNOWN_COUNTRY",
+          '{ route(country: "' + "D" * FIVE_HUNDRED_KB + '") { currency } }'),
+    query("route", "a number of 500 KB as the country, in a literal", HUGE, "GRAPHQL_VALIDATION_FAILED",
+          "{ route(country: " + "9" * FIVE_HUNDRED_KB + ") { currency } }"),
+    event("an amount with 100,000 decimals", HUGE, "INVALID_AMOUNT", allocations=one(HUNDRED_THOUSAND_DECIMALS)),
+    event("a currency of 500 KB", HUGE, "UNSUPPORTED_CURRENCY", currency="U" * FIVE_HUNDRED_KB),
+    event("a payeeId of 500 KB", HUGE, "NOT_FOUND", allocations=one(payee="9" * FIVE_HUNDRED_KB)),
+    payout("an amount with 100,000 decimals", HUGE, "INVALID_AMOUNT", amount=HUNDRED_THOUSAND_DECIMALS),
+    payout("an amount of 500 KB", HUGE, "INVALID_AMOUNT", amount="1,5" * (FIVE_HUNDRED_KB // 3)),
+    payout("a payeeId of 500 KB", HUGE, "NOT_FOUND", payeeId="9" * FIVE_HUNDRED_KB),
+    cancel("a payoutId of 500 KB", HUGE, "NOT_FOUND", "p" * FIVE_HUNDRED_KB),
+    run("a liquidationEventId of 500 KB", HUGE, "NOT_FOUND", liquidationEventId="L" * FIVE_HUNDRED_KB),
+    resolve("a breakId of 500 KB", HUGE, "NOT_FOUND", breakId="b" * FIVE_HUNDRED_KB),
+]
+# fmt: on
 
 HOSTILE_INPUTS = [
     *EVENT_ROWS,
@@ -1075,6 +1109,21 @@ def test_the_table_covers_every_operation_and_category() -> None:
     assert set(MUTATIONS) | set(QUERIES) | {HTTP} <= targets
     assert {row.category for row in HOSTILE_INPUTS} == set(CATEGORIES)
     assert len({row.id for row in HOSTILE_INPUTS}) == len(HOSTILE_INPUTS), "ids are unique"
+
+
+async def test_an_error_quotes_only_the_beginning_of_a_huge_value(
+    gql: GraphQLClient, seeded: Container
+) -> None:
+    refs = await common_refs(seeded)
+    failures = []
+    for row in HUGE_VALUES:
+        sent, response = await send(gql.http, row, refs)
+        try:
+            judge(row, sent, response)
+            assert len(response.content) < 2_000, f"{len(response.content):,} bytes"
+        except AssertionError as exc:
+            failures.append(f"{row.id}: {str(exc).splitlines()[0][:300]}")
+    assert not failures, "\n".join(failures)
 
 
 async def test_sql_looking_text_is_stored_as_text(gql: GraphQLClient, seeded: Container) -> None:

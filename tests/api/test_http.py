@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import AsyncIterator
 
+import httpx
+import pytest
+import pytest_asyncio
 from sqlalchemy import event, select, text, update
 
 from graph.context import Reads
 from persistence.tables import Payee
-from service.bootstrap import Container
-from tests.conftest import GraphQLClient
+from service.bootstrap import Container, build, build_app
+from service.settings import Settings
+from tests.conftest import PG_ADMIN_URL, GraphQLClient
 from tests.jobs_harness import only_on
 
 NESTED_PAGE = """
@@ -96,3 +102,65 @@ async def test_a_request_reads_on_one_connection_and_survives_losing_it(
             assert await session.scalar(backend_pid) != first
     finally:
         await reads.aclose()
+
+
+# --- a database that does not answer --------------------------------------------------------
+
+SILENT = "a PostgreSQL server that takes the connection and never answers"
+UNREACHABLE = {
+    "a PostgreSQL server that is down": "postgresql+psycopg://postgres@127.0.0.1:1/payout",
+    "a PostgreSQL database that does not exist": PG_ADMIN_URL.rsplit("/", 1)[0]
+    + f"/payout_missing_{uuid.uuid4().hex[:8]}",
+    SILENT: "postgresql+psycopg://postgres@127.0.0.1:{port}/payout",
+}
+# What an answer must not tell a client about the failure: the driver, the exception.
+DETAILS = ("Error", "psycopg", "sqlite", "sqlalchemy", "connection failed", "Traceback")
+
+
+@pytest_asyncio.fixture(params=list(UNREACHABLE))
+async def unreachable(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    """The API, served as usual, on a database that cannot be reached."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    url = UNREACHABLE[request.param].format(port=server.sockets[0].getsockname()[1])
+    settings = Settings(database_url=url, database_connect_timeout_s=2, _env_file=None)
+    container = build(settings)
+    app = build_app(container, migrate=False, recover=False, scheduler=False)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test"
+        ) as http:
+            yield http
+    finally:
+        await container.aclose()
+        server.close()
+        for writer in held:
+            writer.close()
+
+
+async def test_graphql_answers_503_with_a_code_when_the_database_is_unreachable(
+    unreachable: httpx.AsyncClient,
+) -> None:
+    response = await unreachable.post(
+        "/graphql",
+        json={"query": "{ rails { code } }"},
+        headers={"Authorization": "Api-Key some-key"},
+    )
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/json")
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "DATABASE_UNAVAILABLE"
+    assert error["message"]
+    assert not [detail for detail in DETAILS if detail in response.text], response.text
+
+
+async def test_health_says_the_database_is_unavailable_and_no_more(
+    unreachable: httpx.AsyncClient,
+) -> None:
+    response = await unreachable.get("/health")
+    assert response.status_code == 503
+    assert response.json() == {"status": "down", "database": "unavailable"}

@@ -105,6 +105,24 @@ def test_dollars_cannot_go_to_an_account_paid_in_rupees() -> None:
     assert "INR" in result[0].message
 
 
+@pytest.mark.parametrize(
+    ("country", "holder"),
+    [("US", "Acme Inc"), ("AE", "Acme FZE")],
+    ids=["US account (ACH)", "UAE account (wire)"],
+)
+def test_rupees_cannot_go_to_an_account_whose_rail_pays_dollars_only(
+    country: str, holder: str
+) -> None:
+    """ACH and the wire pay dollars and convert nothing: the request's currency is what is
+    wrong, as it is for any account whose rail pays another currency."""
+    account = sample_account(country, 7, holder)
+    payee = PayeeProfile(country, PaymentMethod.BANK_TRANSFER)
+
+    result = plan(inr("100.00"), ACME_BALANCE, payee=payee, account=account)
+
+    assert codes(result) == [("currency", ErrorCode.UNSUPPORTED_CURRENCY)]
+
+
 def test_an_account_that_fails_its_rails_checks_is_refused() -> None:
     broken = dataclasses.replace(IN_ACCOUNT, details={**IN_ACCOUNT.details, "ifsc": "HDFC123"})
 

@@ -361,9 +361,8 @@ class InMemoryPayoutStore:
 
     async def claim_pending(self, limit: int, now: datetime) -> list[Submission]:
         with self._atomic():
-            pending = [p for p in self.payouts() if p.status is S.PENDING and p.event_id is None][
-                :limit
-            ]
+            ad_hoc = [p for p in self.payouts() if p.status is S.PENDING and p.event_id is None]
+            pending = ad_hoc[:limit]
             for payout in pending:
                 payout.claimed_until = now + self._claim
                 self._take(payout, Path.of(S.PENDING, S.SUBMITTING), Trigger.DISPATCHER, now)

@@ -80,6 +80,8 @@ _REFUSALS = {
     SkipReason.INVALID_BANK_ACCOUNT: ("bank_account_id", ErrorCode.INVALID_BANK_ACCOUNT),
     SkipReason.INVALID_AMOUNT: ("amount", ErrorCode.INVALID_AMOUNT),
     SkipReason.AMOUNT_ABOVE_RAIL_LIMIT: ("amount", ErrorCode.AMOUNT_ABOVE_RAIL_LIMIT),
+    # A rail that pays another currency and cannot convert: the request's currency is wrong.
+    SkipReason.UNSUPPORTED_CURRENCY: ("currency", ErrorCode.UNSUPPORTED_CURRENCY),
 }
 
 

@@ -26,7 +26,6 @@ from itertools import count
 from domain import ledger
 from domain.bank_details import BankAccount
 from domain.clock import ManualClock
-from domain.demo_accounts import sample_account_details
 from domain.eligibility import PayeeProfile, SkipReason
 from domain.errors import IllegalTransition, LedgerInconsistent, NotFound
 from domain.lifecycle import (
@@ -57,6 +56,7 @@ from domain.ports import (
 )
 from domain.rails import INTERNATIONAL_WIRE, PaymentMethod, rail_for_country
 from domain.runs import Candidate, Evaluation, SubmissionResult, outcome_of
+from service.demo_accounts import sample_account_details
 
 S = PayoutStatus
 

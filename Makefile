@@ -1,7 +1,7 @@
 # Everyday commands; each one installs what it needs from the lock file.
 UV := UV_PYTHON_DOWNLOADS=never python3 -m uv
 
-.PHONY: install run test test-sqlite lint schema migration check bench bench-full
+.PHONY: install run test test-sqlite lint typecheck schema migration check bench bench-full
 
 install:
 	python3 -m pip install --quiet uv && $(UV) sync --locked
@@ -17,6 +17,9 @@ test-sqlite: install
 
 lint: install
 	$(UV) run --locked ruff check . && $(UV) run --locked ruff format --check . && $(UV) run --locked lint-imports
+
+typecheck: install
+	$(UV) run --locked mypy
 
 schema: install
 	$(UV) run --locked python -m graph.export > schema.graphql
@@ -42,4 +45,4 @@ bench-full: install
 	$(UV) run --locked python -m bench.reconciliation --full
 	$(UV) run --locked python -m bench.mixed_load
 
-check: lint test
+check: lint typecheck test

@@ -103,7 +103,7 @@ class GraphQLApp(GraphQL[Context, None]):
             deps=self.deps,
             request=request if isinstance(request, Request) else None,
             caller=getattr(request.state, "caller", NOBODY),
-            reads=getattr(request.state, "reads", None),
+            shared_reads=getattr(request.state, "reads", None),
             feed=self.feed,
             websocket=request if isinstance(request, WebSocket) else None,
         )
@@ -115,7 +115,8 @@ class GraphQLApp(GraphQL[Context, None]):
         if caller is None:
             raise ConnectionRejectionError()
         context.caller = caller
-        return UNSET
+        unset: UnsetType = UNSET
+        return unset
 
     async def _socket_caller(self, context: Context) -> Caller | None:
         """Browsers cannot set headers on a WebSocket, so the key comes in the

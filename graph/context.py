@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -149,17 +149,17 @@ class Context:
     deps: AppDeps
     request: Request | None
     caller: Caller
-    # A request's shared reads; by default (a socket) a short session for every read.
-    reads: Reads = field(default=None)  # type: ignore[assignment]
+    # A request's shared reads; without them (a socket) a short session for every read.
+    shared_reads: InitVar[Reads | None] = None
+    reads: Reads = field(init=False)
     loaders: Loaders = field(init=False)
     feed: PayoutFeed | None = None
     websocket: WebSocket | None = None
     # The graphql-transport-ws connection_init payload; Strawberry sets it.
     connection_params: dict[str, object] | None = None
 
-    def __post_init__(self) -> None:
-        if self.reads is None:
-            self.reads = Reads(self.deps.reads, shared=False)
+    def __post_init__(self, shared_reads: Reads | None) -> None:
+        self.reads = shared_reads or Reads(self.deps.reads, shared=False)
         self.loaders = Loaders.build(self.reads)
 
     def session(self) -> AbstractAsyncContextManager[AsyncSession]:

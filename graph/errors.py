@@ -15,9 +15,10 @@ from domain import errors
 from domain.errors import PayoutEngineError, Problem, shortened
 
 # The GraphQL enum is the domain's vocabulary, member for member.
-ErrorCode = strawberry.enum(
+strawberry.enum(
     errors.ErrorCode, name="ErrorCode", description="Stable machine-readable error codes."
 )
+ErrorCode = errors.ErrorCode
 
 
 @strawberry.type(description="A business failure of a mutation; nothing was changed.")

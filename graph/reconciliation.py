@@ -65,7 +65,7 @@ class ReconciliationRun:
             attempts=row.attempts,
             started_at=row.started_at,
             finished_at=row.finished_at,
-            counts=row.counts,
+            counts=JSON(row.counts),
             error=row.error,
         )
 
@@ -101,7 +101,7 @@ class ReconciliationBreak:
             kind=BreakKind(row.kind),
             status=BreakStatus(row.status),
             detail=row.detail,
-            evidence=row.evidence,
+            evidence=JSON(row.evidence),
             provider=row.provider,
             provider_order_id=row.provider_order_id,
             first_seen_at=row.first_seen_at,
@@ -136,7 +136,7 @@ class JobRun:
             status=row.status,
             started_at=row.started_at,
             finished_at=row.finished_at,
-            counts=row.counts,
+            counts=JSON(row.counts),
             error=row.error,
         )
 

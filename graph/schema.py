@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -67,21 +67,24 @@ from graph.types import (
     RailDecision,
     payout_connection,
 )
-from persistence import queries
+from persistence import queries, tables
 
+T = TypeVar("T")
 # Parsed and validated documents kept per process (LRU): frontends send a few shapes.
 CACHED_DOCUMENTS = 256
 
 
 class IsOps(BasePermission):
     message = "this needs an ops API key"
-    error_extensions: ClassVar[dict[str, object]] = {"code": "FORBIDDEN"}
+
+    def __init__(self) -> None:
+        self.error_extensions = {"code": "FORBIDDEN"}
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         return info.context.caller.is_ops
 
 
-OPS = [IsOps]
+OPS: list[type[BasePermission]] = [IsOps]
 
 
 def _int_id(value: str, field: str) -> int:
@@ -94,7 +97,7 @@ def _int_id(value: str, field: str) -> int:
 @strawberry.input
 class PayoutFilter:
     country: str | None = None
-    status: PayoutStatus | None = None  # type: ignore[valid-type]
+    status: PayoutStatus | None = None
     rail: str | None = None
     run_id: strawberry.ID | None = None
     event_id: strawberry.ID | None = None
@@ -126,9 +129,9 @@ async def _one(
     info: Info,
     loader: Any,
     ident: str,
-    convert: Callable[[Any], Any],
+    convert: Callable[[Any], T],
     owner: Callable[[Any], int] | None = None,
-) -> Any:
+) -> T | None:
     """One row by id; a payee caller asking for another payee's row gets "not found"."""
     if (parsed := parse_id(ident)) is None:
         return None
@@ -221,7 +224,7 @@ class Query:
         country: str,
         has_us_bank_account: bool | None = False,
         payment_method: PaymentMethod | None = None,
-    ) -> RailDecision:  # type: ignore[valid-type]
+    ) -> RailDecision:
         method = payment_method or rails.PaymentMethod.BANK_TRANSFER
         try:
             decision = routing.route(
@@ -463,8 +466,10 @@ async def cancel_payout(info: Info, input: CancelPayoutInput) -> CancelPayoutPay
     if problems:
         return CancelPayoutPayload(payout=None, user_errors=from_problems(problems))
     async with info.context.session() as session:
-        rows = await queries.by_ids(session, queries.Payout, [ident])
-    return CancelPayoutPayload(payout=Payout.of(rows[0]), user_errors=[])
+        rows = await queries.by_ids(session, tables.Payout, [ident])
+    cancelled = rows[0]
+    assert cancelled is not None
+    return CancelPayoutPayload(payout=Payout.of(cancelled), user_errors=[])
 
 
 class _ParserCache(ParserCache):

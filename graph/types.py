@@ -14,8 +14,11 @@ from graph.context import Info
 from graph.pagination import Connection, connection, decode_cursor, page_size
 from persistence import queries, tables
 
-PayoutStatus = strawberry.enum(lifecycle.PayoutStatus, name="PayoutStatus")
-PaymentMethod = strawberry.enum(rails.PaymentMethod, name="PaymentMethod")
+# The API's enums are the domain's, registered with Strawberry under these names.
+strawberry.enum(lifecycle.PayoutStatus, name="PayoutStatus")
+strawberry.enum(rails.PaymentMethod, name="PaymentMethod")
+PayoutStatus = lifecycle.PayoutStatus
+PaymentMethod = rails.PaymentMethod
 
 
 @strawberry.type(description="An exact amount: a decimal string in the currency's minor unit.")
@@ -100,7 +103,7 @@ class AuditEvent:
             occurred_at=row.occurred_at,
             action=row.action,
             actor=row.actor,
-            detail=row.detail,
+            detail=JSON(row.detail),
         )
 
 
@@ -322,7 +325,7 @@ class PayoutRun:
 @strawberry.type(description="A payout to one payee, with its route and audit trace.")
 class Payout:
     id: strawberry.ID
-    status: PayoutStatus  # type: ignore[valid-type]
+    status: PayoutStatus
     amount: Money
     target_amount: Money | None
     fx_rate: str | None

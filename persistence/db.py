@@ -13,7 +13,12 @@ from typing import Any, TypeVar
 import psycopg
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -80,7 +85,7 @@ def _configure_sqlite(engine: AsyncEngine, *, begin_immediate: bool) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import insert, or_, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from persistence.sql import insert_ignore
+from persistence.sql import insert_ignore, rowcount
 from persistence.tables import JobLease, JobRun
 
 _RUNS = JobRun.__table__
@@ -68,7 +68,7 @@ class JobStore:
             result = await session.execute(
                 _RUNS.delete().where(_RUNS.c.finished_at.isnot(None), _RUNS.c.finished_at < before)
             )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rowcount(result)
 
     async def abandon(self, started_before: datetime, now: datetime) -> int:
         """Mark executions still ``running`` since before ``started_before`` as failed: their
@@ -79,7 +79,7 @@ class JobStore:
                 .where(_RUNS.c.status == "running", _RUNS.c.started_at < started_before)
                 .values(status="failed", finished_at=now, error="abandoned: its process ended")
             )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rowcount(result)
 
 
 def advisory_key(name: str) -> int:
@@ -152,7 +152,7 @@ async def _take_lease(
             )
             .values(holder=holder, expires_at=now + lease)
         )
-        return bool(taken.rowcount)  # type: ignore[attr-defined]
+        return bool(rowcount(taken))
 
 
 async def _release_lease(

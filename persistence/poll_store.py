@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from persistence.sql import insert_ignore
+from persistence.sql import insert_ignore, rowcount
 from persistence.tables import Payout, ProviderCursor
 
 _CURSORS = ProviderCursor.__table__
@@ -74,7 +74,7 @@ class SqlPollStore:
                 .where(_CURSORS.c.provider == provider, _CURSORS.c.holder == holder)
                 .values(changed_since=changed_since, lease_until=now + lease, polled_at=now)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(rowcount(result))
 
     async def release(self, provider: str, holder: str, now: datetime) -> None:
         async with self._sessions.begin() as session:

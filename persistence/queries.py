@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.run_store import skip_breakdowns
@@ -106,8 +106,9 @@ async def event_by_ref(session: AsyncSession, ref: str) -> LiquidationEvent | No
 
 
 async def by_ids(session: AsyncSession, model: type[T], ids: Sequence[int]) -> list[T | None]:
-    rows = (await session.scalars(select(model).where(model.id.in_(set(ids))))).all()  # type: ignore[attr-defined]
-    found = {row.id: row for row in rows}  # type: ignore[attr-defined]
+    key = inspect(model).primary_key[0]
+    rows = (await session.scalars(select(model).where(key.in_(set(ids))))).all()
+    found = {getattr(row, key.key): row for row in rows}
     return [found.get(i) for i in ids]
 
 

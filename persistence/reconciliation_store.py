@@ -45,7 +45,7 @@ from domain.lifecycle import AGREES_WITH_ORDER
 from domain.money import MAX_MINOR_UNITS, Money, exponent
 from domain.ports import OrderStatus, ProviderOrder
 from persistence import audit
-from persistence.sql import chunked
+from persistence.sql import chunked, rowcount
 from persistence.tables import Payout, ReconciliationBreak, ReconciliationRun
 
 _RUNS = ReconciliationRun.__table__
@@ -548,7 +548,7 @@ async def _reopen(session: AsyncSession, ids: Sequence[int]) -> int:
             .where(_BREAKS.c.id.in_(chunk), _BREAKS.c.status == "auto_resolved")
             .values(status="open", resolved_at=None, resolved_by=None, resolution_note=None)
         )
-        reopened += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        reopened += rowcount(result)
     return reopened
 
 

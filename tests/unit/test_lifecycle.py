@@ -23,7 +23,9 @@ from domain.lifecycle import (
     LedgerEffect,
     Path,
     PayoutStatus,
+    Step,
     Trigger,
+    holding,
     reported_path,
 )
 from domain.money import Money
@@ -140,6 +142,28 @@ def test_final_statuses_go_nowhere() -> None:
 
 def test_the_statuses_that_hold_money() -> None:
     assert HOLDING == IN_FLIGHT
+
+
+def test_a_loop_in_the_table_is_walked_once() -> None:
+    """An operator's hold that goes back to pending (a loop) still ends the walk."""
+    on_hold = S.SKIPPED  # any status will do as the stand-in for a new one
+    steps = (
+        Step(None, S.PENDING, LedgerEffect.RESERVE, frozenset({T.RUN})),
+        Step(S.PENDING, on_hold, LedgerEffect.NONE, frozenset({T.OPERATOR})),
+        Step(on_hold, S.PENDING, LedgerEffect.NONE, frozenset({T.OPERATOR})),
+    )
+    assert holding(steps) == {S.PENDING, on_hold}
+
+
+def test_a_status_that_holds_money_only_sometimes_is_refused() -> None:
+    steps = (
+        Step(None, S.PENDING, LedgerEffect.RESERVE, frozenset({T.RUN})),
+        Step(None, S.SKIPPED, LedgerEffect.NONE, frozenset({T.RUN})),
+        Step(S.SKIPPED, S.SUBMITTING, LedgerEffect.NONE, frozenset({T.RUN})),
+        Step(S.PENDING, S.SUBMITTING, LedgerEffect.NONE, frozenset({T.RUN})),
+    )
+    with pytest.raises(AssertionError, match="submitting"):
+        holding(steps)
 
 
 def test_runs_evaluate_again_only_what_was_skipped() -> None:

@@ -214,6 +214,8 @@ class PayoutRunner:
         # evaluated and written: the providers are busy from the first batch on.
         sender = self._sender(handle.run_id, progress)
         try:
+            # What an interrupted run of this event left submitting goes first.
+            sender.send(await self._claim_leftovers(handle, sender.sent))
             for done, chunk in _batches(candidates, self._batch_size):
                 batch = [self._evaluate(c, rates) for c in chunk]
                 now = self._clock.now()
@@ -222,20 +224,27 @@ class PayoutRunner:
                 await asyncio.sleep(0)  # let this batch's sends start
         finally:
             await sender.wait()
-        # Payouts an earlier, interrupted run left submitting: asked again, with their key.
-        # Those another run is still sending are its own: that run claims them.
+        # And what another run left meanwhile, if its claim has lapsed since.
+        await self._submit(
+            handle.run_id, await self._claim_leftovers(handle, sender.sent), progress
+        )
+        return await self._store.finish_run(handle.run_id, self._clock.now())
+
+    async def _claim_leftovers(self, handle: RunHandle, sent: Collection[int]) -> list[Submission]:
+        """The event's payouts left ``submitting`` that nobody is sending: those this
+        run claims itself (it is being resumed) or whose claim has lapsed. Those another
+        live run is sending stay its own."""
         left = [
             s.payout_id
             for s in await self._store.submitting(handle.event_id)
-            if s.payout_id not in sender.sent
+            if s.payout_id not in sent
         ]
-        if left:
-            now = self._clock.now()
-            work = await self._store.claim_submitting(
-                now, now, self._lease, None, left, own_run=handle.run_id
-            )
-            await self._submit(handle.run_id, work, progress)
-        return await self._store.finish_run(handle.run_id, self._clock.now())
+        if not left:
+            return []
+        now = self._clock.now()
+        return await self._store.claim_submitting(
+            now, now, self._lease, None, left, own_run=handle.run_id
+        )
 
     async def recover(
         self,

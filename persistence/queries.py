@@ -59,6 +59,9 @@ async def _page(
     return Page(rows[:first], len(rows) > first)
 
 
+page_of = _page
+
+
 async def payouts_page(
     session: AsyncSession, spec: PayoutFilterSpec, first: int, after: int | None
 ) -> Page[Payout]:

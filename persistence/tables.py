@@ -293,7 +293,9 @@ class ApiKey(Base):
     role: Mapped[str] = mapped_column(String(16))
     payee_id: Mapped[int | None] = mapped_column(ForeignKey("payees.id"))
     name: Mapped[str] = mapped_column(String(100))
+    owner: Mapped[str] = mapped_column(String(200))  # the person or system holding it
     created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]  # within a minute (domain.auth.LAST_USED_EVERY)
     revoked_at: Mapped[datetime | None]
 
 

@@ -8,6 +8,7 @@ answer: problems become ``userErrors`` whose ``field`` is the input path.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 
 import strawberry
 
@@ -137,8 +138,9 @@ def _no(field: str, what: str, value: str) -> list[UserError]:
 
 
 async def _payee(info: Info, payee_id: int) -> Payee:
-    info.context.loaders.payees.clear(payee_id)
-    info.context.loaders.bank_accounts.clear(payee_id)
+    for loader in (info.context.loaders.payees, info.context.loaders.bank_accounts):
+        with suppress(KeyError):  # Strawberry's clear raises for a key never loaded
+            loader.clear(payee_id)
     row = await info.context.loaders.payees.load(payee_id)
     assert row is not None
     return Payee.of(row)

@@ -27,7 +27,7 @@ from domain.events import EVENT_CODE, EventInput, plan_event
 from domain.events import AllocationInput as DomainAllocation
 from domain.idempotency import key_problem
 from domain.merchant_payouts import parse_request
-from graph import keys
+from graph import keys, onboarding
 from graph import reconciliation as ops
 from graph.context import Info
 from graph.errors import (
@@ -175,14 +175,15 @@ class Query:
         async with info.context.session() as session:
             return [LiquidationEvent.of(row) for row in await queries.events(session)]
 
-    @strawberry.field(permission_classes=READ)
+    @strawberry.field(permission_classes=READ, description="Payees, newest first.")
     async def payees(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        filter: onboarding.PayeeFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
     ) -> Connection[Payee]:
-        size = page_size(first, info.context.deps.max_page_size)
-        async with info.context.session() as session:
-            page = await queries.payees_page(session, size, decode_cursor(after))
-        return connection(page, Payee.of, lambda row: row.id)
+        return await onboarding.payees_page(info, filter, first, after)
 
     @strawberry.field
     async def payee(self, info: Info, id: strawberry.ID) -> Payee | None:
@@ -386,6 +387,33 @@ class Mutation:
         row = await info.context.loaders.runs.load(summary.run_id)
         assert row is not None
         return StartRunPayload(run=PayoutRun.of(row), user_errors=[])
+
+    @strawberry.mutation(description="Onboard a payee.", permission_classes=OPS)
+    async def create_payee(
+        self, info: Info, input: onboarding.CreatePayeeInput
+    ) -> onboarding.CreatePayeePayload:
+        return await onboarding.create_payee(info, input)
+
+    @strawberry.mutation(description="Change a payee's details.", permission_classes=OPS)
+    async def update_payee(
+        self, info: Info, input: onboarding.UpdatePayeeInput
+    ) -> onboarding.UpdatePayeePayload:
+        return await onboarding.update_payee(info, input)
+
+    @strawberry.mutation(
+        description="Give a payee a new account in use; the one it replaces is retired.",
+        permission_classes=OPS,
+    )
+    async def add_bank_account(
+        self, info: Info, input: onboarding.AddBankAccountInput
+    ) -> onboarding.AddBankAccountPayload:
+        return await onboarding.add_bank_account(info, input)
+
+    @strawberry.mutation(description="Stop paying an account.", permission_classes=OPS)
+    async def retire_bank_account(
+        self, info: Info, input: onboarding.RetireBankAccountInput
+    ) -> onboarding.RetireBankAccountPayload:
+        return await onboarding.retire_bank_account(info, input)
 
     @strawberry.mutation(
         description="Reconcile a business date now (again, if it was).", permission_classes=OPS

@@ -73,6 +73,11 @@ POLICY: dict[str, tuple[str, str, str, str, str, str, str, str]] = {
     "resolveBreak":           (U,      U,     U,       F,             F,         A,  F,       F),
     "createApiKey":           (U,      U,     U,       F,             F,         A,  F,       F),
     "revokeApiKey":           (U,      U,     U,       F,             F,         A,  F,       F),
+    "createPayee":            (U,      U,     U,       F,             F,         A,  F,       F),
+    "updatePayee":            (U,      U,     U,       F,             F,         A,  F,       F),
+    # retire an account, then add a new one (the probes run in this order):
+    "retireBankAccount":      (U,      U,     U,       F,             F,         A,  F,       F),
+    "addBankAccount":         (U,      U,     U,       F,             F,         A,  F,       F),
     # a socket:
     "payoutUpdated":          (U,      U,     U,       F,             A,         A,  A,       A),
     "__schema":               (U,      U,     U,       A,             A,         A,  A,       A),
@@ -205,6 +210,31 @@ PROBES: dict[str, Probe] = {
         lambda data, refs: (
             ((data["resolveBreak"] or {}).get("break") or {}).get("status") == "RESOLVED"
         ),
+    ),
+    "createPayee": Probe(
+        """mutation($e: String!) { createPayee(input: {externalId: $e, name: "M",
+        kind: INVESTOR, country: "DE"}) { payee { id } userErrors { code } } }""",
+        lambda refs, caller: {"e": f"MATRIX-{CALLERS.index(caller)}"},
+        lambda data, refs: (data["createPayee"] or {}).get("payee") is not None,
+    ),
+    "updatePayee": Probe(
+        """mutation($id: ID!) { updatePayee(input: {id: $id, name: "Renamed"})
+        { payee { id name } userErrors { code } } }""",
+        lambda refs, caller: {"id": refs["acme"]},
+        lambda data, refs: (data["updatePayee"] or {}).get("payee") is not None,
+    ),
+    "addBankAccount": Probe(
+        """mutation($p: ID!) { addBankAccount(input: {payeeId: $p, holderName: "Acme",
+        currency: "INR", ifsc: "HDFC0001234", accountNumber: "50100012345678"})
+        { bankAccount { id } userErrors { code } } }""",
+        lambda refs, caller: {"p": refs["acme"]},
+        lambda data, refs: (data["addBankAccount"] or {}).get("bankAccount") is not None,
+    ),
+    "retireBankAccount": Probe(
+        """mutation($id: ID!) { retireBankAccount(input: {id: $id})
+        { bankAccount { id } userErrors { code } } }""",
+        lambda refs, caller: {"id": refs["acme_account"]},
+        lambda data, refs: (data["retireBankAccount"] or {}).get("bankAccount") is not None,
     ),
     "__schema": Probe(
         "{ __schema { queryType { name } types { name } } }",

@@ -127,7 +127,10 @@ class GraphQLApp(GraphQL[Context, None]):
         if header is None and context.websocket is not None:
             header = context.websocket.headers.get("authorization")
         key = parse_authorization(header) if isinstance(header, str) else None
-        return await self.deps.api_keys.authenticate(key) if key else None
+        caller = await self.deps.api_keys.authenticate(key) if key else None
+        if caller is not None:
+            await self.deps.api_keys.note_use(caller, self.deps.clock.now())
+        return caller
 
 
 def _unauthenticated(message: str) -> JSONResponse:
@@ -168,6 +171,8 @@ class AuthGate:
                 try:
                     async with reads.session() as session:
                         caller = await find_caller(session, key)
+                    if caller is not None:
+                        await self._note_use(caller)
                 except DATABASE_AWAY as exc:
                     _log_unavailable(exc, "API key look-up")
                     await _database_unavailable()(scope, receive, send)
@@ -184,6 +189,14 @@ class AuthGate:
             await self.app(scope, receive, send)
         finally:
             await reads.aclose()
+
+    async def _note_use(self, caller: Caller) -> None:
+        """The key's last use, written at most once a minute; a busy database is no
+        reason to refuse the request."""
+        try:
+            await self.deps.api_keys.note_use(caller, self.deps.clock.now())
+        except DATABASE_AWAY as exc:
+            _log_unavailable(exc, "noting an API key's use")
 
 
 class HttpContract:

@@ -24,6 +24,7 @@ from persistence import queries
 from persistence.api_keys import SqlApiKeys
 from persistence.event_store import SqlEventStore
 from persistence.merchant_store import SqlMerchantPayouts
+from persistence.payee_store import SqlPayees
 from persistence.payout_feed import PayoutFeed
 from persistence.tables import LiquidationEvent, Payee, Payout, PayoutRun
 
@@ -40,6 +41,7 @@ class AppDeps:
     events: SqlEventStore
     merchants: SqlMerchantPayouts
     api_keys: SqlApiKeys
+    payees: SqlPayees
     clock: Clock
     max_page_size: int = 100
     jobs: Jobs | None = None  # runReconciliation / resolveBreak need them

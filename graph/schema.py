@@ -19,7 +19,6 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
-from strawberry.permission import BasePermission
 from strawberry.types import ExecutionContext
 
 from domain import rails, routing
@@ -28,6 +27,7 @@ from domain.events import EVENT_CODE, EventInput, plan_event
 from domain.events import AllocationInput as DomainAllocation
 from domain.idempotency import key_problem
 from domain.merchant_payouts import parse_request
+from graph import keys, onboarding
 from graph import reconciliation as ops
 from graph.context import Info
 from graph.errors import (
@@ -44,6 +44,7 @@ from graph.guards import RefuseUnstorableText
 from graph.ids import parse_id
 from graph.introspection import IntrospectionDepthLimit
 from graph.pagination import Connection, connection, decode_cursor, page_size
+from graph.permissions import OPS, READ, WRITE
 from graph.reconciliation import (
     BreakFilter,
     JobRun,
@@ -72,19 +73,6 @@ from persistence import queries, tables
 T = TypeVar("T")
 # Parsed and validated documents kept per process (LRU): frontends send a few shapes.
 CACHED_DOCUMENTS = 256
-
-
-class IsOps(BasePermission):
-    message = "this needs an ops API key"
-
-    def __init__(self) -> None:
-        self.error_extensions = {"code": "FORBIDDEN"}
-
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return info.context.caller.is_ops
-
-
-OPS: list[type[BasePermission]] = [IsOps]
 
 
 def _int_id(value: str, field: str) -> int:
@@ -144,7 +132,7 @@ async def _one(
 def _own_payouts(info: Info, spec: queries.PayoutFilterSpec) -> queries.PayoutFilterSpec:
     """A payee sees only its own payouts, whatever filter it sends."""
     caller = info.context.caller
-    if caller.is_ops:
+    if caller.reads_everything:
         return spec
     if spec.payee_id not in (None, caller.payee_id):
         return replace(spec, payee_id=-1)  # someone else's: an empty page, not an error
@@ -169,7 +157,7 @@ class Query:
             info, info.context.loaders.payouts, id, Payout.of, lambda row: row.payee_id
         )
 
-    @strawberry.field(permission_classes=OPS)
+    @strawberry.field(permission_classes=READ)
     async def runs(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[PayoutRun]:
@@ -178,23 +166,24 @@ class Query:
             page = await queries.runs_page(session, size, decode_cursor(after))
         return connection(page, PayoutRun.of, lambda row: row.id)
 
-    @strawberry.field(permission_classes=OPS)
+    @strawberry.field(permission_classes=READ)
     async def run(self, info: Info, id: strawberry.ID) -> PayoutRun | None:
         return await _one(info, info.context.loaders.runs, id, PayoutRun.of)
 
-    @strawberry.field(permission_classes=OPS)
+    @strawberry.field(permission_classes=READ)
     async def events(self, info: Info) -> list[LiquidationEvent]:
         async with info.context.session() as session:
             return [LiquidationEvent.of(row) for row in await queries.events(session)]
 
-    @strawberry.field(permission_classes=OPS)
+    @strawberry.field(permission_classes=READ, description="Payees, newest first.")
     async def payees(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        filter: onboarding.PayeeFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
     ) -> Connection[Payee]:
-        size = page_size(first, info.context.deps.max_page_size)
-        async with info.context.session() as session:
-            page = await queries.payees_page(session, size, decode_cursor(after))
-        return connection(page, Payee.of, lambda row: row.id)
+        return await onboarding.payees_page(info, filter, first, after)
 
     @strawberry.field
     async def payee(self, info: Info, id: strawberry.ID) -> Payee | None:
@@ -202,7 +191,7 @@ class Query:
 
     @strawberry.field(
         description="Every ledger account with pending, posted and available.",
-        permission_classes=OPS,
+        permission_classes=READ,
     )
     async def ledger_accounts(self, info: Info) -> list[LedgerAccount]:
         async with info.context.session() as session:
@@ -210,13 +199,13 @@ class Query:
 
     @strawberry.field(
         description="The routing table: every rail and the countries it serves.",
-        permission_classes=OPS,
+        permission_classes=READ,
     )
     def rails(self) -> list[Rail]:
         return [Rail.of(rail) for rail in rails.RAILS]
 
     @strawberry.field(
-        description="Preview the routing decision for a destination.", permission_classes=OPS
+        description="Preview the routing decision for a destination.", permission_classes=READ
     )
     def route(
         self,
@@ -237,7 +226,7 @@ class Query:
             raise query_error(ErrorCode(exc.code), exc.message, field=exc.field) from None
         return RailDecision.of(decision)
 
-    @strawberry.field(description="Reconciliation runs, newest first.", permission_classes=OPS)
+    @strawberry.field(description="Reconciliation runs, newest first.", permission_classes=READ)
     async def reconciliation_runs(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[ReconciliationRun]:
@@ -245,7 +234,7 @@ class Query:
 
     @strawberry.field(
         description="Reconciliation breaks, newest first; filter by kind and status.",
-        permission_classes=OPS,
+        permission_classes=READ,
     )
     async def reconciliation_breaks(
         self,
@@ -257,7 +246,7 @@ class Query:
         return await ops.reconciliation_breaks(info, filter, first, after)
 
     @strawberry.field(
-        description="Executions of the scheduled jobs, newest first.", permission_classes=OPS
+        description="Executions of the scheduled jobs, newest first.", permission_classes=READ
     )
     async def job_runs(
         self,
@@ -267,6 +256,11 @@ class Query:
         after: str | None = None,
     ) -> Connection[JobRun]:
         return await ops.job_runs(info, job, first, after)
+
+    me: keys.Me = strawberry.field(resolver=keys.me, description="Who is calling.")
+    api_keys: Connection[keys.ApiKeyNode] = strawberry.field(
+        resolver=keys.api_keys_page, description="API keys, newest first.", permission_classes=READ
+    )
 
 
 @strawberry.input
@@ -346,11 +340,15 @@ class Mutation:
         assert row is not None
         return CreateLiquidationEventPayload(event=LiquidationEvent.of(row), user_errors=[])
 
-    @strawberry.mutation(description="Request a payout against the payee's balance.")
+    @strawberry.mutation(
+        description="Request a payout against the payee's balance.", permission_classes=WRITE
+    )
     async def create_payout(self, info: Info, input: CreatePayoutInput) -> CreatePayoutPayload:
         return await create_payout(info, input)
 
-    @strawberry.mutation(description="Cancel a payout that has not been sent yet.")
+    @strawberry.mutation(
+        description="Cancel a payout that has not been sent yet.", permission_classes=WRITE
+    )
     async def cancel_payout(self, info: Info, input: CancelPayoutInput) -> CancelPayoutPayload:
         return await cancel_payout(info, input)
 
@@ -390,6 +388,33 @@ class Mutation:
         assert row is not None
         return StartRunPayload(run=PayoutRun.of(row), user_errors=[])
 
+    @strawberry.mutation(description="Onboard a payee.", permission_classes=OPS)
+    async def create_payee(
+        self, info: Info, input: onboarding.CreatePayeeInput
+    ) -> onboarding.CreatePayeePayload:
+        return await onboarding.create_payee(info, input)
+
+    @strawberry.mutation(description="Change a payee's details.", permission_classes=OPS)
+    async def update_payee(
+        self, info: Info, input: onboarding.UpdatePayeeInput
+    ) -> onboarding.UpdatePayeePayload:
+        return await onboarding.update_payee(info, input)
+
+    @strawberry.mutation(
+        description="Give a payee a new account in use; the one it replaces is retired.",
+        permission_classes=OPS,
+    )
+    async def add_bank_account(
+        self, info: Info, input: onboarding.AddBankAccountInput
+    ) -> onboarding.AddBankAccountPayload:
+        return await onboarding.add_bank_account(info, input)
+
+    @strawberry.mutation(description="Stop paying an account.", permission_classes=OPS)
+    async def retire_bank_account(
+        self, info: Info, input: onboarding.RetireBankAccountInput
+    ) -> onboarding.RetireBankAccountPayload:
+        return await onboarding.retire_bank_account(info, input)
+
     @strawberry.mutation(
         description="Reconcile a business date now (again, if it was).", permission_classes=OPS
     )
@@ -401,6 +426,15 @@ class Mutation:
     @strawberry.mutation(description="Close an open break with a note.", permission_classes=OPS)
     async def resolve_break(self, info: Info, input: ResolveBreakInput) -> ResolveBreakPayload:
         return await ops.resolve_break(info, input)
+
+    create_api_key: keys.CreateApiKeyPayload = strawberry.mutation(
+        resolver=keys.create_api_key,
+        description="A new key; its secret is shown once.",
+        permission_classes=OPS,
+    )
+    revoke_api_key: keys.RevokeApiKeyPayload = strawberry.mutation(
+        resolver=keys.revoke_api_key, description="Revoke a key, at once.", permission_classes=OPS
+    )
 
 
 @strawberry.input
@@ -437,7 +471,7 @@ async def create_payout(info: Info, input: CreatePayoutInput) -> CreatePayoutPay
     parsed = parse_request(
         input.payee_id, input.amount, input.currency, input.bank_account_id, input.idempotency_key
     )
-    if not isinstance(parsed, list) and not caller.may_see_payee(parsed.payee_id):
+    if not isinstance(parsed, list) and not caller.may_change_payee(parsed.payee_id):
         parsed = [Problem("payee_id", ErrorCode.NOT_FOUND, f"no payee {input.payee_id}")]
     if isinstance(parsed, list):
         return CreatePayoutPayload(payout=None, replayed=False, user_errors=from_problems(parsed))
@@ -460,7 +494,7 @@ async def cancel_payout(info: Info, input: CancelPayoutInput) -> CancelPayoutPay
     problems = await info.context.deps.merchants.cancel(
         caller.scope,
         ident,
-        None if caller.is_ops else caller.payee_id,
+        None if caller.operates else caller.payee_id,
         info.context.deps.clock.now(),
     )
     if problems:

@@ -42,9 +42,10 @@ class OverWebSocketOnly(SchemaExtension):
 
 
 def _payee_scope(caller: Caller, payee_id: int | None) -> int | None:
-    """Ops may watch any payee or all; a payee key watches its own, whether it says so
-    or not. Asking for another payee is an error rather than a feed that stays silent."""
-    if caller.is_ops:
+    """Keys that read everything may watch any payee or all; a payee key watches its own,
+    whether it says so or not. Asking for another payee is an error rather than a feed
+    that stays silent."""
+    if caller.reads_everything:
         return payee_id
     if caller.payee_id is None or payee_id not in (None, caller.payee_id):
         raise query_error(

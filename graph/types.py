@@ -8,7 +8,8 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from domain import eligibility, ledger, lifecycle, rails, routing
+from domain import eligibility, ledger, lifecycle, new_accounts, rails, routing
+from domain.errors import Problem
 from domain.money import Money as DomainMoney
 from graph.context import Info
 from graph.pagination import Connection, connection, decode_cursor, page_size
@@ -113,16 +114,22 @@ class AccountField:
     value: str = strawberry.field(description="Masked but for the last four characters.")
 
 
-@strawberry.type
+@strawberry.type(description="A payee's bank account; never changed, retired when replaced.")
 class BankAccount:
     id: strawberry.ID
     holder_name: str
     country: str | None
     currency: str | None
     details: list[AccountField]
+    in_use: bool = strawberry.field(description="The account the payee's next payout goes to.")
+    retired_at: datetime | None
+    created_at: datetime
+    rail_code: str | None = strawberry.field(
+        description="The rail that pays this account for the payee as it is now."
+    )
 
     @classmethod
-    def of(cls, row: tables.BankAccount) -> BankAccount:
+    def of(cls, row: tables.BankAccount, rail_code: str | None = None) -> BankAccount:
         return cls(
             id=strawberry.ID(str(row.id)),
             holder_name=row.holder_name,
@@ -131,6 +138,10 @@ class BankAccount:
             details=[
                 AccountField(name=k, value=_mask(str(v))) for k, v in sorted(row.details.items())
             ],
+            in_use=row.is_default and row.retired_at is None,
+            retired_at=row.retired_at,
+            created_at=row.created_at,
+            rail_code=rail_code,
         )
 
 
@@ -208,12 +219,30 @@ class Payee:
     kind: str
     country: str | None
     payment_method: str
+    email: str | None
     created_at: datetime
 
-    @strawberry.field
+    @strawberry.field(description="The fund's own id for the payee (same as `reference`).")
+    def external_id(self) -> str:
+        return self.reference
+
+    @strawberry.field(description="Every account, newest first; retired ones included.")
     async def bank_accounts(self, info: Info) -> list[BankAccount]:
         rows = await info.context.loaders.bank_accounts.load(int(self.id))
-        return [BankAccount.of(row) for row in rows]
+        return [self._account(info, row) for row in rows]
+
+    @strawberry.field(description="The account the next payout goes to, if any.")
+    async def account_in_use(self, info: Info) -> BankAccount | None:
+        rows = await info.context.loaders.bank_accounts.load(int(self.id))
+        in_use = [row for row in rows if row.is_default and row.retired_at is None]
+        return self._account(info, in_use[0]) if in_use else None
+
+    def _account(self, info: Info, row: tables.BankAccount) -> BankAccount:
+        has_us_routing = bool(str(row.details.get("aba_routing") or "").strip())
+        rail = new_accounts.rail_for(
+            self.country, self.payment_method, has_us_routing, info.context.deps.clock.now()
+        )
+        return BankAccount.of(row, rail_code=None if isinstance(rail, Problem) else rail.code)
 
     @strawberry.field(description="The payee's ledger accounts, one per currency.")
     async def balances(self, info: Info) -> list[LedgerAccount]:
@@ -229,6 +258,7 @@ class Payee:
             kind=row.kind,
             country=row.country,
             payment_method=row.payment_method,
+            email=row.email,
             created_at=row.created_at,
         )
 

@@ -1,20 +1,31 @@
-"""API keys: issue, authenticate, revoke."""
+"""API keys: issue, authenticate, note their use, list, revoke."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.auth import Caller, Role, key_hash, new_key
+from domain.auth import LAST_USED_EVERY, Caller, Role, key_hash, key_problems, new_key
+from domain.errors import ErrorCode, Problem
+from persistence import audit
+from persistence.queries import Page, page_of
 from persistence.sql import rowcount
-from persistence.tables import ApiKey
+from persistence.tables import ApiKey, Payee
 
 # Built once: every request runs it, and building a statement costs more than the look-up.
-_CALLER = select(ApiKey.id, ApiKey.role, ApiKey.name, ApiKey.payee_id).where(
-    ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)
-)
+_CALLER = select(
+    ApiKey.id,
+    ApiKey.role,
+    ApiKey.name,
+    ApiKey.payee_id,
+    ApiKey.owner,
+    ApiKey.prefix,
+    ApiKey.last_used_at,
+).where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
+PREFIX = 12
 
 
 async def find_caller(session: AsyncSession, key: str) -> Caller | None:
@@ -23,7 +34,29 @@ async def find_caller(session: AsyncSession, key: str) -> Caller | None:
     row = (await session.execute(_CALLER, {"key_hash": key_hash(key)})).first()
     if row is None:
         return None
-    return Caller(key_id=row.id, role=Role(row.role), name=row.name, payee_id=row.payee_id)
+    return Caller(
+        key_id=row.id,
+        role=Role(row.role),
+        name=row.name,
+        payee_id=row.payee_id,
+        owner=row.owner,
+        prefix=row.prefix,
+        last_used_at=row.last_used_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    role: Role
+    name: str
+    owner: str
+    payee_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    id: int
+    secret: str  # shown once, never stored
 
 
 class SqlApiKeys:
@@ -34,6 +67,24 @@ class SqlApiKeys:
         async with self._sessions() as session:
             return await find_caller(session, key)
 
+    async def note_use(self, caller: Caller, now: datetime) -> None:
+        """Record that the key was used, if what is stored is over a minute old; the
+        guard in the WHERE keeps concurrent requests from writing it twice."""
+        if not caller.last_use_is_stale(now):
+            return
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(ApiKey)
+                .where(
+                    ApiKey.id == caller.key_id,
+                    or_(
+                        ApiKey.last_used_at.is_(None),
+                        ApiKey.last_used_at <= now - LAST_USED_EVERY,
+                    ),
+                )
+                .values(last_used_at=now)
+            )
+
     async def issue(
         self,
         role: Role,
@@ -41,27 +92,47 @@ class SqlApiKeys:
         now: datetime,
         payee_id: int | None = None,
         key: str | None = None,
+        owner: str | None = None,
     ) -> str:
         """Store a new key (or a given one, for the demo) and return it: shown only once."""
         if (role is Role.PAYEE) != (payee_id is not None):
-            raise ValueError("a payee key names its payee; an ops key names none")
+            raise ValueError("a payee key names its payee; other keys name none")
         key = key or new_key(role)
         async with self._sessions.begin() as session:
             existing = await session.scalar(
                 select(ApiKey.id).where(ApiKey.key_hash == key_hash(key))
             )
             if existing is None:
-                await session.execute(
-                    insert(ApiKey).values(
-                        key_hash=key_hash(key),
-                        prefix=key[:12],
-                        role=role.value,
-                        payee_id=payee_id,
-                        name=name,
-                        created_at=now,
-                    )
-                )
+                await _insert(session, NewKey(role, name, owner or name, payee_id), key, now)
         return key
+
+    async def create(self, request: NewKey, now: datetime, actor: str) -> IssuedKey | list[Problem]:
+        """A new key with a fresh secret, audited; or every problem with the request."""
+        problems = key_problems(
+            request.name, request.owner, request.role, request.payee_id is not None
+        )
+        if problems:
+            return problems
+        key = new_key(request.role)
+        async with self._sessions.begin() as session:
+            if request.payee_id is not None and await session.get(Payee, request.payee_id) is None:
+                message = f"no payee {request.payee_id}"
+                return [Problem("payee_id", ErrorCode.NOT_FOUND, message)]
+            ident = await _insert(session, request, key, now)
+            row = audit.audit_row(
+                "api_key.created",
+                now,
+                entity="api_key",
+                entity_id=ident,
+                actor=actor,
+                role=request.role.value,
+                name=request.name,
+                owner=request.owner,
+                payee=request.payee_id,
+                prefix=key[:PREFIX],
+            )
+            await audit.write(session, [row])
+        return IssuedKey(ident, key)
 
     async def revoke(self, key: str, now: datetime) -> bool:
         async with self._sessions.begin() as session:
@@ -74,3 +145,56 @@ class SqlApiKeys:
                 .values(revoked_at=now)
             )
             return bool(rowcount(result))
+
+    async def revoke_id(self, ident: int, now: datetime, actor: str) -> list[Problem]:
+        """Revoke a key by its id, audited; an unknown or already revoked key is a problem."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(ApiKey)
+                .where(ApiKey.id == ident, ApiKey.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            if not rowcount(result):
+                known = await session.scalar(select(ApiKey.id).where(ApiKey.id == ident))
+                if known is None:
+                    return [Problem("id", ErrorCode.NOT_FOUND, f"no API key {ident}")]
+                return [Problem("id", ErrorCode.CONFLICT, f"API key {ident} is already revoked")]
+            row = audit.audit_row(
+                "api_key.revoked", now, entity="api_key", entity_id=ident, actor=actor
+            )
+            await audit.write(session, [row])
+        return []
+
+    async def page(self, first: int, after: int | None) -> Page[ApiKey]:
+        async with self._sessions() as session:
+            return await keys_page(session, first, after)
+
+    async def usable(self) -> int:
+        """How many keys are not revoked."""
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
+            )
+        return count or 0
+
+
+async def keys_page(session: AsyncSession, first: int, after: int | None) -> Page[ApiKey]:
+    return await page_of(session, select(ApiKey), ApiKey.id, first, after)
+
+
+async def _insert(session: AsyncSession, request: NewKey, key: str, now: datetime) -> int:
+    ident = await session.scalar(
+        insert(ApiKey)
+        .values(
+            key_hash=key_hash(key),
+            prefix=key[:PREFIX],
+            role=request.role.value,
+            payee_id=request.payee_id,
+            name=request.name,
+            owner=request.owner,
+            created_at=now,
+        )
+        .returning(ApiKey.id)
+    )
+    assert ident is not None
+    return int(ident)

@@ -127,7 +127,9 @@ async def _create_payout(
             select(Payee, BankAccount)
             .outerjoin(
                 BankAccount,
-                (BankAccount.payee_id == Payee.id) & (BankAccount.id == request.bank_account_id),
+                (BankAccount.payee_id == Payee.id)
+                & (BankAccount.id == request.bank_account_id)
+                & BankAccount.retired_at.is_(None),  # a retired account is paid no more
             )
             .where(Payee.id == request.payee_id)
         )

@@ -59,6 +59,9 @@ async def _page(
     return Page(rows[:first], len(rows) > first)
 
 
+page_of = _page
+
+
 async def payouts_page(
     session: AsyncSession, spec: PayoutFilterSpec, first: int, after: int | None
 ) -> Page[Payout]:
@@ -86,8 +89,39 @@ async def runs_page(session: AsyncSession, first: int, after: int | None) -> Pag
     return await _page(session, select(PayoutRun), PayoutRun.id, first, after)
 
 
-async def payees_page(session: AsyncSession, first: int, after: int | None) -> Page[Payee]:
-    return await _page(session, select(Payee), Payee.id, first, after)
+@dataclass(frozen=True, slots=True)
+class PayeeFilterSpec:
+    search: str | None = None  # a substring of the name or the external id, any case
+    country: str | None = None
+    kind: str | None = None
+    external_id: str | None = None
+
+
+def like_pattern(search: str) -> str:
+    """A lower-case substring pattern for LIKE ... ESCAPE '\\': the user's ``%`` and
+    ``_`` match themselves, not any text."""
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped.lower()}%"
+
+
+async def payees_page(
+    session: AsyncSession, first: int, after: int | None, spec: PayeeFilterSpec | None = None
+) -> Page[Payee]:
+    statement = select(Payee)
+    spec = spec or PayeeFilterSpec()
+    if spec.search:
+        pattern = like_pattern(spec.search)
+        statement = statement.where(
+            func.lower(Payee.name).like(pattern, escape="\\")
+            | func.lower(Payee.reference).like(pattern, escape="\\")
+        )
+    if spec.country:
+        statement = statement.where(Payee.country == spec.country)
+    if spec.kind:
+        statement = statement.where(Payee.kind == spec.kind)
+    if spec.external_id is not None:
+        statement = statement.where(Payee.reference == spec.external_id)
+    return await _page(session, statement, Payee.id, first, after)
 
 
 async def events(session: AsyncSession) -> list[LiquidationEvent]:
@@ -132,7 +166,7 @@ async def bank_accounts(session: AsyncSession, payee_ids: Sequence[int]) -> list
         await session.scalars(
             select(BankAccount)
             .where(BankAccount.payee_id.in_(set(payee_ids)))
-            .order_by(BankAccount.id)
+            .order_by(BankAccount.id.desc())  # newest first
         )
     ).all()
     grouped: dict[int, list[BankAccount]] = defaultdict(list)

@@ -93,8 +93,12 @@ class BankAccount(Base):
     country: Mapped[str | None] = mapped_column(String(2))
     currency: Mapped[str | None] = mapped_column(String(3))
     details: Mapped[dict[str, Any]]
+    # The account in use: a run pays it. At most one per payee; adding one retires the last.
     is_default: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    # Accounts are never changed or deleted (a payout names the one it was sent to):
+    # one that is no longer used is retired.
+    retired_at: Mapped[datetime | None]
 
 
 class LiquidationEvent(Base):
@@ -293,7 +297,9 @@ class ApiKey(Base):
     role: Mapped[str] = mapped_column(String(16))
     payee_id: Mapped[int | None] = mapped_column(ForeignKey("payees.id"))
     name: Mapped[str] = mapped_column(String(100))
+    owner: Mapped[str] = mapped_column(String(200))  # the person or system holding it
     created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]  # within a minute (domain.auth.LAST_USED_EVERY)
     revoked_at: Mapped[datetime | None]
 
 

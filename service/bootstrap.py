@@ -25,6 +25,7 @@ from persistence.db import create_engine, is_sqlite, reconnecting, sessionmaker
 from persistence.event_store import SqlEventStore
 from persistence.merchant_store import SqlMerchantPayouts
 from persistence.migrate import upgrade_async
+from persistence.payee_store import SqlPayees
 from persistence.run_store import SqlPayoutStore
 from providers.client import HttpPaymentProvider, in_process_provider, remote_provider
 from providers.mock.bank import MockBank
@@ -95,6 +96,7 @@ class Container:
             events=SqlEventStore(self.sessions),
             merchants=SqlMerchantPayouts(self.sessions),
             api_keys=SqlApiKeys(self.sessions),
+            payees=SqlPayees(self.sessions),
             clock=self.clock,
             max_page_size=self.settings.max_page_size,
             jobs=self.jobs,

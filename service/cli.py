@@ -1,4 +1,4 @@
-"""``payout-engine``: serve, worker, migrate, seed, run, reconcile, mock-provider.
+"""``payout-engine``: serve, worker, migrate, seed, run, reconcile, keys, mock-provider.
 
 A command imports what it needs when it runs: the web stack, SQLAlchemy, Alembic and
 the engine's wiring take seconds to import, and ``--help`` needs none of them.
@@ -10,25 +10,34 @@ import asyncio
 import logging
 import signal
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 
+from domain.auth import Role
 from domain.errors import PayoutEngineError
 from domain.ports import ProviderKind
 
 if TYPE_CHECKING:
     from domain.ports import RunSummary
     from jobs.reconciliation import ReconciliationResult
+    from persistence.api_keys import SqlApiKeys
     from service.bootstrap import Container
     from service.settings import Settings
 
+T = TypeVar("T")
 app = typer.Typer(
     help="Payout orchestration engine.", no_args_is_help=True, pretty_exceptions_show_locals=False
 )
+keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(keys, name="keys")
 console = Console()
+FIRST_KEY_HINT = (
+    "no API key yet: create one with  payout-engine keys create --role ops --owner you@example.com"
+)
 
 
 def _settings() -> Settings:
@@ -108,6 +117,8 @@ def serve(
     if load_demo:
         demo_data.plant_unknown_order(container.banks)
     console.print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql")
+    if not asyncio.run(_has_usable_key(settings)):
+        console.print(FIRST_KEY_HINT, markup=False, soft_wrap=True)
     if load_demo:
         console.print("Demo API keys (add the header in GraphiQL's Headers tab):", markup=False)
         console.print(demo_data.demo_keys_text(), markup=False, soft_wrap=True)
@@ -124,6 +135,97 @@ def serve(
         log_level="info",
         **server_limits(settings),
     )
+
+
+async def _has_usable_key(settings: Settings) -> bool:
+    """On an engine of its own: the server's runs in another event loop."""
+    from persistence.api_keys import SqlApiKeys
+    from persistence.db import create_engine, sessionmaker
+
+    engine = create_engine(settings.database_url, reads_only=True)
+    try:
+        return await SqlApiKeys(sessionmaker(engine)).usable() > 0
+    finally:
+        await engine.dispose()
+
+
+async def _with_keys(settings: Settings, use: Callable[[SqlApiKeys, datetime], Awaitable[T]]) -> T:
+    from service.bootstrap import build
+
+    container = build(settings)
+    try:
+        return await use(container.app_deps().api_keys, container.clock.now())
+    finally:
+        await container.aclose()
+
+
+@keys.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="ops, approver, auditor or payee")],
+    owner: Annotated[str, typer.Option(help="who holds it, e.g. an e-mail")],
+    name: Annotated[str | None, typer.Option(help="what it is for")] = None,
+    payee_id: Annotated[int | None, typer.Option(help="a payee key's payee")] = None,
+) -> None:
+    """Create a key and print it, once: only its hash is stored."""
+    from persistence.api_keys import NewKey
+
+    settings = _settings()
+    _migrated(settings)
+    request = NewKey(role, name if name is not None else f"{role.value} key", owner, payee_id)
+    issued = asyncio.run(
+        _with_keys(settings, lambda keys, now: keys.create(request, now, actor="cli"))
+    )
+    if isinstance(issued, list):
+        for problem in issued:
+            console.print(f"{problem.field}: {problem.code}: {problem.message}", markup=False)
+        raise typer.Exit(1)
+    console.print(f"API key {issued.id} ({role.value}, {issued.secret[:12]}), shown only now:")
+    console.print(issued.secret, markup=False, soft_wrap=True)
+    console.print(
+        f"send it as  Authorization: Api-Key {issued.secret}", markup=False, soft_wrap=True
+    )
+
+
+@keys.command("list")
+def keys_list(
+    first: Annotated[int, typer.Option(help="how many, newest first")] = 100,
+) -> None:
+    """List the keys (never their secrets)."""
+    from rich.table import Table
+
+    settings = _settings()
+    _migrated(settings)
+    page = asyncio.run(_with_keys(settings, lambda keys, now: keys.page(first, None)))
+    table = Table()
+    for column in ("id", "prefix", "role", "name", "owner", "payee", "last used", "revoked"):
+        table.add_column(column)
+    for row in page.rows:
+        table.add_row(
+            str(row.id),
+            row.prefix,
+            row.role,
+            row.name,
+            row.owner,
+            str(row.payee_id or ""),
+            f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "",
+            f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "",
+        )
+    console.print(table)
+
+
+@keys.command("revoke")
+def keys_revoke(ident: Annotated[int, typer.Argument(metavar="ID", help="the key's id")]) -> None:
+    """Revoke a key: it stops working at the next request."""
+    settings = _settings()
+    _migrated(settings)
+    problems = asyncio.run(
+        _with_keys(settings, lambda keys, now: keys.revoke_id(ident, now, actor="cli"))
+    )
+    for problem in problems:
+        console.print(f"{problem.code}: {problem.message}", markup=False)
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"revoked API key {ident}")
 
 
 async def _run(event: str, key: str) -> RunSummary:

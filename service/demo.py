@@ -235,6 +235,9 @@ def plant_unknown_order(banks: Mapping[ProviderKind, MockBank]) -> str | None:
 
 # Published demo keys: only ever loaded with the demo data (never on PostgreSQL by default).
 DEMO_OPS_KEY = "pe_ops_demo_operator_key_for_local_use_only"
+DEMO_APPROVER_KEY = "pe_approver_demo_approver_key_for_local_use_only"
+DEMO_AUDITOR_KEY = "pe_auditor_demo_auditor_key_for_local_use_only"
+DEMO_OWNER = "demo@example.com"
 DEMO_MERCHANT_KEYS = {
     "MER-ACME": "pe_payee_demo_acme_agency_local_use_only",
     "MER-FIAZ": "pe_payee_demo_freelancer_fiaz_local_use_only",
@@ -367,13 +370,26 @@ async def _issue_demo_keys(
     sessions: async_sessionmaker[AsyncSession], ids: dict[str, int], now: datetime
 ) -> None:
     keys = SqlApiKeys(sessions)
-    await keys.issue(Role.OPS, "demo operator", now, key=DEMO_OPS_KEY)
+    await keys.issue(Role.OPS, "demo operator", now, key=DEMO_OPS_KEY, owner=DEMO_OWNER)
+    await keys.issue(Role.APPROVER, "demo approver", now, key=DEMO_APPROVER_KEY, owner=DEMO_OWNER)
+    await keys.issue(Role.AUDITOR, "demo auditor", now, key=DEMO_AUDITOR_KEY, owner=DEMO_OWNER)
     for reference, key in DEMO_MERCHANT_KEYS.items():
-        await keys.issue(Role.PAYEE, f"demo {reference}", now, payee_id=ids[reference], key=key)
+        await keys.issue(
+            Role.PAYEE,
+            f"demo {reference}",
+            now,
+            payee_id=ids[reference],
+            key=key,
+            owner=DEMO_OWNER,
+        )
 
 
 def demo_keys_text() -> str:
-    lines = [f"  ops (everything)        Authorization: Api-Key {DEMO_OPS_KEY}"]
+    lines = [
+        f"  ops (everything)        Authorization: Api-Key {DEMO_OPS_KEY}",
+        f"  approver (reads)        Authorization: Api-Key {DEMO_APPROVER_KEY}",
+        f"  auditor (reads only)    Authorization: Api-Key {DEMO_AUDITOR_KEY}",
+    ]
     for merchant in merchants():
         key = DEMO_MERCHANT_KEYS[merchant.reference]
         lines.append(f"  {merchant.name:<22}  Authorization: Api-Key {key}")

@@ -2,7 +2,8 @@
 
 The callers: no key, a wrong key, a revoked key, a payee key aimed at another payee's
 objects (Tiny Studio's key at Acme Agency's payee, payouts and account), the payee's own
-key (Acme's), and an ops key. The outcomes:
+key (Acme's), an ops key, and approver and auditor keys (they read what ops reads and
+change nothing). The outcomes:
 
 * UNAUTHENTICATED: HTTP 401 with ``extensions.code`` UNAUTHENTICATED and no data at all;
   a subscription socket is closed with 4403 at ``connection_init``.
@@ -33,7 +34,7 @@ from graph.schema import build_schema
 from persistence.payout_feed import PayoutFeed
 from providers.mock.server import serving
 from service.bootstrap import Container
-from service.demo import DEMO_MERCHANT_KEYS, DEMO_OPS_KEY
+from service.demo import DEMO_APPROVER_KEY, DEMO_AUDITOR_KEY, DEMO_MERCHANT_KEYS, DEMO_OPS_KEY
 from tests.api.test_auth import revoked_key
 from tests.api.test_hostile_inputs import common_refs, for_resolve_break
 from tests.api.test_subscriptions import connected, opened, until
@@ -41,34 +42,46 @@ from tests.conftest import GraphQLClient
 
 NO_KEY, WRONG_KEY, REVOKED = "no key", "wrong key", "revoked key"
 OTHER, OWN, OPS = "another payee's key", "the payee's own key", "ops key"
-CALLERS = [NO_KEY, WRONG_KEY, REVOKED, OTHER, OWN, OPS]
+APPROVER, AUDITOR = "approver key", "auditor key"
+CALLERS = [NO_KEY, WRONG_KEY, REVOKED, OTHER, OWN, OPS, APPROVER, AUDITOR]
+READERS = (OPS, APPROVER, AUDITOR)
 U, F, H, A = "UNAUTHENTICATED", "FORBIDDEN", "HIDDEN", "ALLOWED"
 
 # fmt: off
-POLICY: dict[str, tuple[str, str, str, str, str, str]] = {
-    # operation               no key  wrong  revoked  another payee  own payee  ops
-    "payouts":                (U,      U,     U,       H,             A,         A),
-    "payout":                 (U,      U,     U,       H,             A,         A),
-    "payee":                  (U,      U,     U,       H,             A,         A),
-    "runs":                   (U,      U,     U,       F,             F,         A),
-    "run":                    (U,      U,     U,       F,             F,         A),
-    "events":                 (U,      U,     U,       F,             F,         A),
-    "payees":                 (U,      U,     U,       F,             F,         A),
-    "ledgerAccounts":         (U,      U,     U,       F,             F,         A),
-    "rails":                  (U,      U,     U,       F,             F,         A),
-    "route":                  (U,      U,     U,       F,             F,         A),
-    "reconciliationRuns":     (U,      U,     U,       F,             F,         A),
-    "reconciliationBreaks":   (U,      U,     U,       F,             F,         A),
-    "jobRuns":                (U,      U,     U,       F,             F,         A),
-    "createPayout":           (U,      U,     U,       H,             A,         A),
-    "cancelPayout":           (U,      U,     U,       H,             A,         A),
-    "createLiquidationEvent": (U,      U,     U,       F,             F,         A),
-    "startRun":               (U,      U,     U,       F,             F,         A),
-    "runReconciliation":      (U,      U,     U,       F,             F,         A),
-    "resolveBreak":           (U,      U,     U,       F,             F,         A),
-    "payoutUpdated":          (U,      U,     U,       F,             A,         A),  # a socket
-    "__schema":               (U,      U,     U,       A,             A,         A),
-    "__type":                 (U,      U,     U,       A,             A,         A),
+POLICY: dict[str, tuple[str, str, str, str, str, str, str, str]] = {
+    # operation               no key  wrong  revoked  another payee  own payee  ops approver auditor
+    "payouts":                (U,      U,     U,       H,             A,         A,  A,       A),
+    "payout":                 (U,      U,     U,       H,             A,         A,  A,       A),
+    "payee":                  (U,      U,     U,       H,             A,         A,  A,       A),
+    "runs":                   (U,      U,     U,       F,             F,         A,  A,       A),
+    "run":                    (U,      U,     U,       F,             F,         A,  A,       A),
+    "events":                 (U,      U,     U,       F,             F,         A,  A,       A),
+    "payees":                 (U,      U,     U,       F,             F,         A,  A,       A),
+    "ledgerAccounts":         (U,      U,     U,       F,             F,         A,  A,       A),
+    "rails":                  (U,      U,     U,       F,             F,         A,  A,       A),
+    "route":                  (U,      U,     U,       F,             F,         A,  A,       A),
+    "reconciliationRuns":     (U,      U,     U,       F,             F,         A,  A,       A),
+    "reconciliationBreaks":   (U,      U,     U,       F,             F,         A,  A,       A),
+    "jobRuns":                (U,      U,     U,       F,             F,         A,  A,       A),
+    "me":                     (U,      U,     U,       A,             A,         A,  A,       A),
+    "apiKeys":                (U,      U,     U,       F,             F,         A,  A,       A),
+    "createPayout":           (U,      U,     U,       H,             A,         A,  F,       F),
+    "cancelPayout":           (U,      U,     U,       H,             A,         A,  F,       F),
+    "createLiquidationEvent": (U,      U,     U,       F,             F,         A,  F,       F),
+    "startRun":               (U,      U,     U,       F,             F,         A,  F,       F),
+    "runReconciliation":      (U,      U,     U,       F,             F,         A,  F,       F),
+    "resolveBreak":           (U,      U,     U,       F,             F,         A,  F,       F),
+    "createApiKey":           (U,      U,     U,       F,             F,         A,  F,       F),
+    "revokeApiKey":           (U,      U,     U,       F,             F,         A,  F,       F),
+    "createPayee":            (U,      U,     U,       F,             F,         A,  F,       F),
+    "updatePayee":            (U,      U,     U,       F,             F,         A,  F,       F),
+    # retire an account, then add a new one (the probes run in this order):
+    "retireBankAccount":      (U,      U,     U,       F,             F,         A,  F,       F),
+    "addBankAccount":         (U,      U,     U,       F,             F,         A,  F,       F),
+    # a socket:
+    "payoutUpdated":          (U,      U,     U,       F,             A,         A,  A,       A),
+    "__schema":               (U,      U,     U,       A,             A,         A,  A,       A),
+    "__type":                 (U,      U,     U,       A,             A,         A,  A,       A),
 }
 # fmt: on
 
@@ -133,6 +146,22 @@ PROBES: dict[str, Probe] = {
         "{ reconciliationBreaks { edges { cursor } } }", none, present("reconciliationBreaks")
     ),
     "jobRuns": Probe("{ jobRuns { edges { cursor } } }", none, present("jobRuns")),
+    "me": Probe("{ me { role prefix } }", none, present("me")),
+    "apiKeys": Probe("{ apiKeys { edges { node { id } } } }", none, present("apiKeys")),
+    "createApiKey": Probe(
+        """mutation { createApiKey(input: {name: "matrix", role: AUDITOR, owner: "m@example.com"})
+        { apiKey { id } secret userErrors { code } } }""",
+        none,
+        lambda data, refs: ((data["createApiKey"] or {}).get("apiKey") or {}).get("id") is not None,
+    ),
+    "revokeApiKey": Probe(
+        "mutation($id: ID!) { revokeApiKey(input: {id: $id}) "
+        "{ apiKey { id revokedAt } userErrors { code } } }",
+        lambda refs, caller: {"id": refs["key_to_revoke"]},
+        lambda data, refs: (
+            ((data["revokeApiKey"] or {}).get("apiKey") or {}).get("revokedAt") is not None
+        ),
+    ),
     "createPayout": Probe(
         """mutation($p: ID!, $a: ID!, $k: String!) { createPayout(input: {payeeId: $p,
         amount: "1.00", currency: "INR", bankAccountId: $a, idempotencyKey: $k})
@@ -182,6 +211,31 @@ PROBES: dict[str, Probe] = {
             ((data["resolveBreak"] or {}).get("break") or {}).get("status") == "RESOLVED"
         ),
     ),
+    "createPayee": Probe(
+        """mutation($e: String!) { createPayee(input: {externalId: $e, name: "M",
+        kind: INVESTOR, country: "DE"}) { payee { id } userErrors { code } } }""",
+        lambda refs, caller: {"e": f"MATRIX-{CALLERS.index(caller)}"},
+        lambda data, refs: (data["createPayee"] or {}).get("payee") is not None,
+    ),
+    "updatePayee": Probe(
+        """mutation($id: ID!) { updatePayee(input: {id: $id, name: "Renamed"})
+        { payee { id name } userErrors { code } } }""",
+        lambda refs, caller: {"id": refs["acme"]},
+        lambda data, refs: (data["updatePayee"] or {}).get("payee") is not None,
+    ),
+    "addBankAccount": Probe(
+        """mutation($p: ID!) { addBankAccount(input: {payeeId: $p, holderName: "Acme",
+        currency: "INR", ifsc: "HDFC0001234", accountNumber: "50100012345678"})
+        { bankAccount { id } userErrors { code } } }""",
+        lambda refs, caller: {"p": refs["acme"]},
+        lambda data, refs: (data["addBankAccount"] or {}).get("bankAccount") is not None,
+    ),
+    "retireBankAccount": Probe(
+        """mutation($id: ID!) { retireBankAccount(input: {id: $id})
+        { bankAccount { id } userErrors { code } } }""",
+        lambda refs, caller: {"id": refs["acme_account"]},
+        lambda data, refs: (data["retireBankAccount"] or {}).get("bankAccount") is not None,
+    ),
     "__schema": Probe(
         "{ __schema { queryType { name } types { name } } }",
         none,
@@ -207,6 +261,8 @@ async def headers_of(caller: str, seeded: Container) -> dict[str, str]:
             OTHER: DEMO_MERCHANT_KEYS["MER-TINY"],
             OWN: DEMO_MERCHANT_KEYS["MER-ACME"],
             OPS: DEMO_OPS_KEY,
+            APPROVER: DEMO_APPROVER_KEY,
+            AUDITOR: DEMO_AUDITOR_KEY,
         }[caller]
     return {"Authorization": f"Api-Key {key}"}
 
@@ -219,13 +275,23 @@ async def acme_payout(gql: GraphQLClient, refs: dict[str, str], key: str) -> str
     return data["createPayout"]["payout"]["id"]
 
 
+async def key_to_revoke(gql: GraphQLClient) -> str:
+    data = await gql.data(
+        'mutation { createApiKey(input: {name: "to revoke", role: OPS, owner: "m@example.com"})'
+        " { apiKey { id } userErrors { code } } }"
+    )
+    return data["createApiKey"]["apiKey"]["id"]
+
+
 async def world(caller: str, gql: GraphQLClient, seeded: Container) -> dict[str, str]:
-    """Acme's two pending payouts (one to read, one to cancel); for the ops key, also a
-    run and an open reconciliation break, so that its answers have something in them."""
+    """Acme's two pending payouts (one to read, one to cancel) and a key to revoke; for
+    the keys that read everything, also a run and an open reconciliation break, so that
+    their answers have something in them."""
     refs = await common_refs(seeded)
     refs["acme_payout"] = await acme_payout(gql, refs, "matrix-read")
     refs["acme_payout_to_cancel"] = await acme_payout(gql, refs, "matrix-cancel")
-    if caller == OPS:
+    refs["key_to_revoke"] = await key_to_revoke(gql)
+    if caller in READERS:
         await for_resolve_break(seeded, gql, refs)
         runs = await gql.data("{ runs(first: 1) { edges { node { id } } } }")
         refs["run"] = edges(runs["runs"])[0]["id"]
@@ -348,6 +414,8 @@ async def test_the_subscription_answers_each_caller_as_the_policy_says(
         connected(served.url, DEMO_MERCHANT_KEYS["MER-TINY"]) as other,
         connected(served.url, DEMO_MERCHANT_KEYS["MER-ACME"]) as own,
         connected(served.url, DEMO_OPS_KEY) as ops,
+        connected(served.url, DEMO_APPROVER_KEY) as approver,
+        connected(served.url, DEMO_AUDITOR_KEY) as auditor,
         connected(served.url, DEMO_MERCHANT_KEYS["MER-TINY"]) as tiny_own_feed,
     ):
         await other.subscribe("1", WATCH, payee=refs["acme"])
@@ -355,14 +423,16 @@ async def test_the_subscription_answers_each_caller_as_the_policy_says(
         answered[OTHER] = refused["payload"][0]["extensions"]["code"]
         await own.subscribe("1", WATCH, payee=refs["acme"])
         await ops.subscribe("1", WATCH, payee=refs["acme"])
+        await approver.subscribe("1", WATCH, payee=refs["acme"])
+        await auditor.subscribe("1", WATCH, payee=refs["acme"])
         await tiny_own_feed.subscribe("1", WATCH)  # no payeeId: a payee key's own feed
-        await until(lambda: served.feed.listening == 3)
+        await until(lambda: served.feed.listening == 5)
         acme = await acme_payout(gql, refs, "matrix-watched")
         tiny = gql.as_key(DEMO_MERCHANT_KEYS["MER-TINY"])
         await tiny.data(
             PROBES["createPayout"].document, p=refs["tiny"], a=refs["tiny_account"], k="tiny-w-1"
         )
-        for caller, socket in ((OWN, own), (OPS, ops)):
+        for caller, socket in ((OWN, own), (OPS, ops), (APPROVER, approver), (AUDITOR, auditor)):
             seen = await socket.payout()
             answered[caller] = A if seen == {"id": acme, "payee": {"id": refs["acme"]}} else H
         # Acme's payout committed first: had it leaked into Tiny's feed, it would be first

@@ -125,6 +125,10 @@ MUTATIONS = [
     "startRun",
     "runReconciliation",
     "resolveBreak",
+    "createPayee",
+    "updatePayee",
+    "addBankAccount",
+    "retireBankAccount",
 ]
 QUERIES = [
     "payouts",
@@ -813,8 +817,86 @@ HUGE_VALUES = [
 ]
 # fmt: on
 
+CREATE_PAYEE = """mutation($input: CreatePayeeInput!) {
+  createPayee(input: $input) { payee { id } userErrors { field code message } } }"""
+UPDATE_PAYEE = """mutation($input: UpdatePayeeInput!) {
+  updatePayee(input: $input) { payee { id } userErrors { field code message } } }"""
+ADD_ACCOUNT = """mutation($input: AddBankAccountInput!) {
+  addBankAccount(input: $input) { bankAccount { id } userErrors { field code message } } }"""
+RETIRE_ACCOUNT = """mutation($input: RetireBankAccountInput!) {
+  retireBankAccount(input: $input) { bankAccount { id } userErrors { field code message } } }"""
+
+
+def new_payee(name: str, category: str, expect: str, /, **overrides: Any) -> Row:
+    base = {"externalId": "HOSTILE-1", "name": "Hostile", "kind": "INVESTOR", "country": "DE"}
+    return Row(
+        "createPayee", name, category, Gql(CREATE_PAYEE, {"input": base | overrides}), expect
+    )
+
+
+def change_payee(name: str, category: str, expect: str, /, **overrides: Any) -> Row:
+    request = Gql(UPDATE_PAYEE, {"input": {"id": INVESTOR_1} | overrides})
+    return Row("updatePayee", name, category, request, expect)
+
+
+def new_account(name: str, category: str, expect: str, /, **overrides: Any) -> Row:
+    base = {
+        "payeeId": TINY,
+        "holderName": "Tiny",
+        "currency": "INR",
+        "ifsc": "HDFC0001234",
+        "accountNumber": "50100012345678",
+    }
+    return Row(
+        "addBankAccount", name, category, Gql(ADD_ACCOUNT, {"input": base | overrides}), expect
+    )
+
+
+def retire(name: str, category: str, expect: str, account: Any) -> Row:
+    request = Gql(RETIRE_ACCOUNT, {"input": {"id": account}})
+    return Row("retireBankAccount", name, category, request, expect)
+
+
+# fmt: off
+ONBOARDING_ROWS = [
+    new_payee("externalId is a number", WRONG_TYPE, "INVALID_INPUT", externalId=42),
+    new_payee("kind is unknown", WRONG_TYPE, "INVALID_INPUT", kind="WHALE"),
+    new_payee("name is null", NULL, "INVALID_INPUT", name=None),
+    new_payee("name is blank", EMPTY, "INVALID_INPUT", name="   "),
+    new_payee("name of 10,000 characters", HUGE, "INVALID_INPUT", name="n" * 10_000),
+    new_payee("NUL in the name", UNICODE, "INVALID_INPUT", name=f"a{NUL}b"),
+    new_payee("right-to-left override in the name", UNICODE, "INVALID_INPUT", name="a\u202eb"),
+    new_payee("quote in the externalId", SQL, "INVALID_INPUT", externalId="X' OR '1'='1"),
+    new_payee("country XX", RULE, "UNKNOWN_COUNTRY", country="XX"),
+    new_payee("an email without a domain", RULE, "INVALID_INPUT", email="someone@"),
+    new_payee("a payment method the engine cannot pay", RULE, "UNSUPPORTED_PAYMENT_METHOD",
+              paymentMethod="CHECK"),
+    new_payee("an externalId already taken", DUPLICATE, "CONFLICT", externalId="INV-0001"),
+    change_payee("id is a boolean", WRONG_TYPE, "INVALID_INPUT", id=True),
+    change_payee("unknown payee", UNKNOWN_ID, "NOT_FOUND", id="999999"),
+    change_payee("payee id of 30 digits", UNKNOWN_ID, "NOT_FOUND", id="9" * 30),
+    change_payee("country of 10,000 characters", HUGE, "UNKNOWN_COUNTRY", country="D" * 10_000),
+    change_payee("empty name", EMPTY, "INVALID_INPUT", name=""),
+    new_account("unknown payee", UNKNOWN_ID, "NOT_FOUND", payeeId="999999"),
+    new_account("OR 1=1 as the payee id", SQL, "NOT_FOUND", payeeId="1 OR 1=1"),
+    new_account("holderName is empty", EMPTY, "INVALID_INPUT", holderName=""),
+    new_account("a currency the rail does not pay in", AMOUNT, "UNSUPPORTED_CURRENCY", currency="USD"),
+    new_account("an IFSC in lower case", BANK, "INVALID_BANK_ACCOUNT", ifsc="hdfc0001234x"),
+    new_account("an ABA routing number failing its checksum", BANK, "INVALID_BANK_ACCOUNT",
+                abaRouting="123456789", accountType="checking", currency="USD"),
+    new_account("an IBAN with a wrong check digit", BANK, "INVALID_BANK_ACCOUNT",
+                payeeId=INVESTOR_1, iban="DE88370400440532013000", ifsc=None, accountNumber=None),
+    new_account("a field the rail does not use", RULE, "INVALID_BANK_ACCOUNT", clabe="002180000118359710"),
+    retire("id is a boolean", WRONG_TYPE, "INVALID_INPUT", True),
+    retire("unknown account", UNKNOWN_ID, "NOT_FOUND", "999999"),
+    retire("DROP TABLE as the id", SQL, "NOT_FOUND", "1; DROP TABLE bank_accounts"),
+    retire("empty id", EMPTY, "NOT_FOUND", ""),
+]
+# fmt: on
+
 HOSTILE_INPUTS = [
     *EVENT_ROWS,
+    *ONBOARDING_ROWS,
     *PAYOUT_ROWS,
     *CANCEL_ROWS,
     *RUN_ROWS,

@@ -82,7 +82,8 @@ def test_importing_the_cli_loads_none_of_what_the_commands_need() -> None:
 
 
 @pytest.mark.parametrize(
-    "command", ["serve", "worker", "migrate", "seed", "run", "reconcile", "mock-provider"]
+    "command",
+    ["serve", "worker", "migrate", "seed", "run", "reconcile", "keys", "mock-provider"],
 )
 def test_every_command_explains_itself(command: str, tmp_path: Path) -> None:
     done = engine(command, "--help", cwd=tmp_path)

@@ -11,8 +11,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg import pq
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -60,9 +61,21 @@ def create_engine(
     connect_args = {"connect_timeout": CONNECT_TIMEOUT_S} | kwargs.pop("connect_args", {})
     if reads_only:
         kwargs["isolation_level"] = "AUTOCOMMIT"
-    return create_async_engine(
+    engine = create_async_engine(
         url, echo=echo, pool_pre_ping=True, connect_args=connect_args, **kwargs
     )
+    event.listen(engine.sync_engine, "checkout", _refuse_busy_connection)
+    return engine
+
+
+def _refuse_busy_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A task cancelled in the middle of a statement can hand its connection back to the
+    pool while the server is still running that statement; the next user would fail
+    with "can't change 'autocommit' now". Such a connection is discarded instead (the
+    pool opens another one)."""
+    status = dbapi_connection.driver_connection.info.transaction_status
+    if status is not pq.TransactionStatus.IDLE:
+        raise DisconnectionError(f"pooled connection not idle ({status.name}); discarded")
 
 
 def _configure_sqlite(engine: AsyncEngine, *, begin_immediate: bool) -> None:

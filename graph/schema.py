@@ -444,7 +444,10 @@ class CreatePayoutInput:
     currency: str
     bank_account_id: strawberry.ID
     idempotency_key: str = strawberry.field(
-        description="8-128 characters. Same key and input: the same payout, not a second one."
+        description=(
+            "1-128 printable ASCII characters. Same key and input: the same payout,"
+            " not a second one."
+        )
     )
 
 

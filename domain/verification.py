@@ -156,6 +156,8 @@ class AccountVerifications:
                 await self.verify(account_ids=[account_id])
         except TimeoutError:
             log.warning("verifying bank account %s timed out; the job asks again", account_id)
+        except Exception:  # the account is committed either way; the job asks again
+            log.exception("verifying bank account %s failed; the job asks again", account_id)
 
     async def verify(self, account_ids: Sequence[int] | None = None) -> Counter[str]:
         """Ask about these accounts (or every due one, a batch); counts of what happened."""

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from domain.clock import ManualClock
 from domain.ports import ProviderKind
-from domain.verification import VerificationStatus
+from domain.verification import VerificationSettings, VerificationStatus
 from persistence.payee_store import SqlPayees
 from persistence.tables import AuditEvent, BankAccount, JobRun, Payout
 from providers.mock.bank import MockBank
@@ -269,6 +269,23 @@ async def test_a_bank_down_after_the_commit_leaves_the_account_pending_for_the_j
     outcome = await seeded.jobs.verify_bank_accounts()
     assert outcome.counts == {"claimed": 1, "no_match": 1}
     assert (await verification_of(gql, payee_id, added["id"]))["held"] is True
+
+
+async def test_a_slow_bank_does_not_hold_the_mutation_the_job_asks_later(
+    gql: GraphQLClient, seeded: Container, banks: dict[ProviderKind, MockBank], clock: ManualClock
+) -> None:
+    await settle_demo_accounts(seeded)
+    bank = banks[ProviderKind.CROSS_BORDER]
+    working, verifications = bank.config, seeded.jobs.verifications
+    bank.config = MockBankConfig(seed=7, latency_ms=30_000)  # each answer 30 s away
+    verifications.settings = VerificationSettings(inline_timeout_s=0.05)
+    payee_id = await new_payee(gql, "VOP-SLOW", "DE")
+    added = await add(gql, payee_id, "Max Muster (no match)")
+    assert added["verification"]["status"] == "PENDING"
+    bank.config = working
+    clock.advance(verifications.settings.retry_after)
+    outcome = await seeded.jobs.verify_bank_accounts()
+    assert outcome.counts == {"claimed": 1, "no_match": 1}
 
 
 async def test_a_process_killed_between_the_commit_and_the_call_is_finished_by_the_job(

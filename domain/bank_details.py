@@ -22,6 +22,8 @@ class BankAccount:
     country: str | None
     currency: str | None
     details: Mapping[str, str]
+    # Why verification of payee holds payouts to it (``domain.verification``), if it does.
+    hold: str | None = None
 
     @property
     def has_us_routing(self) -> bool:

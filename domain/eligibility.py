@@ -29,6 +29,7 @@ class SkipReason(StrEnum):
     INVALID_AMOUNT = "invalid_amount"
     MISSING_EXTERNAL_ACCOUNT = "missing_external_account"
     INVALID_BANK_ACCOUNT = "invalid_bank_account"
+    BANK_ACCOUNT_UNVERIFIED = "bank_account_unverified"
     AMOUNT_ABOVE_RAIL_LIMIT = "amount_above_rail_limit"
     UNKNOWN_COUNTRY = "unknown_country"
     UNSUPPORTED_CURRENCY = "unsupported_currency"
@@ -156,6 +157,8 @@ def check_eligibility(
         findings.append(
             Finding(SkipReason.MISSING_EXTERNAL_ACCOUNT, "the payee has no bank account on file")
         )
+    elif account.hold:
+        findings.append(Finding(SkipReason.BANK_ACCOUNT_UNVERIFIED, account.hold))
     decision = None
     if country is not None and method is not None:
         decision = route(

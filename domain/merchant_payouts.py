@@ -111,6 +111,9 @@ def plan_payout(
                 f"payee {request.payee_id} has no bank account {request.bank_account_id}",
             )
         ]
+    if account.hold:
+        message = f"bank account {request.bank_account_id} is held: {account.hold}"
+        return [Problem("bank_account_id", ErrorCode.INELIGIBLE, message)]
     decision = _route(request, payee, account, now)
     if isinstance(decision, list):
         return decision

@@ -227,6 +227,8 @@ async def add_bank_account(info: Info, input: AddBankAccountInput) -> AddBankAcc
         return AddBankAccountPayload(
             bank_account=None, payee=None, user_errors=from_problems(added)
         )
+    if deps.jobs is not None:  # committed: now ask the bank (the job retries if this fails)
+        await deps.jobs.verifications.verify_new(added)
     payee = await _payee(info, payee_id)
     return AddBankAccountPayload(
         bank_account=await _account(info, payee, added), payee=payee, user_errors=[]

@@ -27,7 +27,7 @@ from domain.events import EVENT_CODE, EventInput, plan_event
 from domain.events import AllocationInput as DomainAllocation
 from domain.idempotency import key_problem
 from domain.merchant_payouts import parse_request
-from graph import keys, onboarding
+from graph import keys, onboarding, verification
 from graph import reconciliation as ops
 from graph.context import Info
 from graph.errors import (
@@ -434,6 +434,11 @@ class Mutation:
     )
     revoke_api_key: keys.RevokeApiKeyPayload = strawberry.mutation(
         resolver=keys.revoke_api_key, description="Revoke a key, at once.", permission_classes=OPS
+    )
+    verify_bank_account: verification.VerifyBankAccountPayload = strawberry.mutation(
+        resolver=verification.verify_bank_account,
+        description="Clear an account held by verification of payee, with a note.",
+        permission_classes=OPS,
     )
 
 

@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 from domain import eligibility, ledger, lifecycle, new_accounts, rails, routing
 from domain.errors import Problem
 from domain.money import Money as DomainMoney
+from graph.account_verification import BankAccountVerification
 from graph.context import Info
 from graph.pagination import Connection, connection, decode_cursor, page_size
 from persistence import queries, tables
@@ -127,6 +128,7 @@ class BankAccount:
     rail_code: str | None = strawberry.field(
         description="The rail that pays this account for the payee as it is now."
     )
+    verification: BankAccountVerification
 
     @classmethod
     def of(cls, row: tables.BankAccount, rail_code: str | None = None) -> BankAccount:
@@ -142,6 +144,7 @@ class BankAccount:
             retired_at=row.retired_at,
             created_at=row.created_at,
             rail_code=rail_code,
+            verification=BankAccountVerification.of(row),
         )
 
 

@@ -9,7 +9,9 @@ keeps them from doing one piece of work twice:
 * ``nightly_reconciliation``: a singleton (advisory lock / lease row), keyed by
   business date, so a date is reconciled once however many workers wake up;
 * ``expire_idempotency_keys``: deletes are idempotent; it also prunes old job runs and
-  fails those a killed process left ``running``.
+  fails those a killed process left ``running``;
+* ``verify_bank_accounts``: asks the banks about accounts still pending or unavailable;
+  accounts are claimed with ``FOR UPDATE SKIP LOCKED`` and a last-asked time.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from domain.errors import JobInProgress
 from domain.ports import Clock, PaymentProvider, ProviderKind
 from domain.runs import PayoutRunner
+from domain.verification import AccountVerifications, VerificationSettings, verifiers_among
 from jobs.polling import PollFailed, PollSettings, StatusPoller
 from jobs.reconciliation import Reconciler, ReconciliationResult
 from persistence import job_store
@@ -36,6 +39,7 @@ from persistence.job_store import JobStore
 from persistence.merchant_store import SqlMerchantPayouts
 from persistence.poll_store import SqlPollStore
 from persistence.settlement_store import SqlSettlementStore
+from persistence.verification_store import SqlVerifications
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,7 @@ POLL = "poll_provider_status"
 DISPATCH = "dispatch_pending_payouts"
 RECONCILE = "nightly_reconciliation"
 EXPIRE = "expire_idempotency_keys"
+VERIFY = "verify_bank_accounts"
 
 
 def worker_name() -> str:
@@ -65,6 +70,8 @@ class JobSettings:
     # A job run still "running" after this was killed with its process.
     abandoned_after: timedelta = timedelta(hours=12)
     poll: PollSettings = field(default_factory=PollSettings)
+    verify_interval: timedelta = timedelta(minutes=1)
+    verification: VerificationSettings = field(default_factory=VerificationSettings)
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.reconciliation_timezone)
@@ -111,6 +118,12 @@ class Jobs:
             self.settings.poll,
         )
         self.reconciler = Reconciler(engine, sessions, providers, runner, clock)
+        self.verifications = AccountVerifications(
+            SqlVerifications(sessions),
+            verifiers_among(providers),
+            clock,
+            self.settings.verification,
+        )
 
     # -- the jobs ---------------------------------------------------------------
 
@@ -137,6 +150,12 @@ class Jobs:
             }
 
         return await self._recorded(EXPIRE, trigger, expire)
+
+    async def verify_bank_accounts(self, trigger: str = "scheduled") -> JobOutcome:
+        async def verify() -> dict[str, Any]:
+            return dict(await self.verifications.verify())
+
+        return await self._recorded(VERIFY, trigger, verify)
 
     async def nightly_reconciliation(self, trigger: str = "scheduled") -> JobOutcome:
         """Reconcile the business date that just ended, unless it already was."""

@@ -19,6 +19,7 @@ from domain.new_accounts import AccountInput, plan_account
 from domain.payees import NewPayee, PayeeChanges
 from persistence import audit
 from persistence.tables import BankAccount, Payee
+from persistence.verification_store import was_paid
 
 _CHANGEABLE = ("name", "country", "email", "payment_method")
 
@@ -113,6 +114,7 @@ class SqlPayees:
             if isinstance(plan, list):
                 return plan
             retired = await _retire(session, BankAccount.payee_id == payee_id, now)
+            replaces_paid = await was_paid(session, payee_id)
             account_id: int | None = await session.scalar(
                 insert(BankAccount)
                 .values(
@@ -123,6 +125,7 @@ class SqlPayees:
                     details=plan.details,
                     is_default=True,
                     created_at=now,
+                    replaces_paid=replaces_paid,
                 )
                 .returning(BankAccount.id)
             )
@@ -139,6 +142,7 @@ class SqlPayees:
                     rail=plan.rail.code,
                     currency=plan.currency,
                     replaces=retired,
+                    replaces_paid=replaces_paid,
                 )
             )
             await audit.write(session, rows)

@@ -37,6 +37,7 @@ from persistence.tables import (
     PayoutRunItem,
 )
 from persistence.tables import BankAccount as BankAccountRow
+from persistence.verification_store import hold_of
 
 _ITEMS = PayoutRunItem.__table__
 
@@ -446,6 +447,7 @@ def account_from_row(row: BankAccountRow) -> BankAccount:
         country=row.country,
         currency=row.currency,
         details=dict(row.details),
+        hold=hold_of(row),
     )
 
 

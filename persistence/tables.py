@@ -99,6 +99,19 @@ class BankAccount(Base):
     # Accounts are never changed or deleted (a payout names the one it was sent to):
     # one that is no longer used is retired.
     retired_at: Mapped[datetime | None]
+    # Confirmation / Verification of Payee (``domain.verification``): the bank's answer,
+    # when it was obtained, and an operator's clearance of a held account.
+    verification_status: Mapped[str] = mapped_column(
+        String(16), server_default="pending", index=True
+    )
+    bank_held_name: Mapped[str | None] = mapped_column(String(200))
+    verified_at: Mapped[datetime | None]
+    verification_asked_at: Mapped[datetime | None]  # the last ask, answered or not
+    # Added after the payee had a completed payout: the account-takeover path.
+    replaces_paid: Mapped[bool] = mapped_column(Boolean, server_default="0")
+    cleared_at: Mapped[datetime | None]
+    cleared_by: Mapped[str | None] = mapped_column(String(200))
+    clear_note: Mapped[str | None] = mapped_column(String(500))
 
 
 class LiquidationEvent(Base):

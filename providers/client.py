@@ -36,11 +36,14 @@ from domain.ports import (
     SubmitOutcome,
     SubmitResult,
 )
+from domain.verification import VerificationAnswer, VerificationRequest
 from providers.codec import (
     fx_quote_from_json,
     order_from_json,
     order_request_to_json,
     settlement_report_from_json,
+    verification_answer_from_json,
+    verification_request_to_json,
 )
 from providers.retry import RETRYABLE_STATUS, Sleep, parse_retry_after, retrying
 
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
 ORDERS = "/v1/payment_orders"
 FX_QUOTES = "/v1/fx_quotes"
 SETTLEMENT_REPORTS = "/v1/settlement_reports"
+ACCOUNT_VERIFICATIONS = "/v1/account-verifications"
 LIST_PAGE_SIZE = 500
 DEFAULT_MAX_IN_FLIGHT = 100
 
@@ -229,6 +233,17 @@ class HttpPaymentProvider:
     async def fx_quote(self, source_currency: str, target_currency: str) -> FxQuote:
         params = {"source": source_currency, "target": target_currency}
         return fx_quote_from_json(await self._read(FX_QUOTES, params))
+
+    async def verify_account(self, request: VerificationRequest) -> VerificationAnswer:
+        """Confirmation / Verification of Payee; ``ProviderUnavailable`` when unanswered."""
+        reply, _ = await self._call(
+            "POST", ACCOUNT_VERIFICATIONS, json=verification_request_to_json(request)
+        )
+        try:
+            return verification_answer_from_json(_body_or_raise(reply, ACCOUNT_VERIFICATIONS))
+        except (KeyError, TypeError, ValueError) as error:
+            message = f"{ACCOUNT_VERIFICATIONS}: invalid_response: {_describe(error)}"
+            raise ProviderUnavailable(message) from None
 
     async def aclose(self) -> None:
         await self._http.aclose()

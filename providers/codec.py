@@ -20,6 +20,12 @@ from domain.ports import (
     SettlementEntry,
     SettlementReport,
 )
+from domain.verification import (
+    ANSWERS,
+    VerificationAnswer,
+    VerificationRequest,
+    VerificationStatus,
+)
 
 JsonObject = dict[str, Any]
 
@@ -124,3 +130,22 @@ def settlement_report_from_json(data: Mapping[str, Any]) -> SettlementReport:
             for entry in data["entries"]
         ),
     )
+
+
+def verification_request_to_json(request: VerificationRequest) -> JsonObject:
+    return {
+        "rail": request.rail,
+        "holder_name": request.holder_name,
+        "country": request.country,
+        "account": dict(request.account),
+    }
+
+
+def verification_answer_from_json(data: Mapping[str, Any]) -> VerificationAnswer:
+    status = VerificationStatus(data["status"])
+    if status not in ANSWERS:
+        raise ValueError(f"{status.value!r} is not an answer a bank gives")
+    held = data.get("bank_held_name")
+    if held is not None and not isinstance(held, str):
+        raise TypeError("bank_held_name is a string or null")
+    return VerificationAnswer(status, held if status is VerificationStatus.CLOSE_MATCH else None)

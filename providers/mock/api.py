@@ -37,6 +37,7 @@ from providers.mock.config import Fault
 from providers.mock.errors import BankError
 from providers.mock.orders import StatusEvent, StoredOrder
 from providers.mock.validation import idempotency_key, json_object, parse_order_body
+from providers.mock.verification import parse_verification_body
 
 if TYPE_CHECKING:
     from providers.mock.bank import MockBank
@@ -55,6 +56,7 @@ def build_app(bank: MockBank) -> Starlette:
             Route("/v1/payment_orders/{order_id}", _guarded(get_order), methods=["GET"]),
             Route("/v1/settlement_reports/{day}", _guarded(settlement_report), methods=["GET"]),
             Route("/v1/fx_quotes", _guarded(fx_quote), methods=["GET"]),
+            Route("/v1/account-verifications", _guarded(verify_account), methods=["POST"]),
             Route("/_admin/advance", _admin(advance_clock), methods=["POST"]),
             Route("/_admin/discrepancies", _admin(inject_discrepancy), methods=["POST"]),
             Route("/health", health, methods=["GET"]),
@@ -181,6 +183,11 @@ async def fx_quote(request: Request, bank: MockBank) -> Response:
     if not source or not target:
         raise BankError(400, "invalid_request", "source and target currencies are required")
     return JSONResponse(fx_quote_to_json(bank.fx_quote(source, target)))
+
+
+async def verify_account(request: Request, bank: MockBank) -> Response:
+    body = parse_verification_body(await json_object(request))
+    return JSONResponse(bank.verify_account(body))
 
 
 async def health(request: Request) -> Response:

@@ -35,6 +35,7 @@ from providers.mock.orders import OrderBody, StatusEvent, StoredOrder
 from providers.mock.ratelimit import TokenBucket
 from providers.mock.seeded import digest
 from providers.mock.timeline import Entry
+from providers.mock.verification import VerificationBody, Verifier
 
 PROVIDER_OF_RAIL = {rail.code: rail.provider for rail in RAILS}
 ORDER_ID_PREFIX = {
@@ -119,6 +120,7 @@ class MockBank:
         self._rejected: set[str] = set()
         self._random = random.Random(self.config.seed)
         self._bucket = _bucket(self.config)
+        self.verifier = Verifier(self.config)
         self.app: Starlette = build_app(self)
 
     @property
@@ -388,6 +390,12 @@ class MockBank:
 
     def fx_quote(self, source: str, target: str) -> FxQuote:
         return FxQuote(source, target, fx_rate(self.config.seed, source, target), self.now())
+
+    def verify_account(self, body: VerificationBody) -> dict[str, str | None]:
+        """Confirmation / Verification of Payee (``providers.mock.verification``)."""
+        if not self.serves_rail(body.rail):
+            raise BankError(400, "unsupported_rail", f"{self.kind} does not serve {body.rail!r}")
+        return self.verifier.answer(body)
 
 
 def _bucket(config: MockBankConfig) -> TokenBucket | None:

@@ -27,6 +27,11 @@ class MockBankConfig:
     settlement_lag_days: Mapping[str, int] | None = None  # per rail code, over the rail table
     failure_rate: float = 0.0  # accepted orders failing at settlement time (AC01/AC04/AM04)
     return_rate: float = 0.0  # completed orders returned a day later (R01/R03)
+    # Verification of payee (``providers.mock.verification``): seeded shares of answers.
+    verification_no_match_rate: float = 0.0
+    verification_close_match_rate: float = 0.0
+    verification_unavailable_rate: float = 0.0
+    verification_unavailable_asks: int = 1  # an unavailable account is so for this many asks
 
     def lag_days(self, rail: str) -> int:
         """Days from acceptance to settlement: the override, else the rail table's lag.

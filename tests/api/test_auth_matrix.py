@@ -78,6 +78,7 @@ POLICY: dict[str, tuple[str, str, str, str, str, str, str, str]] = {
     # retire an account, then add a new one (the probes run in this order):
     "retireBankAccount":      (U,      U,     U,       F,             F,         A,  F,       F),
     "addBankAccount":         (U,      U,     U,       F,             F,         A,  F,       F),
+    "verifyBankAccount":      (U,      U,     U,       F,             F,         A,  F,       F),
     # a socket:
     "payoutUpdated":          (U,      U,     U,       F,             A,         A,  A,       A),
     "__schema":               (U,      U,     U,       A,             A,         A,  A,       A),
@@ -236,6 +237,12 @@ PROBES: dict[str, Probe] = {
         lambda refs, caller: {"id": refs["acme_account"]},
         lambda data, refs: (data["retireBankAccount"] or {}).get("bankAccount") is not None,
     ),
+    "verifyBankAccount": Probe(
+        """mutation($id: ID!) { verifyBankAccount(input: {id: $id, note: "matrix"})
+        { bankAccount { id } userErrors { code } } }""",
+        lambda refs, caller: {"id": refs["held_account"]},
+        lambda data, refs: (data["verifyBankAccount"] or {}).get("bankAccount") is not None,
+    ),
     "__schema": Probe(
         "{ __schema { queryType { name } types { name } } }",
         none,
@@ -283,6 +290,21 @@ async def key_to_revoke(gql: GraphQLClient) -> str:
     return data["createApiKey"]["apiKey"]["id"]
 
 
+async def held_account(gql: GraphQLClient) -> str:
+    """An account its bank says does not match its holder: held until cleared."""
+    payee = await gql.data(
+        'mutation { createPayee(input: {externalId: "MATRIX-HELD", name: "Held",'
+        ' kind: INVESTOR, country: "DE"}) { payee { id } } }'
+    )
+    data = await gql.data(
+        """mutation($p: ID!) { addBankAccount(input: {payeeId: $p, currency: "EUR",
+        holderName: "Held (no match)", iban: "DE89370400440532013000"})
+        { bankAccount { id } } }""",
+        p=payee["createPayee"]["payee"]["id"],
+    )
+    return str(data["addBankAccount"]["bankAccount"]["id"])
+
+
 async def world(caller: str, gql: GraphQLClient, seeded: Container) -> dict[str, str]:
     """Acme's two pending payouts (one to read, one to cancel) and a key to revoke; for
     the keys that read everything, also a run and an open reconciliation break, so that
@@ -291,6 +313,7 @@ async def world(caller: str, gql: GraphQLClient, seeded: Container) -> dict[str,
     refs["acme_payout"] = await acme_payout(gql, refs, "matrix-read")
     refs["acme_payout_to_cancel"] = await acme_payout(gql, refs, "matrix-cancel")
     refs["key_to_revoke"] = await key_to_revoke(gql)
+    refs["held_account"] = await held_account(gql)
     if caller in READERS:
         await for_resolve_break(seeded, gql, refs)
         runs = await gql.data("{ runs(first: 1) { edges { node { id } } } }")

@@ -129,6 +129,7 @@ MUTATIONS = [
     "updatePayee",
     "addBankAccount",
     "retireBankAccount",
+    "verifyBankAccount",
 ]
 QUERIES = [
     "payouts",
@@ -857,6 +858,15 @@ def retire(name: str, category: str, expect: str, account: Any) -> Row:
     return Row("retireBankAccount", name, category, request, expect)
 
 
+VERIFY_ACCOUNT = """mutation($input: VerifyBankAccountInput!) {
+  verifyBankAccount(input: $input) { bankAccount { id } userErrors { field code message } } }"""
+
+
+def clear(name: str, category: str, expect: str, /, **overrides: Any) -> Row:
+    request = Gql(VERIFY_ACCOUNT, {"input": {"id": TINY_ACCOUNT, "note": "checked"} | overrides})
+    return Row("verifyBankAccount", name, category, request, expect)
+
+
 # fmt: off
 ONBOARDING_ROWS = [
     new_payee("externalId is a number", WRONG_TYPE, "INVALID_INPUT", externalId=42),
@@ -891,6 +901,14 @@ ONBOARDING_ROWS = [
     retire("unknown account", UNKNOWN_ID, "NOT_FOUND", "999999"),
     retire("DROP TABLE as the id", SQL, "NOT_FOUND", "1; DROP TABLE bank_accounts"),
     retire("empty id", EMPTY, "NOT_FOUND", ""),
+    clear("id is a boolean", WRONG_TYPE, "INVALID_INPUT", id=True),
+    clear("note is null", NULL, "INVALID_INPUT", note=None),
+    clear("unknown account", UNKNOWN_ID, "NOT_FOUND", id="999999"),
+    clear("DROP TABLE as the id", SQL, "NOT_FOUND", id="1; DROP TABLE bank_accounts"),
+    clear("note is blank", EMPTY, "INVALID_INPUT", note="   "),
+    clear("note of 10,000 characters", HUGE, "INVALID_INPUT", note="n" * 10_000),
+    clear("a bell in the note", UNICODE, "INVALID_INPUT", note="a\x07b"),
+    clear("an account verification does not hold", RULE, "CONFLICT"),
 ]
 # fmt: on
 

@@ -205,7 +205,13 @@ async def test_a_new_account_retires_the_old_and_the_next_run_pays_the_new(
             .where(AuditEvent.entity_id.in_([int(old), int(new)]))
             .order_by(AuditEvent.id)
         )
-        assert actions.all() == ["bank_account.added", "bank_account.retired", "bank_account.added"]
+        assert actions.all() == [
+            "bank_account.added",
+            "bank_account.verified",  # the bank is asked right after the account is added
+            "bank_account.retired",
+            "bank_account.added",
+            "bank_account.verified",
+        ]
 
 
 async def test_a_retired_account_is_not_paid(gql: GraphQLClient) -> None:

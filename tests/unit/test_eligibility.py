@@ -123,6 +123,13 @@ class TestEachSkipReason:
             "iban has invalid check digits; bic is not a valid BIC"
         )
 
+    def test_bank_account_unverified(self) -> None:
+        held = BankAccount("ba_1", "Ada", None, None, {"iban": DE_IBAN}, hold="NO_MATCH")
+        result = check(account=held)
+        assert reasons(result) == [SkipReason.BANK_ACCOUNT_UNVERIFIED]
+        assert result.findings[0].detail == "NO_MATCH"
+        assert result.decision is not None  # the operator still sees where it would go
+
     def test_a_us_account_abroad_is_validated_as_ach(self) -> None:
         result = check(account=bank({"aba_routing": "021000021", "account_number": "123456789"}))
         assert reasons(result) == [SkipReason.INVALID_BANK_ACCOUNT]

@@ -1,0 +1,179 @@
+"""Verification of payee on bank accounts: claims for the asking, answers, clearances.
+
+Asking a bank happens outside any transaction (``domain.verification``): ``claim``
+marks accounts as asked now and commits, the caller asks, ``record`` stores the answer
+in a second transaction. Claims take rows with ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL and only rows whose last ask is older than ``retry_after`` (checked again
+by the claiming update), so several workers split the due accounts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.errors import ErrorCode, Problem
+from domain.lifecycle import PayoutStatus
+from domain.new_accounts import rail_for
+from domain.ports import ProviderKind
+from domain.verification import (
+    UNSETTLED,
+    VerificationAnswer,
+    VerificationRequest,
+    VerificationState,
+    VerificationStatus,
+    hold_reason,
+    not_held,
+)
+from persistence import audit
+from persistence.tables import BankAccount, Payee, Payout
+
+_UNSETTLED = [status.value for status in UNSETTLED]
+
+
+def state_of(row: BankAccount) -> VerificationState:
+    return VerificationState(
+        VerificationStatus(row.verification_status), row.replaces_paid, row.cleared_at
+    )
+
+
+def hold_of(row: BankAccount) -> str | None:
+    """Why verification holds payouts to this account (``bank_account_unverified``)."""
+    return hold_reason(state_of(row))
+
+
+async def was_paid(session: AsyncSession, payee_id: int) -> bool:
+    """Whether the payee has a completed payout: a new account then replaces a paid one."""
+    paid = exists().where(
+        Payout.payee_id == payee_id, Payout.status == PayoutStatus.COMPLETED.value
+    )
+    return bool(await session.scalar(select(paid)))
+
+
+def _due(cutoff: datetime) -> ColumnElement[bool]:
+    asked = BankAccount.verification_asked_at
+    return or_(asked.is_(None), asked <= cutoff)
+
+
+class SqlVerifications:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def claim(
+        self,
+        now: datetime,
+        *,
+        account_ids: Sequence[int] | None,
+        retry_after: timedelta,
+        limit: int,
+    ) -> list[tuple[ProviderKind, VerificationRequest]]:
+        unsettled = BankAccount.verification_status.in_(_UNSETTLED)
+        due = _due(now - retry_after)
+        query = (
+            select(BankAccount, Payee)
+            .join(Payee, Payee.id == BankAccount.payee_id)
+            .where(unsettled, due, BankAccount.retired_at.is_(None))
+            .order_by(BankAccount.id)
+            .limit(limit)
+            .with_for_update(of=BankAccount, skip_locked=True)
+        )
+        if account_ids is not None:
+            query = query.where(BankAccount.id.in_(account_ids))
+        async with self._sessions.begin() as session:
+            rows = (await session.execute(query)).all()
+            if not rows:
+                return []
+            claimed = set(
+                await session.scalars(
+                    update(BankAccount)
+                    .where(BankAccount.id.in_([a.id for a, _ in rows]), unsettled, due)
+                    .values(verification_asked_at=now)
+                    .returning(BankAccount.id)
+                )
+            )
+            return [
+                asked
+                for account, payee in rows
+                if account.id in claimed and (asked := _request(account, payee, now))
+            ]
+
+    async def record(self, account_id: int, answer: VerificationAnswer, now: datetime) -> bool:
+        async with self._sessions.begin() as session:
+            payee_id = await session.scalar(
+                update(BankAccount)
+                .where(
+                    BankAccount.id == account_id,
+                    BankAccount.verification_status.in_(_UNSETTLED),
+                )
+                .values(
+                    verification_status=answer.status.value,
+                    bank_held_name=answer.bank_held_name,
+                    verified_at=now,
+                )
+                .returning(BankAccount.payee_id)
+            )
+            if payee_id is None:
+                return False
+            row = audit.audit_row(
+                "bank_account.verified",
+                now,
+                entity="bank_account",
+                entity_id=account_id,
+                payee_id=payee_id,
+                status=answer.status.value,
+                bank_held_name=answer.bank_held_name,
+            )
+            await audit.write(session, [row])
+            return True
+
+    async def clear(
+        self, account_id: int, note: str, now: datetime, actor: str
+    ) -> tuple[int, list[Problem]]:
+        """Clear a held account so runs pay it; its payee's id (0 if none) and any problem."""
+        async with self._sessions.begin() as session:
+            account = await session.scalar(
+                select(BankAccount).where(BankAccount.id == account_id).with_for_update()
+            )
+            if account is None:
+                return 0, [Problem("id", ErrorCode.NOT_FOUND, f"no bank account {account_id}")]
+            if account.retired_at is not None:
+                message = f"bank account {account_id} is retired; it is paid no more"
+                return account.payee_id, [Problem("id", ErrorCode.CONFLICT, message)]
+            state = state_of(account)
+            if hold_reason(state) is None:
+                return account.payee_id, [not_held(account_id, state.status)]
+            await session.execute(
+                update(BankAccount)
+                .where(BankAccount.id == account_id)
+                .values(cleared_at=now, cleared_by=actor, clear_note=note)
+            )
+            row = audit.audit_row(
+                "bank_account.cleared",
+                now,
+                entity="bank_account",
+                entity_id=account_id,
+                actor=actor,
+                payee_id=account.payee_id,
+                status=state.status.value,
+                replaces_paid=state.replaces_paid,
+                note=note,
+            )
+            await audit.write(session, [row])
+            return account.payee_id, []
+
+
+def _request(
+    account: BankAccount, payee: Payee, now: datetime
+) -> tuple[ProviderKind, VerificationRequest] | None:
+    """The bank to ask about the account: the provider of the rail that would pay it."""
+    has_us_routing = bool(account.details.get("aba_routing"))
+    rail = rail_for(payee.country, payee.payment_method, has_us_routing, now)
+    if isinstance(rail, Problem):
+        return None
+    request = VerificationRequest(
+        account.id, rail.code, account.holder_name, account.country, dict(account.details)
+    )
+    return rail.provider, request

@@ -14,6 +14,10 @@ FROM ${UV_IMAGE} AS uv
 
 # Build: the virtual environment, from the lock file only, without the dev tools.
 FROM ${BASE_IMAGE} AS build
+# binutils' strip: some wheels ship their extensions with debug symbols (uvloop's: 13 MB).
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends binutils >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
 COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
@@ -47,6 +51,7 @@ RUN --mount=type=secret,id=ca_bundle,target=/run/secrets/ca_bundle \
     if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi \
  && uv sync --locked --no-dev \
  && rm -rf .venv/lib/python3*/site-packages/pycountry/locales \
+ && find .venv -name '*.so*' -type f -exec strip --strip-debug {} + \
  && .venv/bin/python -m compileall -q domain persistence providers jobs graph service migrations \
  && .venv/bin/python -c "$WARM_IMPORTS"
 

@@ -24,8 +24,8 @@ ENV UV_LINK_MODE=copy \
     UV_PYTHON_PREFERENCE=only-system \
     UV_NO_CACHE=1
 WORKDIR /app
-# Bytecode only for what the commands import (the app uses few of pygments' lexers or
-# holidays' countries): a second off each start, for 15 MB rather than 45 MB.
+# Bytecode only for what the commands import (few of pygments' lexers or holidays'
+# countries): their imports take 1.1 s instead of 3.3 s, for 23 MB of .pyc, not 44 MB.
 ARG WARM_IMPORTS="import service.cli, service.bootstrap, service.demo, graph.app, persistence.migrate, \
 jobs.scheduler, providers.mock.server, alembic.command, uvicorn.main, uvicorn.loops.uvloop, \
 uvicorn.protocols.http.httptools_impl, uvicorn.protocols.websockets.auto, \
@@ -34,11 +34,11 @@ rich.table, rich.progress"
 # Dependencies first: this layer is rebuilt only when the lock file changes.
 # Behind a TLS-intercepting proxy, pass its CA bundle as a build secret (never stored):
 #   docker build --secret id=ca_bundle,src=/etc/ssl/certs/ca-certificates.crt .
-COPY pyproject.toml uv.lock README.md ./
+COPY pyproject.toml uv.lock ./
 RUN --mount=type=secret,id=ca_bundle,target=/run/secrets/ca_bundle \
     if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi \
  && uv sync --locked --no-dev --no-install-project
-COPY alembic.ini ./
+COPY alembic.ini README.md ./
 COPY migrations ./migrations
 COPY domain ./domain
 COPY persistence ./persistence

@@ -1,0 +1,77 @@
+# syntax=docker/dockerfile:1
+# The payout engine's image: `serve` by default; `worker`, `migrate`, `mock-provider`,
+# `keys create ...` by command (the entrypoint is `payout-engine`).
+#
+#   docker build -t payout-engine .
+#   docker run --rm -p 8000:8000 payout-engine          # SQLite + demo data, in /data
+#
+# BASE_IMAGE: any Debian-like image with Python >= 3.11 as `python3` and `useradd`.
+# UV_IMAGE: where the uv binary comes from (/uv); CI passes images made on the machine.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
+
+FROM ${UV_IMAGE} AS uv
+
+# Build: the virtual environment, from the lock file only, without the dev tools.
+FROM ${BASE_IMAGE} AS build
+# binutils' strip: some wheels ship their extensions with debug symbols (uvloop's: 13 MB).
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends binutils >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=uv /uv /usr/local/bin/uv
+ENV UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PYTHON_PREFERENCE=only-system \
+    UV_NO_CACHE=1
+WORKDIR /app
+# Bytecode only for what the commands import (few of pygments' lexers or holidays'
+# countries): their imports take 1.1 s instead of 3.3 s, for 23 MB of .pyc, not 44 MB.
+ARG WARM_IMPORTS="import service.cli, service.bootstrap, service.demo, graph.app, persistence.migrate, \
+jobs.scheduler, providers.mock.server, alembic.command, uvicorn.main, uvicorn.loops.uvloop, \
+uvicorn.protocols.http.httptools_impl, uvicorn.protocols.websockets.auto, \
+uvicorn.lifespan.on, sqlalchemy.dialects.postgresql.psycopg, sqlalchemy.dialects.sqlite.aiosqlite, \
+rich.table, rich.progress"
+# Dependencies first: this layer is rebuilt only when the lock file changes.
+# Behind a TLS-intercepting proxy, pass its CA bundle as a build secret (never stored):
+#   docker build --secret id=ca_bundle,src=/etc/ssl/certs/ca-certificates.crt .
+COPY pyproject.toml uv.lock ./
+RUN --mount=type=secret,id=ca_bundle,target=/run/secrets/ca_bundle \
+    if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi \
+ && uv sync --locked --no-dev --no-install-project
+COPY alembic.ini README.md ./
+COPY migrations ./migrations
+COPY domain ./domain
+COPY persistence ./persistence
+COPY providers ./providers
+COPY jobs ./jobs
+COPY graph ./graph
+COPY service ./service
+# The project itself, editable: settings and migrations find alembic.ini next to the code.
+RUN --mount=type=secret,id=ca_bundle,target=/run/secrets/ca_bundle \
+    if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi \
+ && uv sync --locked --no-dev \
+ && rm -rf .venv/lib/python3*/site-packages/pycountry/locales \
+ && find .venv -name '*.so*' -type f -exec strip --strip-debug {} + \
+ && .venv/bin/python -m compileall -q domain persistence providers jobs graph service migrations \
+ && .venv/bin/python -c "$WARM_IMPORTS"
+
+# Run: the environment and the code, nothing else; no secret, no database.
+FROM ${BASE_IMAGE}
+RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /data app \
+ && mkdir /data && chown app:app /data
+COPY --from=build /app /app
+WORKDIR /app
+ENV PATH=/app/.venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    DATABASE_URL=sqlite+aiosqlite:////data/payout-engine.db
+USER app
+EXPOSE 8000
+# /health answers 200 when the database answers. Only `serve` has it: compose turns
+# it off (or points it elsewhere) for the worker and the mock banks.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=2)"]
+ENTRYPOINT ["payout-engine"]
+CMD ["serve"]

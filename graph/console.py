@@ -13,7 +13,6 @@ forbids framing.
 from __future__ import annotations
 
 import os
-from functools import cache
 from os import PathLike
 from pathlib import Path
 
@@ -62,7 +61,6 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 PATH_INDEX = {"graphql": "/graphql", "health": "/health", "metrics": "/metrics"}
 
 
-@cache
 def _page_bytes(name: str) -> bytes | None:
     path = STATIC / name
     return path.read_bytes() if path.is_file() else None

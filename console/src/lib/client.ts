@@ -11,6 +11,7 @@ export function makeClient(apiKey: string): Client {
   return new Client({
     url: "/graphql",
     requestPolicy: "cache-and-network",
+    preferGetMethod: false, // the API takes operations by POST only
     fetchOptions: () => ({ headers: { Authorization: authorization }, credentials: "omit" }),
     exchanges: [
       cacheExchange,

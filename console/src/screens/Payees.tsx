@@ -99,9 +99,11 @@ function AddAccountForm({ payeeId, country, rails, onAdded }: { payeeId: string;
   const fields = ["holderName", "country", ...needed];
   async function submit(event: FormEvent) {
     event.preventDefault();
-    const input: Record<string, string | null> = { payeeId, currency: rail?.currency ?? "" };
-    for (const f of fields) input[f] = values[f]?.trim() || null;
-    const outcome = await add({ input: input as never });
+    const text = (f: string) => values[f]?.trim() || null;
+    const details: Record<string, string | null> = {};
+    for (const f of needed) details[f] = text(f);
+    const input = { ...details, payeeId, currency: rail?.currency ?? "", holderName: values.holderName?.trim() ?? "", country: text("country") };
+    const outcome = await add({ input });
     const payload = outcome.data?.addBankAccount;
     if (payload?.userErrors.length) setErrors(payload.userErrors);
     else if (payload?.bankAccount) { setErrors([]); setValues({ holderName: "", country: country ?? "" }); onAdded(); }
@@ -117,7 +119,7 @@ function AddAccountForm({ payeeId, country, rails, onAdded }: { payeeId: string;
         </select>
       </Field>
       {fields.map((f) => {
-        const error = fieldError(errors, f) ?? (f === "holderName" ? undefined : undefined);
+        const error = fieldError(errors, f);
         return (
           <Field key={f} id={`acct-${f}`} label={label(f)} error={error}>
             <input id={`acct-${f}`} value={values[f] ?? ""} aria-invalid={!!error} aria-describedby={error ? `acct-${f}-error` : undefined} onChange={(e) => setValues({ ...values, [f]: e.target.value })} />

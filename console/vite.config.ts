@@ -12,15 +12,15 @@ export default defineConfig({
   plugins: [react()],
   base: "/",
   build: {
-    outDir: resolve(__dirname, "../graph/static/console"),
+    outDir: resolve(import.meta.dirname, "../graph/static/console"),
     emptyOutDir: true,
     sourcemap: false,
     modulePreload: { polyfill: false },
     chunkSizeWarningLimit: 2000,
     rollupOptions: {
       input: {
-        index: resolve(__dirname, "index.html"),
-        graphiql: resolve(__dirname, "graphiql.html"),
+        index: resolve(import.meta.dirname, "index.html"),
+        graphiql: resolve(import.meta.dirname, "graphiql.html"),
       },
     },
   },

@@ -113,7 +113,14 @@ before(async () => {
     shell: true,
     detached: true,
     stdio: ["ignore", out, out],
-    env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), DATABASE_URL: `sqlite+aiosqlite:///${join(workdir, "e2e.db")}` },
+    env: {
+      ...process.env,
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      DATABASE_URL: `sqlite+aiosqlite:///${join(workdir, "e2e.db")}`,
+      // Merchant payouts stay pending (not sent to the bank) long enough to be cancelled.
+      DISPATCH_INTERVAL_S: "3600",
+    },
   });
   await waitForHealth(180_000);
   // The demo's run, then the reconciliation that finds the order the demo planted at the wire bank.
@@ -207,6 +214,11 @@ describe("operator", () => {
   });
 });
 
+async function accountOf(payeeId) {
+  const data = await api(ACME_KEY, `{ payee(id: "${payeeId}") { accountInUse { id } } }`);
+  return data.payee.accountInUse.id;
+}
+
 describe("merchant", () => {
   const payouts = `{ me { payee { id } } payouts(first: 100) { edges { node { id idempotencyKey } } } }`;
 
@@ -231,8 +243,22 @@ describe("merchant", () => {
     await page.getByRole("link", { name: "See its status" }).click();
     await page.getByRole("heading", { name: "Payout history" }).waitFor();
     await page.locator(".live", { hasText: "Live" }).waitFor();
-    await page.locator("tbody tr").first().waitFor();
+    const mine = page.locator(`tr[data-payout="${afterData.payouts.edges[0].node.id}"]`);
+    await mine.getByText("pending").waitFor();
+
+    // Live: a payout made elsewhere (another tab, the API) appears without a reload.
+    const made = await api(ACME_KEY, `mutation($input: CreatePayoutInput!) { createPayout(input: $input) { payout { id } userErrors { message } } }`, {
+      input: { payeeId: afterData.me.payee.id, amount: "3.00", currency: "INR", bankAccountId: await accountOf(afterData.me.payee.id), idempotencyKey: "e2e-live-1" },
+    });
+    const live = page.locator(`tr[data-payout="${made.createPayout.payout.id}"]`);
+    await live.getByText("pending").waitFor();
     await shot(page, "10-merchant-history");
+
+    // Cancel while pending.
+    await live.getByRole("button", { name: /^Cancel payout/ }).click();
+    await live.getByText("cancelled").waitFor();
+    const cancelled = await api(ACME_KEY, `{ payout(id: "${made.createPayout.payout.id}") { status } }`);
+    assert.equal(cancelled.payout.status, "CANCELLED");
     await page.context().close();
   });
 

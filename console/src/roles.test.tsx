@@ -61,7 +61,9 @@ describe("navigation follows the key's role", () => {
   });
 
   it("marks the current screen for assistive technology", () => {
-    shell("PAYEE", "/history");
-    expect(screen.getByRole("link", { name: "Payout history" }).getAttribute("aria-current")).toBe("page");
+    shell("PAYEE", "/request");
+    const nav = screen.getByRole("navigation", { name: "Main" });
+    expect(within(nav).getByRole("link", { name: "Request payout" }).getAttribute("aria-current")).toBe("page");
+    expect(within(nav).getByRole("link", { name: "Balances" }).getAttribute("aria-current")).toBeNull();
   });
 });

@@ -156,6 +156,7 @@ export function PayoutPage({ id }: { id: string }) {
               <li key={t.id}>
                 <div className="when"><Time iso={t.occurredAt} /></div>
                 <div className="what"><strong>{t.action}</strong> <span className="muted">by {t.actor}</span></div>
+                <TraceSummary detail={t.detail} />
                 <details><summary>Detail</summary><Json value={t.detail} /></details>
               </li>
             ))}
@@ -184,4 +185,17 @@ export function PayoutPage({ id }: { id: string }) {
       </div>
     </Page>
   );
+}
+
+/** The detail's plain facts on one line ("from pending → submitted"); the rest under "Detail". */
+function TraceSummary({ detail }: { detail: unknown }) {
+  if (!detail || typeof detail !== "object" || Array.isArray(detail)) return null;
+  const facts = Object.entries(detail as Record<string, unknown>).filter(
+    ([, v]) => typeof v === "string" || typeof v === "number" || typeof v === "boolean",
+  );
+  const values = Object.fromEntries(facts);
+  const parts: string[] = [];
+  if ("from" in values && "to" in values) parts.push(`${values.from} → ${values.to}`);
+  for (const [k, v] of facts) if (k !== "from" && k !== "to" && parts.length < 5) parts.push(`${k.replace(/_/g, " ")}: ${v}`);
+  return parts.length ? <div className="summary">{parts.join(" · ")}</div> : null;
 }

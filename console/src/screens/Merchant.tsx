@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import { useMutation, useQuery, useSubscription } from "urql";
 import { Link } from "wouter";
 import { graphql } from "../gql";
@@ -107,13 +107,14 @@ export function PayoutForm({
   const [errors, setErrors] = useState<UserError[]>([]);
   const [failed, setFailed] = useState<string>();
   const [busy, setBusy] = useState(false);
+  const inFlight = useRef(false); // set at once, before React re-renders: a second click sees it
   const [done, setDone] = useState<{ id: string; text: string; replayed: boolean }>();
   const currency = draft.currency || currencies[0] || "";
   useEffect(() => saveDraft(draft), [draft]);
 
   async function onSubmit(event: FormEvent) {
     event.preventDefault();
-    if (busy) return;
+    if (inFlight.current) return;
     const parsed = parseAmount(draft.amount, currency);
     if (!parsed.ok) {
       setErrors([{ field: ["input", "amount"], code: "INVALID_AMOUNT", message: parsed.error }]);
@@ -123,6 +124,7 @@ export function PayoutForm({
       setErrors([{ field: ["input", "bankAccountId"], code: "NOT_FOUND", message: "No bank account in use to pay." }]);
       return;
     }
+    inFlight.current = true;
     setBusy(true);
     setErrors([]);
     setFailed(undefined);
@@ -135,6 +137,7 @@ export function PayoutForm({
         sessionStorage.removeItem(FORM_KEY);
       }
     } finally {
+      inFlight.current = false;
       setBusy(false);
     }
   }

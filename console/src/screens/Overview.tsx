@@ -1,7 +1,8 @@
+import { useState } from "react";
 import { useQuery } from "urql";
 import { Link } from "wouter";
 import { graphql } from "../gql";
-import { Card, Empty, Loading, Money, Page, PayoutLink, Problem, Status, Time } from "../ui";
+import { Card, Empty, Loading, Money, Page, Pager, PayoutLink, Problem, Status, Time } from "../ui";
 
 const OverviewQuery = graphql(`
   query Overview {
@@ -147,11 +148,18 @@ const JobRunsQuery = graphql(`
 `);
 
 export function JobRuns() {
-  const [{ data, error, fetching }] = useQuery({ query: JobRunsQuery });
+  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  const [{ data, error, fetching }] = useQuery({ query: JobRunsQuery, variables: { after: cursors[cursors.length - 1] } });
   return (
     <Page title="Job runs">
       <Problem error={error} />
-      {fetching && !data ? <Loading /> : <JobTable rows={data?.jobRuns.edges.map((e) => e.node) ?? []} />}
+      {fetching && !data ? <Loading /> : null}
+      {data ? (
+        <Card title={`Page ${cursors.length}`} wide>
+          <JobTable rows={data.jobRuns.edges.map((e) => e.node)} />
+          <Pager atFirst={cursors.length === 1} hasNext={data.jobRuns.pageInfo.hasNextPage} onFirst={() => setCursors([null])} onNext={() => setCursors([...cursors, data.jobRuns.pageInfo.endCursor ?? null])} />
+        </Card>
+      ) : null}
     </Page>
   );
 }

@@ -97,7 +97,22 @@ async function navTo(page, name) {
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true }).click();
 }
 
-async function shot(page, name) {
+/** Every form control of the console's screen has a label; every button a name. */
+async function assertLabelled(page) {
+  const unlabelled = await page.evaluate(() =>
+    [...document.querySelectorAll("input, select, textarea, button")]
+      .filter((el) =>
+        el.tagName === "BUTTON"
+          ? !(el.textContent.trim() || el.getAttribute("aria-label"))
+          : !(el.labels?.length || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby")),
+      )
+      .map((el) => el.outerHTML.slice(0, 120)),
+  );
+  assert.deepEqual(unlabelled, []);
+}
+
+async function shot(page, name, { console = true } = {}) {
+  if (console) await assertLabelled(page);
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
@@ -204,10 +219,17 @@ describe("operator", () => {
     await page.context().close();
   });
 
-  test("an auditor sees operator screens without the key screen", async () => {
+  test("an auditor signs in by keyboard alone and sees operator screens without the key screen", async () => {
     const page = await newPage();
-    await signIn(page, AUDITOR_KEY);
+    await page.goto(`${base}/`);
+    await page.keyboard.type(AUDITOR_KEY); // the key field has the focus
+    await page.keyboard.press("Enter");
     const nav = page.getByRole("navigation", { name: "Main" });
+    await nav.waitFor();
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Skip to content");
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Overview");
     await nav.getByRole("link", { name: "Reconciliation" }).waitFor();
     assert.equal(await nav.getByRole("link", { name: "API keys" }).count(), 0);
     await page.context().close();
@@ -296,7 +318,7 @@ describe("GraphiQL", () => {
     await page.keyboard.press("Control+Enter");
     const result = page.locator(".result-window");
     await result.getByText('"OPS"').waitFor();
-    await shot(page, "12-graphiql");
+    await shot(page, "12-graphiql", { console: false });
     await page.context().close();
   });
 });

@@ -1,7 +1,7 @@
 # Everyday commands; each one installs what it needs from the lock file.
 UV := UV_PYTHON_DOWNLOADS=never python3 -m uv
 
-.PHONY: install run test test-sqlite lint typecheck schema migration check bench bench-full
+.PHONY: install run test test-sqlite lint typecheck schema migration check bench bench-full console
 
 install:
 	python3 -m pip install --quiet uv && $(UV) sync --locked
@@ -46,3 +46,8 @@ bench-full: install
 	$(UV) run --locked python -m bench.mixed_load
 
 check: lint typecheck test
+
+# The web console, rebuilt from console/package-lock.json into graph/static/console
+# (committed, so `serve` needs no Node.js); needs Node.js 20.19+ and npm.
+console:
+	cd console && npm ci --no-audit --no-fund && npm run build

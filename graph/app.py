@@ -30,6 +30,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from domain.auth import NOBODY, SCHEME, Caller, parse_authorization
+from graph import console
 from graph.context import AppDeps, Context, Reads
 from graph.errors import ErrorCode
 from graph.schema import build_schema
@@ -71,17 +72,24 @@ def wants_graphiql(request: Request) -> bool:
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, deps: AppDeps, feed: PayoutFeed, **kwargs: Any) -> None:
+    def __init__(
+        self, deps: AppDeps, feed: PayoutFeed, *, graphiql: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.deps = deps
         self.feed = feed
+        self.graphiql = graphiql  # our own page, built into the console (no CDN)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope, receive=receive)
+        if self.graphiql and wants_graphiql(request):
+            await console.graphiql_page()(scope, receive, send)
+            return
         try:
-            response = await self.run(Request(scope, receive=receive))
+            response = await self.run(request)
         except HTTPException as exc:  # Strawberry answers these in plain text, with no code
             code = HTTP_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
             response = error_response(exc.status_code, code, exc.reason)
@@ -284,7 +292,8 @@ def create_app(
         deps,
         feed,
         schema=build_schema(max_depth, max_tokens, max_aliases),
-        graphql_ide="graphiql" if graphiql else None,
+        graphiql=graphiql,
+        graphql_ide=None,  # Strawberry's page loads GraphiQL from a CDN; ours is built in
         subscription_protocols=("graphql-transport-ws",),
         allow_queries_via_get=False,
     )
@@ -301,16 +310,14 @@ def create_app(
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    async def root(_: Request) -> JSONResponse:
-        return JSONResponse({"graphql": "/graphql", "health": "/health", "metrics": "/metrics"})
-
     routes = [
-        Route("/", root),
+        Route("/", console.root),  # the console for browsers, a JSON index of paths for others
         Route("/health", health),
         Route("/metrics", metrics),
         # Every method reaches the gates, so that a PUT is told why in JSON too.
         Route("/graphql", AuthGate(deps, HttpContract(max_request_bytes, graphql))),
         WebSocketRoute("/graphql", graphql),  # authenticated by GraphQLApp.on_ws_connect
+        *console.console_routes(),
     ]
     return Starlette(routes=routes, lifespan=_stopping(feed, lifespan))
 

@@ -116,11 +116,16 @@ def serve(
     container = build(settings, clock=clock)
     if load_demo:
         demo_data.plant_unknown_order(container.banks)
+    console.print(f"Web console: http://{settings.host}:{settings.port}/", markup=False)
     console.print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql")
     if not asyncio.run(_has_usable_key(settings)):
         console.print(FIRST_KEY_HINT, markup=False, soft_wrap=True)
     if load_demo:
-        console.print("Demo API keys (add the header in GraphiQL's Headers tab):", markup=False)
+        console.print(
+            "Demo API keys (sign in to the console with one, or add the header in"
+            " GraphiQL's Headers tab):",
+            markup=False,
+        )
         console.print(demo_data.demo_keys_text(), markup=False, soft_wrap=True)
         console.print(
             f"Demo clock: runs from {clock.now():%Y-%m-%d %H:%M} UTC (CLOCK_START sets another"

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from domain.clock import ManualClock
+from graph.console import CONSOLE_PATHS
 from service.bootstrap import Container, build_app
 from service.demo import DEMO_CLOCK_START, plant_unknown_order
 from tests.conftest import GraphQLClient
@@ -111,7 +112,13 @@ async def test_only_those_paths_and_the_graphiql_page_answer_without_a_key(
     seeded: Container, gql: GraphQLClient
 ) -> None:
     app = build_app(seeded, migrate=False, recover=False)
-    assert {getattr(route, "path", None) for route in app.routes} == {*OPEN_PATHS, "/graphql"}
+    console_pages = {p for path in CONSOLE_PATHS for p in (path, f"{path}/{{rest:path}}")}
+    assert {getattr(route, "path", None) for route in app.routes} == {
+        *OPEN_PATHS,
+        "/graphql",
+        "/assets",  # the console's static scripts and styles, no data
+        *console_pages,  # the console's HTML page again, for a reload on a console URL
+    }
     for path in OPEN_PATHS:
         assert (await gql.http.get(path)).status_code == 200, path
     page = await gql.http.get("/graphql", headers={"Accept": "text/html"})

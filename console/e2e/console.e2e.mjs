@@ -1,0 +1,331 @@
+// End-to-end: a real `serve` on SQLite with the demo data, driven by Debian's headless
+// Chromium through playwright-core (no browser download). Every request to a host other
+// than 127.0.0.1 is blocked and counted, so the pages are shown to work offline.
+// Screenshots of each main screen go to console/screenshots/ (not committed).
+//
+//   npm run e2e                          # serves with `python3 -m uv run --locked payout-engine serve`
+//   E2E_SERVE="python -m service.cli serve" npm run e2e    # another way to start the server
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const REPO = resolve(HERE, "../..");
+const SHOTS = resolve(HERE, "../screenshots");
+const OPS_KEY = "pe_ops_demo_operator_key_for_local_use_only";
+const AUDITOR_KEY = "pe_auditor_demo_auditor_key_for_local_use_only";
+const ACME_KEY = "pe_payee_demo_acme_agency_local_use_only";
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const SERVE = process.env.E2E_SERVE ?? "python3 -m uv run --locked payout-engine serve";
+
+let server;
+let serverLog;
+let base;
+let browser;
+let workdir;
+const offsite = [];
+const cspViolations = [];
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const probe = createServer();
+    probe.unref();
+    probe.on("error", fail);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => ok(port));
+    });
+  });
+}
+
+async function api(key, query, variables = {}) {
+  const response = await fetch(`${base}/graphql`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Api-Key ${key}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json();
+  assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+  return body.data;
+}
+
+async function waitForHealth(deadlineMs) {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    if (server.exitCode !== null) throw new Error(`serve exited with ${server.exitCode}; see ${serverLog}`);
+    try {
+      const response = await fetch(`${base}/health`);
+      if (response.ok) return;
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`serve did not answer /health; see ${serverLog}`);
+}
+
+/** A fresh browser context (its own sessionStorage) that only reaches 127.0.0.1. */
+async function newPage() {
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, timezoneId: "Europe/Berlin" });
+  await context.route("**/*", (route) => {
+    const url = new URL(route.request().url());
+    if (url.hostname === "127.0.0.1" || url.protocol === "data:") return route.continue();
+    offsite.push(url.href);
+    return route.abort("blockedbyclient");
+  });
+  const page = await context.newPage();
+  page.on("console", (message) => {
+    if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
+  });
+  return page;
+}
+
+async function signIn(page, key) {
+  await page.goto(`${base}/`);
+  await page.getByLabel("API key").fill(key);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("navigation", { name: "Main" }).waitFor();
+}
+
+async function navTo(page, name) {
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true }).click();
+}
+
+/** Every form control of the console's screen has a label; every button a name. */
+async function assertLabelled(page) {
+  const unlabelled = await page.evaluate(() =>
+    [...document.querySelectorAll("input, select, textarea, button")]
+      .filter((el) =>
+        el.tagName === "BUTTON"
+          ? !(el.textContent.trim() || el.getAttribute("aria-label"))
+          : !(el.labels?.length || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby")),
+      )
+      .map((el) => el.outerHTML.slice(0, 120)),
+  );
+  assert.deepEqual(unlabelled, []);
+}
+
+async function shot(page, name, { console = true } = {}) {
+  if (console) await assertLabelled(page);
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  workdir = mkdtempSync(join(tmpdir(), "console-e2e-"));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  serverLog = join(workdir, "serve.log");
+  const out = openSync(serverLog, "w");
+  server = spawn(SERVE, {
+    cwd: REPO,
+    shell: true,
+    detached: true,
+    stdio: ["ignore", out, out],
+    env: {
+      ...process.env,
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      DATABASE_URL: `sqlite+aiosqlite:///${join(workdir, "e2e.db")}`,
+      // Merchant payouts stay pending (not sent to the bank) long enough to be cancelled.
+      DISPATCH_INTERVAL_S: "3600",
+    },
+  });
+  await waitForHealth(180_000);
+  // The demo's run, then the reconciliation that finds the order the demo planted at the wire bank.
+  await api(OPS_KEY, `mutation { startRun(input: {liquidationEventId: "LIQ-2024-001", idempotencyKey: "e2e-1"}) { run { id } userErrors { code } } }`);
+  await api(OPS_KEY, `mutation { runReconciliation(input: {businessDate: "2026-11-20"}) { reconciliationRun { id } userErrors { code } } }`);
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server?.exitCode === null) process.kill(-server.pid, "SIGTERM");
+  await new Promise((r) => (server?.exitCode === null ? server.once("exit", r) : r()));
+  rmSync(workdir, { recursive: true, force: true });
+});
+
+describe("operator", () => {
+  test("signs in with a key, sees the overview, opens a payout's trace", async () => {
+    const page = await newPage();
+    await signIn(page, OPS_KEY);
+    await page.getByRole("heading", { name: "Overview" }).waitFor();
+    await page.getByRole("heading", { name: "Open reconciliation breaks" }).waitFor();
+    await page.locator(".stat", { hasText: "Open reconciliation breaks" }).locator(".stat-value", { hasText: /^[1-9]/ }).waitFor();
+    await page.getByRole("heading", { name: "Last run of each job" }).waitFor();
+    await shot(page, "01-operator-overview");
+
+    await navTo(page, "Payouts");
+    await page.getByLabel("Country").fill("JP");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await page.waitForURL(/country=JP/);
+    const first = page.locator("tbody tr").first();
+    await first.getByRole("cell", { name: "ZENGIN" }).waitFor();
+    await shot(page, "02-operator-payouts");
+    await first.getByRole("link", { name: /^#\d+$/ }).click();
+    await page.getByRole("heading", { name: "Trace" }).waitFor();
+    const steps = page.getByRole("list", { name: "Trace" }).locator("li");
+    assert.ok((await steps.count()) >= 2, "a trace with its steps");
+    await page.getByRole("heading", { name: "Ledger entries" }).waitFor();
+    assert.ok((await page.locator("th", { hasText: "Debit" }).count()) === 1);
+    await page.getByText("Order id").waitFor();
+    await shot(page, "03-operator-payout-trace");
+
+    await navTo(page, "Runs");
+    await page.getByRole("link", { name: /^#\d+$/ }).first().click();
+    await page.getByRole("heading", { name: "Why payouts were skipped" }).waitFor();
+    await page.getByRole("cell", { name: "missing country" }).waitFor();
+    await shot(page, "04-operator-run");
+
+    await navTo(page, "Payees");
+    await page.getByLabel("Name or external id").fill("acme");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.getByRole("link", { name: /Acme/ }).first().click();
+    await page.getByRole("heading", { name: "Bank accounts" }).waitFor();
+    await shot(page, "05-operator-payee");
+    await page.getByRole("button", { name: "Add account" }).click();
+    await page.locator("#acct-holderName-error").waitFor(); // the server's field errors, next to the fields
+    await page.context().close();
+  });
+
+  test("resolves the reconciliation break with a note", async () => {
+    const page = await newPage();
+    await signIn(page, OPS_KEY);
+    await navTo(page, "Reconciliation");
+    const row = page.locator("tbody tr", { hasText: "unknown at provider" }).first();
+    await row.waitFor();
+    await shot(page, "06-operator-reconciliation");
+    const link = row.getByRole("link", { name: /^#\d+$/ });
+    const id = (await link.textContent()).slice(1);
+    await link.click();
+    await page.getByRole("heading", { name: "Our records" }).waitFor();
+    await page.getByRole("heading", { name: /^Provider/ }).waitFor();
+    await page.getByRole("button", { name: "Resolve break" }).click();
+    await page.locator("#note-error").waitFor(); // an empty note is refused, next to the field
+    await page.getByLabel("What was done about it").fill("Order placed by hand at the wire bank; refunded by the bank on 2026-11-23.");
+    await shot(page, "07-operator-break");
+    await page.getByRole("button", { name: "Resolve break" }).click();
+    await page.waitForURL(`${base}/reconciliation`);
+    const data = await api(OPS_KEY, `{ reconciliationBreaks(first: 100) { edges { node { id status resolutionNote } } } }`);
+    const resolved = data.reconciliationBreaks.edges.map((e) => e.node).find((b) => b.id === id);
+    assert.equal(resolved.status, "RESOLVED");
+    assert.match(resolved.resolutionNote, /refunded by the bank/);
+    await page.context().close();
+  });
+
+  test("an auditor signs in by keyboard alone and sees operator screens without the key screen", async () => {
+    const page = await newPage();
+    await page.goto(`${base}/`);
+    await page.keyboard.type(AUDITOR_KEY); // the key field has the focus
+    await page.keyboard.press("Enter");
+    const nav = page.getByRole("navigation", { name: "Main" });
+    await nav.waitFor();
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Skip to content");
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Overview");
+    await nav.getByRole("link", { name: "Reconciliation" }).waitFor();
+    assert.equal(await nav.getByRole("link", { name: "API keys" }).count(), 0);
+    await page.context().close();
+  });
+});
+
+async function accountOf(payeeId) {
+  const data = await api(ACME_KEY, `{ payee(id: "${payeeId}") { accountInUse { id } } }`);
+  return data.payee.accountInUse.id;
+}
+
+describe("merchant", () => {
+  const payouts = `{ me { payee { id } } payouts(first: 100) { edges { node { id idempotencyKey } } } }`;
+
+  test("a double click on Request payout makes exactly one payout", async () => {
+    const before = (await api(ACME_KEY, payouts)).payouts.edges.length;
+    const page = await newPage();
+    await signIn(page, ACME_KEY);
+    await page.getByRole("heading", { name: "Balances" }).waitFor();
+    await page.getByText("Available").first().waitFor();
+    await shot(page, "08-merchant-balances");
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Request payout" }).click();
+    await page.getByLabel("Amount").fill("12.5");
+    await page.getByRole("button", { name: "Request payout" }).dblclick();
+    const confirmation = page.locator(".confirmation");
+    await confirmation.waitFor();
+    assert.match(await confirmation.textContent(), /12\.50 INR/); // Acme is paid in rupees
+    await shot(page, "09-merchant-requested");
+    const afterData = await api(ACME_KEY, payouts);
+    assert.equal(afterData.payouts.edges.length, before + 1, "exactly one new payout");
+
+    // A reload after the answer and sending again does not pay twice either: the form is new.
+    await page.getByRole("link", { name: "See its status" }).click();
+    await page.getByRole("heading", { name: "Payout history" }).waitFor();
+    await page.locator(".live", { hasText: "Live" }).waitFor();
+    const mine = page.locator(`tr[data-payout="${afterData.payouts.edges[0].node.id}"]`);
+    await mine.getByText("pending").waitFor();
+
+    // Live: a payout made elsewhere (another tab, the API) appears without a reload.
+    const made = await api(ACME_KEY, `mutation($input: CreatePayoutInput!) { createPayout(input: $input) { payout { id } userErrors { message } } }`, {
+      input: { payeeId: afterData.me.payee.id, amount: "3.00", currency: "INR", bankAccountId: await accountOf(afterData.me.payee.id), idempotencyKey: "e2e-live-1" },
+    });
+    const live = page.locator(`tr[data-payout="${made.createPayout.payout.id}"]`);
+    await live.getByText("pending").waitFor();
+    await shot(page, "10-merchant-history");
+
+    // Cancel while pending.
+    await live.getByRole("button", { name: /^Cancel payout/ }).click();
+    await live.getByText("cancelled").waitFor();
+    const cancelled = await api(ACME_KEY, `{ payout(id: "${made.createPayout.payout.id}") { status } }`);
+    assert.equal(cancelled.payout.status, "CANCELLED");
+    await page.context().close();
+  });
+
+  test("a payee key sees no operator navigation and gets nothing from an operator URL", async () => {
+    const page = await newPage();
+    const asked = [];
+    page.on("request", (request) => {
+      if (request.url().endsWith("/graphql") && request.method() === "POST") asked.push(request.postData() ?? "");
+    });
+    await signIn(page, ACME_KEY);
+    const nav = page.getByRole("navigation", { name: "Main" });
+    const links = await nav.getByRole("link").allTextContents();
+    assert.deepEqual(links, ["Balances", "Request payout", "Payout history"]);
+    await page.goto(`${base}/reconciliation`);
+    await page.getByRole("heading", { name: "Not available" }).waitFor();
+    await page.goto(`${base}/payouts/1`);
+    await page.getByRole("heading", { name: "Not available" }).waitFor();
+    await shot(page, "11-merchant-operator-url");
+    assert.ok(!asked.some((body) => /reconciliation|Payout\(\$id/.test(body)), "no operator query was sent");
+    await page.context().close();
+  });
+});
+
+describe("GraphiQL", () => {
+  test("loads from this server alone and answers { me { role } }", async () => {
+    const page = await newPage();
+    await signIn(page, OPS_KEY);
+    await page.goto(`${base}/graphql`);
+    const editor = page.locator(".graphiql-query-editor .CodeMirror").first();
+    await editor.waitFor();
+    await editor.click();
+    await page.keyboard.press("Control+A");
+    await page.keyboard.press("Delete");
+    await page.keyboard.type("{ me { role");
+    await page.keyboard.press("Control+Enter");
+    const result = page.locator(".result-window");
+    await result.getByText('"OPS"').waitFor();
+    await shot(page, "12-graphiql", { console: false });
+    await page.context().close();
+  });
+});
+
+describe("offline", () => {
+  test("no page asked any host but 127.0.0.1, and no CSP violation happened", () => {
+    assert.deepEqual(offsite, []);
+    assert.deepEqual(cspViolations, []);
+  });
+});

@@ -1,0 +1,185 @@
+import { useState, type FormEvent } from "react";
+import { useMutation, useQuery } from "urql";
+import { Link } from "wouter";
+import { graphql } from "../gql";
+import { Card, Empty, Field, FormErrors, Loading, Money, Page, Pager, Problem, Status, Time, fieldError, type UserError } from "../ui";
+
+const PayeesQuery = graphql(`
+  query Payees($search: String, $after: String) {
+    payees(filter: { search: $search }, first: 25, after: $after) {
+      edges { node { id reference name kind country paymentMethod createdAt accountInUse { id railCode } } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+`);
+
+export function Payees() {
+  const [search, setSearch] = useState("");
+  const [typed, setTyped] = useState("");
+  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  const [{ data, error, fetching }] = useQuery({ query: PayeesQuery, variables: { search: search || null, after: cursors[cursors.length - 1] } });
+  function onSearch(event: FormEvent) {
+    event.preventDefault();
+    setSearch(typed.trim());
+    setCursors([null]);
+  }
+  return (
+    <Page title="Payees">
+      <form className="filters" onSubmit={onSearch} role="search">
+        <div className="field"><label htmlFor="payee-search">Name or external id</label><input id="payee-search" value={typed} onChange={(e) => setTyped(e.target.value)} /></div>
+        <button type="submit" className="primary">Search</button>
+      </form>
+      <Problem error={error} />
+      {fetching && !data ? <Loading /> : null}
+      {data ? (
+        <Card title={`Page ${cursors.length}`} wide>
+          {data.payees.edges.length ? (
+            <table>
+              <thead><tr><th>Payee</th><th>External id</th><th>Kind</th><th>Country</th><th>Method</th><th>Rail</th><th>Since</th></tr></thead>
+              <tbody>
+                {data.payees.edges.map(({ node: p }) => (
+                  <tr key={p.id}>
+                    <td><Link href={`/payees/${p.id}`}>{p.name}</Link></td>
+                    <td><code>{p.reference}</code></td>
+                    <td>{p.kind.toLowerCase()}</td>
+                    <td>{p.country ?? "—"}</td>
+                    <td>{p.paymentMethod.toLowerCase().replace(/_/g, " ")}</td>
+                    <td>{p.accountInUse?.railCode ?? <span className="muted">no account</span>}</td>
+                    <td><Time iso={p.createdAt} /></td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : <Empty>No payee matches.</Empty>}
+          <Pager atFirst={cursors.length === 1} hasNext={data.payees.pageInfo.hasNextPage} onFirst={() => setCursors([null])} onNext={() => setCursors([...cursors, data.payees.pageInfo.endCursor ?? null])} />
+        </Card>
+      ) : null}
+    </Page>
+  );
+}
+
+const PayeeQuery = graphql(`
+  query Payee($id: ID!) {
+    payee(id: $id) {
+      id reference name kind country paymentMethod email createdAt
+      bankAccounts { id holderName country currency railCode inUse retiredAt createdAt details { name value } }
+      balances { id currency available { amount currency } postedBalance { amount currency } pendingDebits { amount currency } }
+    }
+    rails { code name currency countries requiredFields }
+  }
+`);
+
+const AddBankAccount = graphql(`
+  mutation AddBankAccount($input: AddBankAccountInput!) {
+    addBankAccount(input: $input) {
+      bankAccount { id }
+      userErrors { field code message }
+    }
+  }
+`);
+
+const ACCOUNT_FIELDS: Record<string, string> = {
+  iban: "IBAN", bic: "BIC (SWIFT)", abaRouting: "ABA routing number", accountNumber: "Account number",
+  accountType: "Account type", sortCode: "Sort code", bsb: "BSB", ifsc: "IFSC", clabe: "CLABE",
+  institutionNumber: "Institution number", transitNumber: "Transit number", bankCode: "Bank code", branchCode: "Branch code",
+};
+
+function camel(name: string): string {
+  return name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function AddAccountForm({ payeeId, country, rails, onAdded }: { payeeId: string; country: string | null; rails: { code: string; name: string; currency: string; countries: string[]; requiredFields: string[] }[]; onAdded: () => void }) {
+  const suggested = rails.find((r) => country && r.countries.includes(country)) ?? rails[0];
+  const [railCode, setRailCode] = useState(suggested?.code ?? "");
+  const rail = rails.find((r) => r.code === railCode);
+  const [values, setValues] = useState<Record<string, string>>({ holderName: "", country: country ?? "" });
+  const [errors, setErrors] = useState<UserError[]>([]);
+  const [result, add] = useMutation(AddBankAccount);
+  const needed = (rail?.requiredFields ?? []).map(camel).filter((f) => f in ACCOUNT_FIELDS);
+  const fields = ["holderName", "country", ...needed];
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    const text = (f: string) => values[f]?.trim() || null;
+    const details: Record<string, string | null> = {};
+    for (const f of needed) details[f] = text(f);
+    const input = { ...details, payeeId, currency: rail?.currency ?? "", holderName: values.holderName?.trim() ?? "", country: text("country") };
+    const outcome = await add({ input });
+    const payload = outcome.data?.addBankAccount;
+    if (payload?.userErrors.length) setErrors(payload.userErrors);
+    else if (payload?.bankAccount) { setErrors([]); setValues({ holderName: "", country: country ?? "" }); onAdded(); }
+  }
+  const label = (f: string) => (f === "holderName" ? "Holder name" : f === "country" ? "Country" : ACCOUNT_FIELDS[f]);
+  return (
+    <form onSubmit={submit} noValidate aria-label="Add bank account">
+      <FormErrors errors={errors} fields={[...fields, "currency"]} />
+      <Problem error={result.error} />
+      <Field id="acct-rail" label="Rail">
+        <select id="acct-rail" value={railCode} onChange={(e) => setRailCode(e.target.value)}>
+          {rails.map((r) => <option key={r.code} value={r.code}>{r.code} — {r.name} ({r.currency})</option>)}
+        </select>
+      </Field>
+      {fields.map((f) => {
+        const error = fieldError(errors, f);
+        return (
+          <Field key={f} id={`acct-${f}`} label={label(f)} error={error}>
+            <input id={`acct-${f}`} value={values[f] ?? ""} aria-invalid={!!error} aria-describedby={error ? `acct-${f}-error` : undefined} onChange={(e) => setValues({ ...values, [f]: e.target.value })} />
+          </Field>
+        );
+      })}
+      <button type="submit" className="primary" disabled={result.fetching}>Add account</button>
+    </form>
+  );
+}
+
+export function PayeePage({ id, mayChange }: { id: string; mayChange: boolean }) {
+  const [{ data, error, fetching }, refetch] = useQuery({ query: PayeeQuery, variables: { id } });
+  if (fetching && !data) return <Loading />;
+  const p = data?.payee;
+  if (!p) return <Page title={`Payee #${id}`}><Problem error={error} />{error ? null : <Empty>No such payee.</Empty>}</Page>;
+  return (
+    <Page title={p.name} actions={<Link href={`/payouts?payeeId=${p.id}`} className="button">Payouts</Link>}>
+      <div className="grid">
+        <Card title="Payee">
+          <dl className="facts">
+            <dt>External id</dt><dd><code>{p.reference}</code></dd>
+            <dt>Kind</dt><dd>{p.kind.toLowerCase()}</dd>
+            <dt>Country</dt><dd>{p.country ?? "—"}</dd>
+            <dt>Method</dt><dd>{p.paymentMethod.toLowerCase().replace(/_/g, " ")}</dd>
+            <dt>E-mail</dt><dd>{p.email ?? "—"}</dd>
+            <dt>Since</dt><dd><Time iso={p.createdAt} /></dd>
+          </dl>
+        </Card>
+        <Card title="Balances">
+          {p.balances.length ? (
+            <table>
+              <thead><tr><th>Currency</th><th className="num">Available</th><th className="num">Pending</th><th className="num">Posted</th></tr></thead>
+              <tbody>{p.balances.map((b) => <tr key={b.id}><td>{b.currency}</td><td className="num"><Money value={b.available} /></td><td className="num"><Money value={b.pendingDebits} /></td><td className="num"><Money value={b.postedBalance} /></td></tr>)}</tbody>
+            </table>
+          ) : <Empty>No ledger account yet.</Empty>}
+        </Card>
+        <Card title="Bank accounts" wide>
+          {p.bankAccounts.length ? (
+            <table>
+              <thead><tr><th>Account</th><th>Holder</th><th>Rail</th><th>Details</th><th>State</th><th>Added</th></tr></thead>
+              <tbody>
+                {p.bankAccounts.map((a) => (
+                  <tr key={a.id}>
+                    <td>#{a.id}</td><td>{a.holderName}</td><td>{a.railCode ?? "—"}</td>
+                    <td>{a.details.map((d) => <div key={d.name}><span className="muted">{d.name}</span> <code>{d.value}</code></div>)}</td>
+                    <td>{a.inUse ? <Status value="in_use" /> : a.retiredAt ? <Status value="retired" /> : <Status value="kept" />}</td>
+                    <td><Time iso={a.createdAt} /></td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : <Empty>No bank account.</Empty>}
+        </Card>
+        {mayChange && data ? (
+          <Card title="Add a bank account" wide>
+            <AddAccountForm payeeId={p.id} country={p.country ?? null} rails={data.rails} onAdded={() => refetch({ requestPolicy: "network-only" })} />
+          </Card>
+        ) : null}
+      </div>
+    </Page>
+  );
+}

@@ -10,6 +10,8 @@ keeps them from doing one piece of work twice:
   business date, so a date is reconciled once however many workers wake up;
 * ``expire_idempotency_keys``: deletes are idempotent; it also prunes old job runs and
   fails those a killed process left ``running``.
+* ``deliver_webhooks``: deliveries are claimed with ``FOR UPDATE SKIP LOCKED`` and a
+  lease (``jobs.webhooks``).
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ from domain.ports import Clock, PaymentProvider, ProviderKind
 from domain.runs import PayoutRunner
 from jobs.polling import PollFailed, PollSettings, StatusPoller
 from jobs.reconciliation import Reconciler, ReconciliationResult
+from jobs.webhooks import WebhookSender, WebhookSettings
 from persistence import job_store
 from persistence.job_store import JobStore
 from persistence.merchant_store import SqlMerchantPayouts
 from persistence.poll_store import SqlPollStore
 from persistence.settlement_store import SqlSettlementStore
+from persistence.webhook_store import SqlWebhooks
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,7 @@ POLL = "poll_provider_status"
 DISPATCH = "dispatch_pending_payouts"
 RECONCILE = "nightly_reconciliation"
 EXPIRE = "expire_idempotency_keys"
+WEBHOOKS = "deliver_webhooks"
 
 
 def worker_name() -> str:
@@ -65,6 +70,7 @@ class JobSettings:
     # A job run still "running" after this was killed with its process.
     abandoned_after: timedelta = timedelta(hours=12)
     poll: PollSettings = field(default_factory=PollSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.reconciliation_timezone)
@@ -111,6 +117,9 @@ class Jobs:
             self.settings.poll,
         )
         self.reconciler = Reconciler(engine, sessions, providers, runner, clock)
+        self.webhooks = WebhookSender(
+            SqlWebhooks(sessions), clock, self.worker, self.settings.webhooks
+        )
 
     # -- the jobs ---------------------------------------------------------------
 
@@ -137,6 +146,9 @@ class Jobs:
             }
 
         return await self._recorded(EXPIRE, trigger, expire)
+
+    async def deliver_webhooks(self, trigger: str = "scheduled") -> JobOutcome:
+        return await self._recorded(WEBHOOKS, trigger, self.webhooks.deliver)
 
     async def nightly_reconciliation(self, trigger: str = "scheduled") -> JobOutcome:
         """Reconcile the business date that just ended, unless it already was."""

@@ -19,7 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from jobs.scheduled import DISPATCH, EXPIRE, POLL, RECONCILE, Jobs
+from jobs.scheduled import DISPATCH, EXPIRE, POLL, RECONCILE, WEBHOOKS, Jobs
 
 log = logging.getLogger(__name__)
 CATCH_UP = "catch_up_reconciliation"
@@ -63,6 +63,12 @@ class JobScheduler:
             EXPIRE,
             self.jobs.expire_idempotency_keys,
             IntervalTrigger(seconds=s.expire_interval.total_seconds()),
+            **interval,
+        )
+        self._add(
+            WEBHOOKS,
+            self.jobs.deliver_webhooks,
+            IntervalTrigger(seconds=s.webhooks.interval.total_seconds()),
             **interval,
         )
         at = s.reconciliation_time

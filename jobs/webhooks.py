@@ -77,6 +77,7 @@ class WebhookSender:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         resolver: Resolver = resolve,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -84,6 +85,7 @@ class WebhookSender:
         self._worker = worker
         self._transport = transport
         self._resolver = resolver
+        self._wall = wall
 
     async def deliver(self) -> dict[str, Any]:
         """One job run: fan out, then send due deliveries batch after batch."""
@@ -127,7 +129,9 @@ class WebhookSender:
     async def send(self, client: httpx.AsyncClient, c: Claimed) -> Attempt:
         at = self._clock.now()
         started = time.monotonic()
-        status, error = await self._post(client, c, int(at.timestamp()))
+        # The signature's time is the wall clock's: the receiver checks it against its own
+        # (the engine's clock may be a simulation's).
+        status, error = await self._post(client, c, int(self._wall()))
         elapsed = int((time.monotonic() - started) * 1000)
         return Attempt(c.delivery_id, c.endpoint_id, at, status, error, elapsed)
 

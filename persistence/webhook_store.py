@@ -137,7 +137,13 @@ class SqlWebhooks:
                 await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
             events = (
                 await session.execute(
-                    select(_EVENTS.c.id, _EVENTS.c.type, _EVENTS.c.subject, _EVENTS.c.payee_id)
+                    select(
+                        _EVENTS.c.id,
+                        _EVENTS.c.type,
+                        _EVENTS.c.subject,
+                        _EVENTS.c.payee_id,
+                        _EVENTS.c.created_at,
+                    )
                     .where(_EVENTS.c.fanned_out.is_(False))
                     .order_by(_EVENTS.c.id)
                     .limit(limit)
@@ -147,9 +153,12 @@ class SqlWebhooks:
                 return 0
             endpoints = (
                 await session.execute(
-                    select(_ENDPOINTS.c.id, _ENDPOINTS.c.events, _ENDPOINTS.c.payee_id).where(
-                        _ENDPOINTS.c.enabled.is_(True)
-                    )
+                    select(
+                        _ENDPOINTS.c.id,
+                        _ENDPOINTS.c.events,
+                        _ENDPOINTS.c.payee_id,
+                        _ENDPOINTS.c.created_at,
+                    ).where(_ENDPOINTS.c.enabled.is_(True))
                 )
             ).all()
             rows = [
@@ -165,6 +174,7 @@ class SqlWebhooks:
                 for p in endpoints
                 if webhooks.subscribed(p.events, e.type)
                 and (p.payee_id is None or p.payee_id == e.payee_id)
+                and e.created_at >= p.created_at  # an endpoint hears what happens after it
             ]
             for chunk in chunked(rows, 2000):
                 await insert_ignore(session, _DELIVERIES, chunk, ["event_id", "endpoint_id"])

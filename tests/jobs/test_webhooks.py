@@ -16,7 +16,7 @@ import hmac
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -33,7 +33,9 @@ from domain.lifecycle import Path, PayoutStatus, Trigger
 from jobs.scheduled import Jobs, JobSettings
 from jobs.webhooks import WebhookSettings
 from persistence import lifecycle
+from persistence.reconciliation_store import Break, SqlReconciliationStore
 from persistence.tables import Payout, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from persistence.tables import ReconciliationBreak as BreakRow
 from persistence.tables import WebhookEvent as EventRow
 from persistence.webhook_store import SqlWebhooks
 from providers.mock.server import serving
@@ -387,3 +389,29 @@ async def test_two_workers_at_once_send_each_event_once(
     ids = [r.event_id for r in receiver.received]
     assert len(ids) == len(set(ids)) == len(await deliveries(seeded))
     await nothing_lost(seeded)
+
+
+async def test_breaks_opened_and_resolved_are_events(seeded: Container) -> None:
+    store = SqlReconciliationStore(seeded.sessions)
+    now = seeded.clock.now()
+    first = await store.open_run(date(2026, 3, 1), "manual", now)
+    found = [Break("status_mismatch", f"fp-{n}", f"break {n}", {}) for n in (1, 2)]
+    await store.finish_run(first, found, {}, now)
+    async with seeded.sessions() as session:
+        ids = dict((await session.execute(select(BreakRow.fingerprint, BreakRow.id))).all())
+    await store.resolve(ids["fp-1"], "paid by hand", "ops", now)
+    second = await store.open_run(date(2026, 3, 2), "manual", now)
+    await store.finish_run(second, [], {}, now)  # fp-2 is gone: resolved by itself
+    async with seeded.sessions() as session:
+        rows = await session.execute(
+            select(EventRow.type, EventRow.data)
+            .where(EventRow.type.like("reconciliation_break.%"))
+            .order_by(EventRow.id)
+        )
+        told = [(kind, data["id"], data["status"]) for kind, data in rows.all()]
+    assert told == [
+        ("reconciliation_break.opened", str(ids["fp-1"]), "open"),
+        ("reconciliation_break.opened", str(ids["fp-2"]), "open"),
+        ("reconciliation_break.resolved", str(ids["fp-1"]), "resolved"),
+        ("reconciliation_break.resolved", str(ids["fp-2"]), "auto_resolved"),
+    ]

@@ -53,13 +53,18 @@ async def resolve(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]).split("%", 1)[0] for info in infos})
 
 
-async def refusal(url: str, allow_private: bool, resolver: Resolver = resolve) -> str | None:
+async def refusal(
+    url: str, allow_private: bool, resolver: Resolver = resolve, timeout_s: float = 10.0
+) -> str | None:
     """Why a request to ``url`` may not be made now (None: it may)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        addresses = await resolver(host, port)
+        async with asyncio.timeout(timeout_s):
+            addresses = await resolver(host, port)
+    except TimeoutError:
+        return f"{host} did not resolve within {timeout_s:g} s"
     except OSError as exc:
         return f"{host} does not resolve: {exc}"
     if not addresses:
@@ -90,8 +95,11 @@ class WebhookSender:
     async def deliver(self) -> dict[str, Any]:
         """One job run: fan out, then send due deliveries batch after batch."""
         counts = {"events_fanned_out": 0, "sent": 0, "delivered": 0, "failed_attempts": 0}
-        while fanned := await self.store.fan_out(self._clock.now()):
+        for _ in range(self.settings.max_batches):
+            fanned = await self.store.fan_out(self._clock.now())
             counts["events_fanned_out"] += fanned
+            if not fanned:
+                break
         async with self._client() as client:
             for _ in range(self.settings.max_batches):
                 claimed = await self.store.claim(
@@ -138,7 +146,12 @@ class WebhookSender:
     async def _post(
         self, client: httpx.AsyncClient, c: Claimed, timestamp: int
     ) -> tuple[int | None, str | None]:
-        refused = await refusal(c.url, self.settings.allow_private_networks, self._resolver)
+        refused = await refusal(
+            c.url,
+            self.settings.allow_private_networks,
+            self._resolver,
+            self.settings.timeout.total_seconds(),
+        )
         if refused is not None:
             return None, f"refused: {refused}"
         headers = {

@@ -415,3 +415,21 @@ async def test_breaks_opened_and_resolved_are_events(seeded: Container) -> None:
         ("reconciliation_break.resolved", str(ids["fp-1"]), "resolved"),
         ("reconciliation_break.resolved", str(ids["fp-2"]), "auto_resolved"),
     ]
+
+
+async def test_a_host_that_now_resolves_to_a_metadata_address_is_refused(
+    seeded: Container, jobs: Jobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checked at every attempt: DNS may point a name elsewhere after it was accepted."""
+
+    async def rebound(host: str, port: int) -> list[str]:
+        return ["93.184.215.14", "169.254.169.254"]
+
+    monkeypatch.setattr(jobs.webhooks, "_resolver", rebound)
+    await endpoint(seeded, "https://hooks.example.test/in", ["run.running"])
+    await small_event(seeded, "LIQ-DNS", ("US",))
+    await seeded.runner.run("LIQ-DNS", "run-dns")
+    await jobs.deliver_webhooks("manual")
+    (tried,) = await attempts(seeded)
+    assert tried.error == "refused: 169.254.169.254 is a link-local address"
+    assert [d.status for d in await deliveries(seeded)] == ["pending"]  # retried later

@@ -86,23 +86,12 @@ class WebhookDelivery:
     last_attempt_at: datetime | None
     delivered_at: datetime | None
 
-    @strawberry.field(description="The requests made, oldest first.")
-    async def attempt_log(self, info: Info) -> list[WebhookAttempt]:
-        store = SqlWebhooks(info.context.deps.reads)
-        rows = (await store.attempts_of([int(self.id)]))[int(self.id)]
-        return [
-            WebhookAttempt(
-                attempted_at=r.attempted_at,
-                status_code=r.status_code,
-                error=r.error,
-                duration_ms=r.duration_ms,
-                succeeded=r.succeeded,
-            )
-            for r in rows
-        ]
+    attempt_log: list[WebhookAttempt] = strawberry.field(
+        description="The requests made, oldest first."
+    )
 
     @classmethod
-    def of(cls, row: Any) -> WebhookDelivery:
+    def of(cls, row: Any, attempts: list[Any]) -> WebhookDelivery:
         status = WebhookDeliveryStatus(row.status)
         return cls(
             id=strawberry.ID(str(row.id)),
@@ -117,6 +106,16 @@ class WebhookDelivery:
             first_attempt_at=row.first_attempt_at,
             last_attempt_at=row.last_attempt_at,
             delivered_at=row.delivered_at,
+            attempt_log=[
+                WebhookAttempt(
+                    attempted_at=a.attempted_at,
+                    status_code=a.status_code,
+                    error=a.error,
+                    duration_ms=a.duration_ms,
+                    succeeded=a.succeeded,
+                )
+                for a in attempts
+            ],
         )
 
 
@@ -215,8 +214,12 @@ async def deliveries_page(
         status=f.status.value if f.status else None,
         payee_id=_own_payee(info),
     )
-    page = await _store(info).deliveries_page(spec, size, decode_cursor(after))
-    return connection(page, WebhookDelivery.of, lambda row: row.id)
+    store = SqlWebhooks(info.context.deps.reads)
+    page = await store.deliveries_page(spec, size, decode_cursor(after))
+    attempts = await store.attempts_of([row.id for row in page.rows])  # one query a page
+    return connection(
+        page, lambda row: WebhookDelivery.of(row, attempts[row.id]), lambda row: row.id
+    )
 
 
 def _filter_id(value: str | None) -> int | None:

@@ -433,3 +433,33 @@ async def test_a_host_that_now_resolves_to_a_metadata_address_is_refused(
     (tried,) = await attempts(seeded)
     assert tried.error == "refused: 169.254.169.254 is a link-local address"
     assert [d.status for d in await deliveries(seeded)] == ["pending"]  # retried later
+
+
+@pytest.mark.parametrize("point", ["fan_out", "claim", "_send_all"])
+async def test_the_job_killed_before_sending_loses_nothing(
+    seeded: Container, jobs: Jobs, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    """Killed while fanning out (rolled back), or after claiming (the lease runs out):
+    every event still arrives, once."""
+    await endpoint(seeded, receiver.url, ["payout.*"])
+    await small_event(seeded, "LIQ-KILL2", ("US", "DE"))
+    await seeded.runner.run("LIQ-KILL2", "run-kill2")
+    owner = jobs.webhooks if point == "_send_all" else jobs.webhooks.store
+    real = getattr(owner, point)
+
+    async def killed(*args: Any, **kwargs: Any) -> Any:
+        if point == "claim":  # the claim committed, then the process went
+            await real(*args, **kwargs)
+        raise asyncio.CancelledError  # fan_out: mid-transaction; _send_all: before a post
+
+    monkeypatch.setattr(owner, point, killed)
+    with pytest.raises(asyncio.CancelledError):
+        await jobs.deliver_webhooks("manual")
+    assert receiver.received == []
+    monkeypatch.setattr(owner, point, real)
+    seeded.clock.advance(jobs.settings.webhooks.lease + timedelta(seconds=1))
+    for _ in range(3):  # a payout's second event waits for its first
+        await jobs.deliver_webhooks("manual")
+    ids = [r.event_id for r in receiver.received]
+    assert len(ids) == len(set(ids)) == len(await deliveries(seeded)) == 4
+    await nothing_lost(seeded)

@@ -27,7 +27,7 @@ from domain.events import EVENT_CODE, EventInput, plan_event
 from domain.events import AllocationInput as DomainAllocation
 from domain.idempotency import key_problem
 from domain.merchant_payouts import parse_request
-from graph import keys, onboarding, verification
+from graph import keys, onboarding, verification, webhooks
 from graph import reconciliation as ops
 from graph.context import Info
 from graph.errors import (
@@ -261,6 +261,14 @@ class Query:
     api_keys: Connection[keys.ApiKeyNode] = strawberry.field(
         resolver=keys.api_keys_page, description="API keys, newest first.", permission_classes=READ
     )
+    webhook_endpoints: list[webhooks.WebhookEndpoint] = strawberry.field(
+        resolver=webhooks.endpoints, description="Webhook endpoints (a payee key: its own)."
+    )
+    webhook_deliveries: Connection[webhooks.WebhookDelivery] = strawberry.field(
+        resolver=webhooks.deliveries_page,
+        description="Webhook deliveries and their attempts, newest first (a payee key: "
+        "to its own endpoints).",
+    )
 
 
 @strawberry.input
@@ -438,6 +446,19 @@ class Mutation:
     verify_bank_account: verification.VerifyBankAccountPayload = strawberry.mutation(
         resolver=verification.verify_bank_account,
         description="Clear an account held by verification of payee, with a note.",
+        permission_classes=OPS,
+    )
+    create_webhook_endpoint: webhooks.CreateWebhookEndpointPayload = strawberry.mutation(
+        resolver=webhooks.create_endpoint,
+        description="A new webhook endpoint; its signing secret is shown once.",
+        permission_classes=WRITE,
+    )
+    replay_webhook_event: webhooks.ReplayWebhookEventPayload = strawberry.mutation(
+        resolver=webhooks.replay, description="Send an event again.", permission_classes=OPS
+    )
+    set_webhook_endpoint_enabled: webhooks.SetWebhookEndpointEnabledPayload = strawberry.mutation(
+        resolver=webhooks.set_enabled,
+        description="Disable an endpoint, or enable it again (its pending deliveries resume).",
         permission_classes=OPS,
     )
 

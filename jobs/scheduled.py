@@ -11,7 +11,9 @@ keeps them from doing one piece of work twice:
 * ``expire_idempotency_keys``: deletes are idempotent; it also prunes old job runs and
   fails those a killed process left ``running``;
 * ``verify_bank_accounts``: asks the banks about accounts still pending or unavailable;
-  accounts are claimed with ``FOR UPDATE SKIP LOCKED`` and a last-asked time.
+  accounts are claimed with ``FOR UPDATE SKIP LOCKED`` and a last-asked time;
+* ``deliver_webhooks``: deliveries are claimed with ``FOR UPDATE SKIP LOCKED`` and a
+  lease (``jobs.webhooks``).
 """
 
 from __future__ import annotations
@@ -34,12 +36,14 @@ from domain.runs import PayoutRunner
 from domain.verification import AccountVerifications, VerificationSettings, verifiers_among
 from jobs.polling import PollFailed, PollSettings, StatusPoller
 from jobs.reconciliation import Reconciler, ReconciliationResult
+from jobs.webhooks import WebhookSender, WebhookSettings
 from persistence import job_store
 from persistence.job_store import JobStore
 from persistence.merchant_store import SqlMerchantPayouts
 from persistence.poll_store import SqlPollStore
 from persistence.settlement_store import SqlSettlementStore
 from persistence.verification_store import SqlVerifications
+from persistence.webhook_store import SqlWebhooks
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,7 @@ DISPATCH = "dispatch_pending_payouts"
 RECONCILE = "nightly_reconciliation"
 EXPIRE = "expire_idempotency_keys"
 VERIFY = "verify_bank_accounts"
+WEBHOOKS = "deliver_webhooks"
 
 
 def worker_name() -> str:
@@ -72,6 +77,7 @@ class JobSettings:
     poll: PollSettings = field(default_factory=PollSettings)
     verify_interval: timedelta = timedelta(minutes=1)
     verification: VerificationSettings = field(default_factory=VerificationSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.reconciliation_timezone)
@@ -124,6 +130,9 @@ class Jobs:
             clock,
             self.settings.verification,
         )
+        self.webhooks = WebhookSender(
+            SqlWebhooks(sessions), clock, self.worker, self.settings.webhooks
+        )
 
     # -- the jobs ---------------------------------------------------------------
 
@@ -156,6 +165,9 @@ class Jobs:
             return dict(await self.verifications.verify())
 
         return await self._recorded(VERIFY, trigger, verify)
+
+    async def deliver_webhooks(self, trigger: str = "scheduled") -> JobOutcome:
+        return await self._recorded(WEBHOOKS, trigger, self.webhooks.deliver)
 
     async def nightly_reconciliation(self, trigger: str = "scheduled") -> JobOutcome:
         """Reconcile the business date that just ended, unless it already was."""

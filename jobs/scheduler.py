@@ -19,7 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from jobs.scheduled import DISPATCH, EXPIRE, POLL, RECONCILE, VERIFY, Jobs
+from jobs.scheduled import DISPATCH, EXPIRE, POLL, RECONCILE, VERIFY, WEBHOOKS, Jobs
 
 log = logging.getLogger(__name__)
 CATCH_UP = "catch_up_reconciliation"
@@ -69,6 +69,12 @@ class JobScheduler:
             VERIFY,
             self.jobs.verify_bank_accounts,
             IntervalTrigger(seconds=s.verify_interval.total_seconds()),
+            **interval,
+        )
+        self._add(
+            WEBHOOKS,
+            self.jobs.deliver_webhooks,
+            IntervalTrigger(seconds=s.webhooks.interval.total_seconds()),
             **interval,
         )
         at = s.reconciliation_time

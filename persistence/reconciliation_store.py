@@ -44,7 +44,7 @@ from domain.errors import BreakNotOpen, InvalidInput, NotFound, UnsupportedCurre
 from domain.lifecycle import AGREES_WITH_ORDER
 from domain.money import MAX_MINOR_UNITS, Money, exponent
 from domain.ports import OrderStatus, ProviderOrder
-from persistence import audit
+from persistence import audit, outbox
 from persistence.sql import chunked, rowcount
 from persistence.tables import Payout, ReconciliationBreak, ReconciliationRun
 
@@ -453,6 +453,8 @@ class SqlReconciliationStore:
             )
             gone = await _close_settled(session, {(b.kind, b.fingerprint): b for b in breaks}, now)
             await audit.write(session, _audit_rows(new, gone, run_id, now))
+            await outbox.breaks_opened(session, [(b.kind, b.fingerprint) for b in new], now)
+            await outbox.breaks_resolved(session, [c.id for c in gone], now)
             summary = {
                 "new": len(new),
                 "seen_again": len(again),
@@ -508,6 +510,7 @@ class SqlReconciliationStore:
                     )
                 ],
             )
+            await outbox.breaks_resolved(session, [break_id], now)
 
 
 async def _existing(session: AsyncSession, breaks: Iterable[Break]) -> dict[tuple[str, str], int]:

@@ -26,7 +26,7 @@ from domain.ports import (
 )
 from domain.routing import RailDecision
 from domain.runs import Candidate, Evaluation, SubmissionResult, outcome_of
-from persistence import audit, lifecycle
+from persistence import audit, lifecycle, outbox
 from persistence.sql import chunked, insert_ignore, upsert
 from persistence.tables import (
     Allocation,
@@ -87,6 +87,7 @@ class SqlPayoutStore:
                             )
                         ],
                     )
+                    await outbox.run_changed(session, existing.id, now)
             return RunHandle(existing.id, event.id, event.code, existing.status == "completed")
 
     async def refresh_counts(self, run_ids: Sequence[int]) -> None:
@@ -106,6 +107,7 @@ class SqlPayoutStore:
                 session,
                 [audit.audit_row("run.finished", now, entity="run", run_id=run_id, **counts)],
             )
+            await outbox.run_changed(session, run_id, now)
         return await self.run_summary(run_id)
 
     async def run_summary(self, run_id: int) -> RunSummary:

@@ -405,3 +405,81 @@ class ReconciliationBreak(Base):
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(64))
     resolution_note: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookEndpoint(Base):
+    """Where events are posted. ``secret`` signs them; it must be read back to sign, so it
+    is stored as issued (never shown again through the API)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(JSON)  # exact types or wildcards; empty = all
+    payee_id: Mapped[int | None] = mapped_column(ForeignKey("payees.id"), index=True)
+    secret: Mapped[str] = mapped_column(String(128))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    failing_since: Mapped[datetime | None]  # the first failure after the last success
+    last_success_at: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookEvent(Base):
+    """The outbox: one row per change, written in the change's own transaction.
+
+    ``subject`` ("payout:12", "run:3", "reconciliation_break:7") is what deliveries keep
+    in order. ``fanned_out`` turns true once the delivery job made its deliveries.
+    """
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (Index("ix_webhook_events_fanned_out_id", "fanned_out", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    type: Mapped[str] = mapped_column(String(48))
+    subject: Mapped[str] = mapped_column(String(64))
+    payee_id: Mapped[int | None] = mapped_column(BigInteger)
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    fanned_out: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class WebhookDelivery(Base):
+    """One event to one endpoint: pending until a 2xx answer (succeeded) or until it was
+    retried for three days (failed). A worker holds it while sending (``lease_until``)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "endpoint_id"),
+        Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_order", "endpoint_id", "subject", "status", "event_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("webhook_events.id"))
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    subject: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # pending | succeeded | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    first_attempt_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    holder: Mapped[str | None] = mapped_column(String(96))
+    lease_until: Mapped[datetime | None]
+
+
+class WebhookAttempt(Base):
+    """Every request made for a delivery, and how it ended."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id"), index=True)
+    attempted_at: Mapped[datetime]
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    succeeded: Mapped[bool] = mapped_column(Boolean)

@@ -20,6 +20,7 @@ from graph.context import AppDeps
 from jobs.polling import PollSettings
 from jobs.scheduled import Jobs, JobSettings
 from jobs.scheduler import JobScheduler
+from jobs.webhooks import WebhookSettings
 from persistence.api_keys import SqlApiKeys
 from persistence.db import create_engine, is_sqlite, reconnecting, sessionmaker
 from persistence.event_store import SqlEventStore
@@ -78,6 +79,11 @@ class Container:
             reconciliation_timezone=s.reconciliation_timezone,
             job_runs_retention=timedelta(days=s.job_runs_retention_days),
             poll=poll,
+            webhooks=WebhookSettings(
+                allow_private_networks=s.webhook_allow_private_networks,
+                timeout=timedelta(seconds=s.webhook_timeout_s),
+                interval=timedelta(seconds=s.webhook_interval_s),
+            ),
         )
         return Jobs(
             engine=self.engine,

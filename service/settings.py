@@ -63,3 +63,9 @@ class Settings(BaseSettings):
     reconciliation_time: time = time(1, 30)  # local time of the nightly reconciliation
     reconciliation_timezone: str = "UTC"  # IANA zone, e.g. Europe/London
     job_runs_retention_days: int = 7
+    # Webhooks: outgoing requests to private, loopback (and, always refused, link-local,
+    # multicast, reserved) addresses are refused unless this allows private and loopback
+    # ones; it also allows http:// URLs (otherwise https is required).
+    webhook_allow_private_networks: bool = False
+    webhook_timeout_s: float = 10.0
+    webhook_interval_s: float = 5.0

@@ -79,6 +79,11 @@ POLICY: dict[str, tuple[str, str, str, str, str, str, str, str]] = {
     "retireBankAccount":      (U,      U,     U,       F,             F,         A,  F,       F),
     "addBankAccount":         (U,      U,     U,       F,             F,         A,  F,       F),
     "verifyBankAccount":      (U,      U,     U,       F,             F,         A,  F,       F),
+    "createWebhookEndpoint":  (U,      U,     U,       H,             A,         A,  F,       F),
+    "webhookEndpoints":       (U,      U,     U,       H,             A,         A,  A,       A),
+    "webhookDeliveries":      (U,      U,     U,       A,             A,         A,  A,       A),
+    "replayWebhookEvent":     (U,      U,     U,       F,             F,         A,  F,       F),
+    "setWebhookEndpointEnabled": (U,   U,     U,       F,             F,         A,  F,       F),
     # a socket:
     "payoutUpdated":          (U,      U,     U,       F,             A,         A,  A,       A),
     "__schema":               (U,      U,     U,       A,             A,         A,  A,       A),
@@ -243,6 +248,37 @@ PROBES: dict[str, Probe] = {
         lambda refs, caller: {"id": refs["held_account"]},
         lambda data, refs: (data["verifyBankAccount"] or {}).get("bankAccount") is not None,
     ),
+    "createWebhookEndpoint": Probe(
+        """mutation($p: ID) { createWebhookEndpoint(input: {url: "https://93.184.215.14/h",
+        payeeId: $p}) { webhookEndpoint { id payeeId } userErrors { code } } }""",
+        lambda refs, caller: {"p": refs["acme"]},
+        lambda data, refs: (
+            ((data["createWebhookEndpoint"] or {}).get("webhookEndpoint") or {}).get("payeeId")
+            == refs["acme"]
+        ),
+    ),
+    "webhookEndpoints": Probe(
+        "{ webhookEndpoints { id } }",
+        none,
+        lambda data, refs: refs["acme_endpoint"] in {e["id"] for e in data["webhookEndpoints"]},
+    ),
+    "webhookDeliveries": Probe(
+        "{ webhookDeliveries { edges { cursor } } }", none, present("webhookDeliveries")
+    ),
+    "replayWebhookEvent": Probe(
+        'mutation { replayWebhookEvent(input: {eventId: "1"}) { scheduled userErrors { code } } }',
+        none,
+        lambda data, refs: (data["replayWebhookEvent"] or {}).get("userErrors") == [],
+    ),
+    "setWebhookEndpointEnabled": Probe(
+        "mutation($id: ID!) { setWebhookEndpointEnabled(input: {id: $id, enabled: false}) "
+        "{ webhookEndpoint { enabled } userErrors { code } } }",
+        lambda refs, caller: {"id": refs["acme_endpoint"]},
+        lambda data, refs: (
+            ((data["setWebhookEndpointEnabled"] or {}).get("webhookEndpoint") or {}).get("enabled")
+            is False
+        ),
+    ),
     "__schema": Probe(
         "{ __schema { queryType { name } types { name } } }",
         none,
@@ -305,6 +341,11 @@ async def held_account(gql: GraphQLClient) -> str:
     return str(data["addBankAccount"]["bankAccount"]["id"])
 
 
+async def acme_endpoint(gql: GraphQLClient, refs: dict[str, str]) -> str:
+    data = await gql.data(PROBES["createWebhookEndpoint"].document, p=refs["acme"])
+    return data["createWebhookEndpoint"]["webhookEndpoint"]["id"]
+
+
 async def world(caller: str, gql: GraphQLClient, seeded: Container) -> dict[str, str]:
     """Acme's two pending payouts (one to read, one to cancel) and a key to revoke; for
     the keys that read everything, also a run and an open reconciliation break, so that
@@ -314,6 +355,7 @@ async def world(caller: str, gql: GraphQLClient, seeded: Container) -> dict[str,
     refs["acme_payout_to_cancel"] = await acme_payout(gql, refs, "matrix-cancel")
     refs["key_to_revoke"] = await key_to_revoke(gql)
     refs["held_account"] = await held_account(gql)
+    refs["acme_endpoint"] = await acme_endpoint(gql, refs)
     if caller in READERS:
         await for_resolve_break(seeded, gql, refs)
         runs = await gql.data("{ runs(first: 1) { edges { node { id } } } }")

@@ -15,6 +15,7 @@ keeps them from doing one piece of work twice:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -31,10 +32,12 @@ from domain.ports import Clock, PaymentProvider, ProviderKind
 from domain.runs import PayoutRunner
 from jobs.polling import PollFailed, PollSettings, StatusPoller
 from jobs.reconciliation import Reconciler, ReconciliationResult
+from jobs.run_executor import RunExecutor
 from persistence import job_store
 from persistence.job_store import JobStore
 from persistence.merchant_store import SqlMerchantPayouts
 from persistence.poll_store import SqlPollStore
+from persistence.run_queue import SqlRunQueue
 from persistence.settlement_store import SqlSettlementStore
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,8 @@ POLL = "poll_provider_status"
 DISPATCH = "dispatch_pending_payouts"
 RECONCILE = "nightly_reconciliation"
 EXPIRE = "expire_idempotency_keys"
+EXECUTE_RUNS = "execute_queued_runs"
+EXPIRE_APPROVALS = "expire_approvals"
 
 
 def worker_name() -> str:
@@ -65,6 +70,11 @@ class JobSettings:
     # A job run still "running" after this was killed with its process.
     abandoned_after: timedelta = timedelta(hours=12)
     poll: PollSettings = field(default_factory=PollSettings)
+    # Queued payout runs: how often a process looks for one, and how long its claim on
+    # one lasts without renewal (a killed process's run is resumed after that).
+    run_check_interval: timedelta = timedelta(seconds=1)
+    run_lease: timedelta = timedelta(seconds=30)
+    approval_expiry_interval: timedelta = timedelta(minutes=1)
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.reconciliation_timezone)
@@ -111,6 +121,9 @@ class Jobs:
             self.settings.poll,
         )
         self.reconciler = Reconciler(engine, sessions, providers, runner, clock)
+        self.run_executor = RunExecutor(
+            SqlRunQueue(sessions), runner, clock, self.worker, lease=self.settings.run_lease
+        )
 
     # -- the jobs ---------------------------------------------------------------
 
@@ -137,6 +150,22 @@ class Jobs:
             }
 
         return await self._recorded(EXPIRE, trigger, expire)
+
+    async def execute_queued_runs(self, trigger: str = "scheduled") -> list[JobOutcome]:
+        """Claim queued payout runs (and runs whose process died) one after another and
+        execute them, each a recorded execution; nothing is recorded when none waits."""
+        outcomes: list[JobOutcome] = []
+        while (claim := await self.run_executor.claim()) is not None:
+            work = functools.partial(self.run_executor.execute, claim)
+            outcomes.append(await self._recorded(EXECUTE_RUNS, trigger, work))
+        return outcomes
+
+    async def expire_approvals(self, trigger: str = "scheduled") -> JobOutcome:
+        async def expire() -> dict[str, Any]:
+            now = self._clock.now()
+            return {"approvals_expired": await self.run_executor.queue.expire(now)}
+
+        return await self._recorded(EXPIRE_APPROVALS, trigger, expire)
 
     async def nightly_reconciliation(self, trigger: str = "scheduled") -> JobOutcome:
         """Reconcile the business date that just ended, unless it already was."""

@@ -19,7 +19,15 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from jobs.scheduled import DISPATCH, EXPIRE, POLL, RECONCILE, Jobs
+from jobs.scheduled import (
+    DISPATCH,
+    EXECUTE_RUNS,
+    EXPIRE,
+    EXPIRE_APPROVALS,
+    POLL,
+    RECONCILE,
+    Jobs,
+)
 
 log = logging.getLogger(__name__)
 CATCH_UP = "catch_up_reconciliation"
@@ -63,6 +71,18 @@ class JobScheduler:
             EXPIRE,
             self.jobs.expire_idempotency_keys,
             IntervalTrigger(seconds=s.expire_interval.total_seconds()),
+            **interval,
+        )
+        self._add(
+            EXECUTE_RUNS,
+            self.jobs.execute_queued_runs,
+            IntervalTrigger(seconds=s.run_check_interval.total_seconds()),
+            **interval,
+        )
+        self._add(
+            EXPIRE_APPROVALS,
+            self.jobs.expire_approvals,
+            IntervalTrigger(seconds=s.approval_expiry_interval.total_seconds()),
             **interval,
         )
         at = s.reconciliation_time

@@ -63,3 +63,10 @@ class Settings(BaseSettings):
     reconciliation_time: time = time(1, 30)  # local time of the nightly reconciliation
     reconciliation_timezone: str = "UTC"  # IANA zone, e.g. Europe/London
     job_runs_retention_days: int = 7
+    # Payout runs in the background, behind four eyes.
+    # A run waits for an approver when its total in some currency reaches this amount
+    # (major units of that currency); 0: every run; "off": none.
+    run_approval_min_total: str = "0"
+    approval_ttl_h: float = 72.0  # a pending approval expires after this
+    run_lease_s: float = 30.0  # a killed process's run is resumed by another after this
+    run_check_interval_s: float = 1.0  # how often serve/worker look for a queued run

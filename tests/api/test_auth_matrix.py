@@ -257,9 +257,7 @@ PROBES: dict[str, Probe] = {
         "mutation($id: ID!) { cancelRun(input: {runId: $id}) "
         "{ run { id state } userErrors { code } } }",
         lambda refs, caller: {"id": refs["run_to_cancel"]},
-        lambda data, refs: (
-            ((data["cancelRun"] or {}).get("run") or {}).get("state") == "CANCELLED"
-        ),
+        lambda data, refs: ((data["cancelRun"] or {}).get("run") or {}).get("state") == "CANCELLED",
     ),
     "__schema": Probe(
         "{ __schema { queryType { name } types { name } } }",

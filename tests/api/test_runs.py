@@ -53,7 +53,9 @@ async def test_full_run_then_rerun_creates_no_new_orders(gql: GraphQLClient, ban
     orders_after_first = total_orders(banks)
     assert orders_after_first == run["created"]
 
-    second = (await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key="op-2"))["startRun"]["run"]
+    second = (await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key="op-2"))["startRun"][
+        "run"
+    ]
     assert second["id"] != run["id"]
     assert second["created"] == 0
     assert second["alreadySubmitted"] == run["created"]
@@ -61,8 +63,13 @@ async def test_full_run_then_rerun_creates_no_new_orders(gql: GraphQLClient, ban
 
 
 async def test_same_idempotency_key_returns_the_same_run(gql: GraphQLClient, banks) -> None:
-    first = (await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key="same"))["startRun"]["run"]
-    again = (await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key="same"))["startRun"]["run"]
+    first = (await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key="same"))["startRun"][
+        "run"
+    ]
+    # the same key once more, after the run ended: the same run, nothing run again
+    again = (await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key="same"))["startRun"][
+        "run"
+    ]
     assert again == first
     assert total_orders(banks) == first["created"]
 
@@ -135,7 +142,8 @@ async def test_a_rerun_leaves_paid_payouts_traces_as_they_were(gql: GraphQLClien
     payout_id = node["payouts"]["edges"][0]["node"]["id"]
     before = (await gql.data(trace, id=payout_id))["payout"]["trace"]
     for key in ("second", "third"):
-        rerun = (await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key=key))["startRun"]["run"]
+        started = await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key=key)
+        rerun = started["startRun"]["run"]
         assert rerun["alreadySubmitted"] > 0
     after = (await gql.data(trace, id=payout_id))["payout"]["trace"]
     assert after == before

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -83,18 +84,26 @@ class RunExecutor:
         }
 
     async def _heartbeat(self, run_id: int, work: asyncio.Future[Any], evaluated: Any) -> bool:
-        """Renew the lease until the run ends; True (and the run stopped) if it was lost."""
+        """Renew the lease until the run ends; True (and the run stopped) if it was lost,
+        or if it could not be renewed while it was sure to be still ours: this process
+        then stops by itself before another may claim the run."""
+        lease_s = self._lease.total_seconds()
+        ours_until = time.monotonic() + lease_s
         while not work.done():
             await asyncio.sleep(self._heartbeat_s)
             try:
-                kept = await self.queue.renew(
-                    run_id, self.worker, self._clock.now(), self._lease, evaluated()
-                )
-            except Exception:  # a database hiccup: the next beat tries again
+                async with asyncio.timeout(max(ours_until - time.monotonic(), 0.001)):
+                    kept = await self.queue.renew(
+                        run_id, self.worker, self._clock.now(), self._lease, evaluated()
+                    )
+            except Exception:  # a database hiccup or a slow answer: the next beat tries again
                 log.warning("could not renew the lease of run %s", run_id, exc_info=True)
-                continue
+                kept = time.monotonic() < ours_until - self._heartbeat_s
+                if kept:
+                    continue
             if not kept:
-                log.error("run %s: lease lost to another process; stopping", run_id)
+                log.error("run %s: lease lost (or about to be); stopping", run_id)
                 work.cancel()
                 return True
+            ours_until = time.monotonic() + lease_s
         return False

@@ -88,7 +88,7 @@ ENGINE_ENV = {
     "STALE_SUBMITTING_AFTER_S": "3",
     "POLL_LEASE_S": "10",  # a killed poller's feeds are free again soon
     "RUN_APPROVAL_MIN_TOTAL": "off",  # four eyes are tested in tests/api/test_run_workflow.py
-    "RUN_LEASE_S": "3",  # a killed process's run is resumed by another soon
+    "RUN_LEASE_S": "10",  # a killed process's run is resumed by another soon
     "RUN_CHECK_INTERVAL_S": "0.2",
 }
 START_RUN = """

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from domain.ports import ProviderKind
 from domain.run_workflow import APPROVAL_TTL, Requester, RunPreview
 from persistence.run_queue import SqlRunQueue
 from persistence.tables import AuditEvent, LiquidationEvent, PayoutRun
@@ -34,10 +33,10 @@ from tests.reliability.test_kill_processes import (
     STEP_TIMEOUT_S,
     Stage,
     all_settled,
-    banks,  # noqa: F401  (the served banks fixture)
     check_final,
     postgresql_only,
     seed,
+    served_banks,
     worker_id,
 )
 
@@ -69,12 +68,13 @@ async def run_of(stage: Stage, run_id: int) -> PayoutRun:
 @pytest.mark.postgres
 @postgresql_only
 async def test_a_killed_workers_run_is_finished_by_the_other_paying_nobody_twice(
-    database_url: str,
-    banks: dict[ProviderKind, str],
-    tmp_path: Path,  # noqa: F811
+    database_url: str, tmp_path: Path
 ) -> None:
     await seed(database_url)
-    async with Stage.open(database_url, banks, tmp_path, worker_count=2) as stage:
+    async with (
+        served_banks(tmp_path) as banks,
+        Stage.open(database_url, banks, tmp_path, worker_count=2) as stage,
+    ):
         await stage.start_workers()
         run_id = await queue_run(stage)
 

@@ -23,11 +23,15 @@ from sqlalchemy import func, select
 from domain.auth import Role, new_key
 from domain.run_workflow import APPROVAL_TTL
 from domain.runs import PayoutRunner
+from graph.app import create_app
 from persistence.api_keys import SqlApiKeys
+from persistence.payout_feed import PayoutFeed
 from persistence.run_queue import SqlRunQueue
 from persistence.tables import LedgerAccount, Payout
+from providers.mock.server import serving
 from service.bootstrap import Container, build_app
 from service.demo import DEMO_APPROVER_KEY, DEMO_OWNER
+from tests.api.test_subscriptions import connected
 from tests.conftest import GraphQLClient, execute_queued_runs
 
 EVENT = "LIQ-2024-001"
@@ -252,3 +256,42 @@ async def test_a_run_cancelled_while_running_stops_before_its_next_batch(
     async with seeded.sessions() as session:
         statuses = set((await session.scalars(select(Payout.status))).all())
     assert statuses <= {"submitted", "skipped"}
+
+
+@pytest_asyncio.fixture
+async def served_url(seeded: Container) -> AsyncIterator[str]:
+    """The API over a real socket (uvicorn), for subscriptions."""
+    feed = PayoutFeed(seeded.sessions, interval_s=0.01)
+    async with serving(create_app(seeded.app_deps(), feed=feed)) as base:
+        yield "ws" + base.removeprefix("http") + "/graphql"
+    await feed.aclose()
+
+
+WATCH_RUN = """subscription($run: ID!) { runUpdated(runId: $run) {
+  id state progress { total evaluated submitted failed skipped } } }"""
+
+
+async def test_run_updates_stream_the_run_over_websocket_until_it_ends(
+    served_url: str, gql: GraphQLClient, seeded: Container
+) -> None:
+    run = await start(gql)
+    seen: list[dict[str, Any]] = []
+    async with connected(served_url) as socket:
+        await socket.subscribe("1", WATCH_RUN, run=run["id"])
+        first = await socket.receive()
+        seen.append(first["payload"]["data"]["runUpdated"])
+        await execute_queued_runs(seeded)
+        while True:
+            message = await socket.receive()
+            if message["type"] == "complete":
+                break
+            seen.append(message["payload"]["data"]["runUpdated"])
+    states = [s["state"] for s in seen]
+    assert states[0] == "QUEUED" and states[-1] == "COMPLETED"
+    assert set(states) <= {"QUEUED", "RUNNING", "COMPLETED"}
+    evaluated = [s["progress"]["evaluated"] for s in seen]
+    assert evaluated == sorted(evaluated)
+    last = seen[-1]["progress"]
+    assert last["total"] == last["evaluated"] == 60
+    assert last["submitted"] + last["failed"] + last["skipped"] == 60
+    assert last["submitted"] == orders(seeded)

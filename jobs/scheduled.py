@@ -74,7 +74,7 @@ class JobSettings:
     # one lasts without renewal (a killed process's run is resumed after that).
     run_check_interval: timedelta = timedelta(seconds=1)
     run_lease: timedelta = timedelta(seconds=30)
-    approval_expiry_interval: timedelta = timedelta(minutes=1)
+    approval_expiry_interval: timedelta = timedelta(minutes=5)
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.reconciliation_timezone)

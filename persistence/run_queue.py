@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -187,10 +187,7 @@ class SqlRunQueue:
                     PayoutRun.claimed_by == worker,
                     PayoutRun.status == RunStatus.RUNNING.value,
                 )
-                .values(
-                    lease_until=now + lease,
-                    progress_evaluated=evaluated,
-                )
+                .values(lease_until=now + lease, progress_evaluated=_at_least(evaluated))
             )
             return rowcount(result) == 1
 
@@ -380,6 +377,14 @@ async def run_row(session: AsyncSession, run_id: int) -> PayoutRun | None:
 
 
 # --- helpers --------------------------------------------------------------------------
+
+
+def _at_least(evaluated: int) -> Any:
+    """Progress never goes back: a resumed run counts its evaluations from zero again."""
+    return case(
+        (PayoutRun.progress_evaluated > evaluated, PayoutRun.progress_evaluated),
+        else_=evaluated,
+    )
 
 
 def _run_by_key(event_id: int, key: str) -> Any:

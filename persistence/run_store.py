@@ -101,6 +101,11 @@ class SqlPayoutStore:
                 raise InvalidInput(
                     "the run with this key is awaiting its approval", field="idempotencyKey"
                 )
+            if existing.status == RunStatus.QUEUED.value or existing.lease_until is not None:
+                raise InvalidInput(
+                    "the run with this key is executed by the job runner",
+                    field="idempotencyKey",
+                )
             return RunHandle(existing.id, event.id, event.code, existing.status in _ENDED)
 
     async def run_handle(self, run_id: int) -> RunHandle:

@@ -178,7 +178,9 @@ class SqlRunQueue:
     async def renew(
         self, run_id: int, worker: str, now: datetime, lease: timedelta, evaluated: int
     ) -> bool:
-        """Extend this worker's lease and store its progress; False if it lost the run."""
+        """Extend this worker's lease and store its progress; False if another process
+        took the run over (a run that has just ended is not lost: its executor is
+        finishing)."""
         async with self._sessions.begin() as session:
             result = await session.execute(
                 update(PayoutRun)
@@ -189,7 +191,10 @@ class SqlRunQueue:
                 )
                 .values(lease_until=now + lease, progress_evaluated=_at_least(evaluated))
             )
-            return rowcount(result) == 1
+            if rowcount(result) == 1:
+                return True
+            status = await session.scalar(select(PayoutRun.status).where(PayoutRun.id == run_id))
+            return status != RunStatus.RUNNING.value
 
     async def release(self, run_id: int, worker: str, now: datetime) -> None:
         """Give a run up at once (this process is stopping): another takes it over."""

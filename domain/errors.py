@@ -48,6 +48,11 @@ class ErrorCode(StrEnum):
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"  # the document is not GraphQL
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"  # it does not fit the schema
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"  # above the depth, alias or token limit
+    # Runs and approvals (four eyes):
+    SELF_APPROVAL = "SELF_APPROVAL"  # the approver's owner is the requester's owner
+    APPROVAL_NOT_PENDING = "APPROVAL_NOT_PENDING"  # already approved, rejected or cancelled
+    APPROVAL_EXPIRED = "APPROVAL_EXPIRED"  # past its APPROVAL_TTL
+    RUN_NOT_CANCELLABLE = "RUN_NOT_CANCELLABLE"  # the run has ended
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ from domain.ports import (
     SubmitResult,
 )
 from domain.rails import RAILS
+from domain.run_workflow import PreviewItem, RunPreview, build_preview
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,14 @@ class PayoutStore(Protocol):
 
     async def open_run(self, event_code: str, idempotency_key: str, now: datetime) -> RunHandle: ...
 
+    async def run_handle(self, run_id: int) -> RunHandle:
+        """A recorded run, to be executed."""
+        ...
+
+    async def stop_requested(self, run_id: int) -> bool:
+        """Whether the run was asked to stop (cancelRun)."""
+        ...
+
     async def load_candidates(self, event_id: int) -> list[Candidate]: ...
 
     async def record_evaluations(
@@ -173,6 +182,21 @@ def _no_progress(_phase: str, _done: int, _total: int) -> None:
     return None
 
 
+# Asked before each batch of a run: True stops it (a cancelled run).
+Stop = Callable[[], Awaitable[bool]]
+
+
+def _preview_item(e: Evaluation) -> PreviewItem:
+    decision = e.eligibility.decision if e.pays and e.eligibility else None
+    reason = e.skip_reason if decision is None else None
+    return PreviewItem(
+        amount=e.candidate.amount,
+        rail=decision.rail.code if decision else None,
+        provider=decision.rail.provider.value if decision else None,
+        skip_reason=reason.value if reason else None,
+    )
+
+
 def _once(run: Callable[[], Awaitable[RunSummary]]) -> Awaitable[RunSummary]:
     return run()
 
@@ -208,6 +232,34 @@ class PayoutRunner:
         handle = await self._store.open_run(event_code, idempotency_key, self._clock.now())
         if handle.completed:
             return await self._store.run_summary(handle.run_id)
+        return await self._execute(handle, progress, self._stop_when_asked(handle.run_id))
+
+    def _stop_when_asked(self, run_id: int) -> Stop:
+        async def stop() -> bool:
+            return await self._store.stop_requested(run_id)
+
+        return stop
+
+    async def execute(
+        self, run_id: int, progress: Progress = _no_progress, stop: Stop | None = None
+    ) -> RunSummary:
+        """Execute a recorded run (the background runner's way; safe to resume at any
+        point, like ``run``). ``stop`` is asked before each batch: when it says so, no
+        further allocation is evaluated, and what was already sent goes on to its answer."""
+
+        async def execute() -> RunSummary:
+            handle = await self._store.run_handle(run_id)
+            return await self._execute(handle, progress, stop or self._stop_when_asked(run_id))
+
+        return await self._resume(execute)
+
+    async def preview(self, event_id: int) -> RunPreview:
+        """What a run of the event would do now: evaluated, nothing written or reserved."""
+        candidates = await self._store.load_candidates(event_id)
+        rates = await self._fx_rates(candidates)
+        return build_preview(_preview_item(self._evaluate(c, rates)) for c in candidates)
+
+    async def _execute(self, handle: RunHandle, progress: Progress, stop: Stop) -> RunSummary:
         candidates = await self._store.load_candidates(handle.event_id)
         rates = await self._fx_rates(candidates)
         # Each batch is sent as soon as its intent is committed, while the next one is
@@ -217,6 +269,8 @@ class PayoutRunner:
             # What an interrupted run of this event left submitting goes first.
             sender.send(await self._claim_leftovers(handle, sender.sent))
             for done, chunk in _batches(candidates, self._batch_size):
+                if await stop():
+                    break
                 batch = [self._evaluate(c, rates) for c in chunk]
                 now = self._clock.now()
                 sender.send(await self._store.record_evaluations(handle.run_id, batch, now))

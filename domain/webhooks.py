@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 
 from domain.errors import ErrorCode, Problem, quoted
 from domain.lifecycle import PayoutStatus
+from domain.run_workflow import RunStatus
 
 PAYOUT_TYPES = tuple(f"payout.{s.value}" for s in PayoutStatus)
-RUN_TYPES = tuple(f"run.{s}" for s in ("queued", "running", "completed", "cancelled", "failed"))
+RUN_TYPES = tuple(f"run.{s.value}" for s in RunStatus)
 BREAK_TYPES = ("reconciliation_break.opened", "reconciliation_break.resolved")
 EVENT_TYPES = PAYOUT_TYPES + RUN_TYPES + BREAK_TYPES
 WILDCARDS = ("*", "payout.*", "run.*", "reconciliation_break.*")

@@ -8,6 +8,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import InitVar, dataclass, field
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,6 +20,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from domain.auth import Caller
 from domain.ports import Clock
+from domain.run_workflow import APPROVAL_TTL
 from domain.runs import PayoutRunner
 from jobs.scheduled import Jobs
 from persistence import queries
@@ -26,6 +29,7 @@ from persistence.event_store import SqlEventStore
 from persistence.merchant_store import SqlMerchantPayouts
 from persistence.payee_store import SqlPayees
 from persistence.payout_feed import PayoutFeed
+from persistence.run_queue import SqlRunQueue
 from persistence.tables import LiquidationEvent, Payee, Payout, PayoutRun
 
 K = TypeVar("K")
@@ -45,6 +49,9 @@ class AppDeps:
     clock: Clock
     max_page_size: int = 100
     jobs: Jobs | None = None  # runReconciliation / resolveBreak need them
+    run_queue: SqlRunQueue | None = None  # startRun, decideApproval, cancelRun
+    run_approval_threshold: Decimal | None = None  # RUN_APPROVAL_MIN_TOTAL; None: no approval
+    approval_ttl: timedelta = APPROVAL_TTL
 
 
 # Turns closer together than this share the connection without asking the server.

@@ -27,7 +27,7 @@ from domain.events import EVENT_CODE, EventInput, plan_event
 from domain.events import AllocationInput as DomainAllocation
 from domain.idempotency import key_problem
 from domain.merchant_payouts import parse_request
-from graph import keys, onboarding, verification, webhooks
+from graph import keys, onboarding, run_workflow, verification, webhooks
 from graph import reconciliation as ops
 from graph.context import Info
 from graph.errors import (
@@ -270,6 +270,16 @@ class Query:
         "to its own endpoints).",
     )
 
+    @strawberry.field(description="Approval requests, newest first.", permission_classes=READ)
+    async def approvals(
+        self,
+        info: Info,
+        filter: run_workflow.ApprovalFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[run_workflow.Approval]:
+        return await run_workflow.approvals_page(info, filter, first, after)
+
 
 @strawberry.input
 class AllocationInput:
@@ -361,7 +371,10 @@ class Mutation:
         return await cancel_payout(info, input)
 
     @strawberry.mutation(
-        description="Run an event's payouts; safe to repeat.", permission_classes=OPS
+        description="Record a run of an event's payouts, with its preview, and return at once:"
+        " it awaits an approval (RUN_APPROVAL_MIN_TOTAL) or is queued for the job runner."
+        " Same key, same run.",
+        permission_classes=OPS,
     )
     async def start_run(self, info: Info, input: StartRunInput) -> StartRunPayload:
         key = input.idempotency_key
@@ -389,10 +402,10 @@ class Mutation:
                 ],
             )
         try:
-            summary = await info.context.deps.runner.run(event.code, key)
+            run_id = await run_workflow.request_run(info, event.id, key)
         except PayoutEngineError as exc:
             return StartRunPayload(run=None, user_errors=[from_domain(exc)])
-        row = await info.context.loaders.runs.load(summary.run_id)
+        row = await info.context.loaders.runs.load(run_id)
         assert row is not None
         return StartRunPayload(run=PayoutRun.of(row), user_errors=[])
 
@@ -461,6 +474,26 @@ class Mutation:
         description="Disable an endpoint, or enable it again (its pending deliveries resume).",
         permission_classes=OPS,
     )
+
+    @strawberry.mutation(
+        description="Approve or reject a request; an approver key of another owner than the "
+        "requester's.",
+        permission_classes=run_workflow.DECIDE,
+    )
+    async def decide_approval(
+        self, info: Info, input: run_workflow.DecideApprovalInput
+    ) -> run_workflow.DecideApprovalPayload:
+        return await run_workflow.decide_approval(info, input)
+
+    @strawberry.mutation(
+        description="Stop a run: a waiting or queued one at once; a running one before its "
+        "next batch (what a provider already has goes on to its outcome).",
+        permission_classes=OPS,
+    )
+    async def cancel_run(
+        self, info: Info, input: run_workflow.CancelRunInput
+    ) -> run_workflow.CancelRunPayload:
+        return await run_workflow.cancel_run(info, input)
 
 
 @strawberry.input

@@ -10,10 +10,12 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from domain.auth import Caller
+from graph import run_workflow
 from graph.context import Info, Loaders
 from graph.errors import ErrorCode, query_error
 from graph.ids import parse_id
-from graph.types import Payout
+from graph.permissions import READ
+from graph.types import Payout, PayoutRun
 from persistence import tables
 from persistence.payout_feed import FellBehind, Listener, Wanted
 
@@ -98,3 +100,10 @@ class Subscription:
         )
         assert info.context.feed is not None, "the GraphQL app serves subscriptions"
         return _payouts(info, info.context.feed.listen(wanted))
+
+    @strawberry.subscription(
+        description="A run now and each time its status or progress changes, until it ends.",
+        permission_classes=READ,
+    )
+    async def run_updated(self, info: Info, run_id: strawberry.ID) -> AsyncIterator[PayoutRun]:
+        return await run_workflow.run_updates(info, run_id)

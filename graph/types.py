@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.scalars import JSON
@@ -21,6 +21,9 @@ strawberry.enum(lifecycle.PayoutStatus, name="PayoutStatus")
 strawberry.enum(rails.PaymentMethod, name="PaymentMethod")
 PayoutStatus = lifecycle.PayoutStatus
 PaymentMethod = rails.PaymentMethod
+
+if TYPE_CHECKING:
+    from graph.run_workflow import Approval, RunPreviewInfo, RunProgress, RunState
 
 
 @strawberry.type(description="An exact amount: a decimal string in the currency's minor unit.")
@@ -337,6 +340,36 @@ class PayoutRun:
     ) -> Connection[Annotated[Payout, strawberry.lazy("graph.types")]]:
         spec = queries.PayoutFilterSpec(run_id=int(self.id))
         return await payout_connection(info, spec, first, after)
+
+    @strawberry.field(description="The status as an enum: AWAITING_APPROVAL, QUEUED, ...")
+    def state(self) -> Annotated[RunState, strawberry.lazy("graph.run_workflow")]:
+        from graph.run_workflow import RunState
+
+        return RunState(self.status)
+
+    @strawberry.field(description="What the run would pay, as the event stood at startRun.")
+    async def preview(
+        self, info: Info
+    ) -> Annotated[RunPreviewInfo, strawberry.lazy("graph.run_workflow")] | None:
+        from graph.run_workflow import preview_of
+
+        return await preview_of(info, int(self.id))
+
+    @strawberry.field(description="How far the run has got.")
+    async def progress(
+        self, info: Info
+    ) -> Annotated[RunProgress, strawberry.lazy("graph.run_workflow")] | None:
+        from graph.run_workflow import progress_of
+
+        return await progress_of(info, int(self.id))
+
+    @strawberry.field(description="The approval the run asked for, if it needed one.")
+    async def approval(
+        self, info: Info
+    ) -> Annotated[Approval, strawberry.lazy("graph.run_workflow")] | None:
+        from graph.run_workflow import approval_of
+
+        return await approval_of(info, int(self.id))
 
     @classmethod
     def of(cls, row: tables.PayoutRun) -> PayoutRun:

@@ -19,6 +19,7 @@ keeps them from doing one piece of work twice:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -36,11 +37,13 @@ from domain.runs import PayoutRunner
 from domain.verification import AccountVerifications, VerificationSettings, verifiers_among
 from jobs.polling import PollFailed, PollSettings, StatusPoller
 from jobs.reconciliation import Reconciler, ReconciliationResult
+from jobs.run_executor import RunExecutor
 from jobs.webhooks import WebhookSender, WebhookSettings
 from persistence import job_store
 from persistence.job_store import JobStore
 from persistence.merchant_store import SqlMerchantPayouts
 from persistence.poll_store import SqlPollStore
+from persistence.run_queue import SqlRunQueue
 from persistence.settlement_store import SqlSettlementStore
 from persistence.verification_store import SqlVerifications
 from persistence.webhook_store import SqlWebhooks
@@ -53,6 +56,8 @@ RECONCILE = "nightly_reconciliation"
 EXPIRE = "expire_idempotency_keys"
 VERIFY = "verify_bank_accounts"
 WEBHOOKS = "deliver_webhooks"
+EXECUTE_RUNS = "execute_queued_runs"
+EXPIRE_APPROVALS = "expire_approvals"
 
 
 def worker_name() -> str:
@@ -78,6 +83,11 @@ class JobSettings:
     verify_interval: timedelta = timedelta(minutes=1)
     verification: VerificationSettings = field(default_factory=VerificationSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    # Queued payout runs: how often a process looks for one, and how long its claim on
+    # one lasts without renewal (a killed process's run is resumed after that).
+    run_check_interval: timedelta = timedelta(seconds=1)
+    run_lease: timedelta = timedelta(seconds=30)
+    approval_expiry_interval: timedelta = timedelta(minutes=5)
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.reconciliation_timezone)
@@ -133,6 +143,9 @@ class Jobs:
         self.webhooks = WebhookSender(
             SqlWebhooks(sessions), clock, self.worker, self.settings.webhooks
         )
+        self.run_executor = RunExecutor(
+            SqlRunQueue(sessions), runner, clock, self.worker, lease=self.settings.run_lease
+        )
 
     # -- the jobs ---------------------------------------------------------------
 
@@ -168,6 +181,22 @@ class Jobs:
 
     async def deliver_webhooks(self, trigger: str = "scheduled") -> JobOutcome:
         return await self._recorded(WEBHOOKS, trigger, self.webhooks.deliver)
+
+    async def execute_queued_runs(self, trigger: str = "scheduled") -> list[JobOutcome]:
+        """Claim queued payout runs (and runs whose process died) one after another and
+        execute them, each a recorded execution; nothing is recorded when none waits."""
+        outcomes: list[JobOutcome] = []
+        while (claim := await self.run_executor.claim()) is not None:
+            work = functools.partial(self.run_executor.execute, claim)
+            outcomes.append(await self._recorded(EXECUTE_RUNS, trigger, work))
+        return outcomes
+
+    async def expire_approvals(self, trigger: str = "scheduled") -> JobOutcome:
+        async def expire() -> dict[str, Any]:
+            now = self._clock.now()
+            return {"approvals_expired": await self.run_executor.queue.expire(now)}
+
+        return await self._recorded(EXPIRE_APPROVALS, trigger, expire)
 
     async def nightly_reconciliation(self, trigger: str = "scheduled") -> JobOutcome:
         """Reconcile the business date that just ended, unless it already was."""

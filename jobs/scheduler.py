@@ -19,7 +19,17 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from jobs.scheduled import DISPATCH, EXPIRE, POLL, RECONCILE, VERIFY, WEBHOOKS, Jobs
+from jobs.scheduled import (
+    DISPATCH,
+    EXECUTE_RUNS,
+    EXPIRE,
+    EXPIRE_APPROVALS,
+    POLL,
+    RECONCILE,
+    VERIFY,
+    WEBHOOKS,
+    Jobs,
+)
 
 log = logging.getLogger(__name__)
 CATCH_UP = "catch_up_reconciliation"
@@ -75,6 +85,18 @@ class JobScheduler:
             WEBHOOKS,
             self.jobs.deliver_webhooks,
             IntervalTrigger(seconds=s.webhooks.interval.total_seconds()),
+            **interval,
+        )
+        self._add(
+            EXECUTE_RUNS,
+            self.jobs.execute_queued_runs,
+            IntervalTrigger(seconds=s.run_check_interval.total_seconds()),
+            **interval,
+        )
+        self._add(
+            EXPIRE_APPROVALS,
+            self.jobs.expire_approvals,
+            IntervalTrigger(seconds=s.approval_expiry_interval.total_seconds()),
             **interval,
         )
         at = s.reconciliation_time

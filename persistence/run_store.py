@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.bank_details import BankAccount
 from domain.eligibility import PayeeProfile, SkipReason
-from domain.errors import NotFound
+from domain.errors import InvalidInput, NotFound
 from domain.lifecycle import REEVALUATED_BY_RUNS, Path, PayoutStatus, Trigger
 from domain.money import Money
 from domain.ports import (
@@ -25,6 +25,7 @@ from domain.ports import (
     SubmitOutcome,
 )
 from domain.routing import RailDecision
+from domain.run_workflow import RunStatus
 from domain.runs import Candidate, Evaluation, SubmissionResult, outcome_of
 from persistence import audit, lifecycle, outbox
 from persistence.sql import chunked, insert_ignore, upsert
@@ -40,6 +41,16 @@ from persistence.tables import BankAccount as BankAccountRow
 from persistence.verification_store import hold_of
 
 _ITEMS = PayoutRunItem.__table__
+# A run found again by its key in one of these is not executed again.
+_ENDED = frozenset(
+    s.value
+    for s in (
+        RunStatus.COMPLETED,
+        RunStatus.CANCELLED,
+        RunStatus.REJECTED,
+        RunStatus.EXPIRED,
+    )
+)
 
 
 class SqlPayoutStore:
@@ -88,7 +99,38 @@ class SqlPayoutStore:
                         ],
                     )
                     await outbox.run_changed(session, existing.id, now)
-            return RunHandle(existing.id, event.id, event.code, existing.status == "completed")
+            if existing.status == RunStatus.AWAITING_APPROVAL.value:
+                raise InvalidInput(
+                    "the run with this key is awaiting its approval", field="idempotencyKey"
+                )
+            if existing.status == RunStatus.QUEUED.value or existing.lease_until is not None:
+                raise InvalidInput(
+                    "the run with this key is executed by the job runner",
+                    field="idempotencyKey",
+                )
+            return RunHandle(existing.id, event.id, event.code, existing.status in _ENDED)
+
+    async def run_handle(self, run_id: int) -> RunHandle:
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(PayoutRun.event_id, LiquidationEvent.code, PayoutRun.status)
+                    .join(LiquidationEvent, LiquidationEvent.id == PayoutRun.event_id)
+                    .where(PayoutRun.id == run_id)
+                )
+            ).one_or_none()
+        if row is None:
+            raise NotFound(f"no run {run_id}", field="id")
+        event_id, code, status = row
+        return RunHandle(run_id, event_id, code, status in _ENDED)
+
+    async def stop_requested(self, run_id: int) -> bool:
+        async with self._sessions() as session:
+            return bool(
+                await session.scalar(
+                    select(PayoutRun.cancel_requested).where(PayoutRun.id == run_id)
+                )
+            )
 
     async def refresh_counts(self, run_ids: Sequence[int]) -> None:
         async with self._sessions.begin() as session:
@@ -98,14 +140,19 @@ class SqlPayoutStore:
     async def finish_run(self, run_id: int, now: datetime) -> RunSummary:
         async with self._sessions.begin() as session:
             counts: dict[str, Any] = await _store_counts(session, run_id)
+            cancelled = await session.scalar(
+                select(PayoutRun.cancel_requested).where(PayoutRun.id == run_id)
+            )
+            status = RunStatus.CANCELLED if cancelled else RunStatus.COMPLETED
             await session.execute(
                 update(PayoutRun)
                 .where(PayoutRun.id == run_id)
-                .values(status="completed", finished_at=now)
+                .values(status=status.value, finished_at=now, claimed_by=None, lease_until=None)
             )
+            action = "run.cancelled" if cancelled else "run.finished"
             await audit.write(
                 session,
-                [audit.audit_row("run.finished", now, entity="run", run_id=run_id, **counts)],
+                [audit.audit_row(action, now, entity="run", run_id=run_id, **counts)],
             )
             await outbox.run_changed(session, run_id, now)
         return await self.run_summary(run_id)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -144,7 +145,9 @@ class PayoutRun(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("liquidation_events.id"), index=True)
     idempotency_key: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16))  # running | completed
+    # domain.run_workflow.RunStatus: awaiting_approval | queued | running | completed
+    # | cancelled | rejected | expired
+    status: Mapped[str] = mapped_column(String(32))
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     total: Mapped[int] = mapped_column(Integer, default=0)
@@ -152,6 +155,15 @@ class PayoutRun(Base):
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     in_flight: Mapped[int] = mapped_column(Integer, default=0)
+    # The background workflow (migration 0013): what startRun saw, who asked, who runs it.
+    preview: Mapped[dict[str, Any] | None]
+    requested_by_key_id: Mapped[int | None] = mapped_column(Integer)
+    requested_by_owner: Mapped[str | None] = mapped_column(String(200))
+    claimed_by: Mapped[str | None] = mapped_column(String(96))  # host:pid executing it
+    lease_until: Mapped[datetime | None]  # another process may take it over after this
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    progress_evaluated: Mapped[int] = mapped_column(Integer, default=0)
 
 
 # The CHECK constraint's list: every status the lifecycle knows, and nothing else.
@@ -483,3 +495,35 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer)
     succeeded: Mapped[bool] = mapped_column(Boolean)
+
+
+class Approval(Base):
+    """A four-eyes request: one kind per thing approved (a run, a bank account), one
+    audit trail. At most one PENDING request per (kind, subject), by a partial index."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        Index(
+            "uq_approvals_pending_subject",
+            "kind",
+            "subject_id",
+            unique=True,
+            sqlite_where=text("status = 'PENDING'"),
+            postgresql_where=text("status = 'PENDING'"),
+        ),
+        Index("ix_approvals_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # domain.approvals.ApprovalKind
+    subject_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # domain.approvals.ApprovalStatus
+    requested_by_key_id: Mapped[int | None] = mapped_column(Integer)
+    requested_by_owner: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    decided_by_key_id: Mapped[int | None] = mapped_column(Integer)
+    decided_by_owner: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any]]

@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 
 from domain.clock import SystemClock
 from domain.ports import Clock, PaymentProvider, ProviderKind
+from domain.run_workflow import parse_threshold
 from domain.runs import PayoutRunner
 from graph.app import create_app
 from graph.context import AppDeps
@@ -27,6 +28,7 @@ from persistence.event_store import SqlEventStore
 from persistence.merchant_store import SqlMerchantPayouts
 from persistence.migrate import upgrade_async
 from persistence.payee_store import SqlPayees
+from persistence.run_queue import SqlRunQueue
 from persistence.run_store import SqlPayoutStore
 from providers.client import HttpPaymentProvider, in_process_provider, remote_provider
 from providers.mock.bank import MockBank
@@ -84,6 +86,8 @@ class Container:
                 timeout=timedelta(seconds=s.webhook_timeout_s),
                 interval=timedelta(seconds=s.webhook_interval_s),
             ),
+            run_check_interval=timedelta(seconds=s.run_check_interval_s),
+            run_lease=timedelta(seconds=s.run_lease_s),
         )
         return Jobs(
             engine=self.engine,
@@ -106,6 +110,9 @@ class Container:
             clock=self.clock,
             max_page_size=self.settings.max_page_size,
             jobs=self.jobs,
+            run_queue=SqlRunQueue(self.sessions),
+            run_approval_threshold=parse_threshold(self.settings.run_approval_min_total),
+            approval_ttl=timedelta(hours=self.settings.approval_ttl_h),
         )
 
     async def aclose(self) -> None:

@@ -238,6 +238,8 @@ DEMO_OPS_KEY = "pe_ops_demo_operator_key_for_local_use_only"
 DEMO_APPROVER_KEY = "pe_approver_demo_approver_key_for_local_use_only"
 DEMO_AUDITOR_KEY = "pe_auditor_demo_auditor_key_for_local_use_only"
 DEMO_OWNER = "demo@example.com"
+# Four eyes: the approver is another person than the operator who starts runs.
+DEMO_APPROVER_OWNER = "approver@example.com"
 DEMO_MERCHANT_KEYS = {
     "MER-ACME": "pe_payee_demo_acme_agency_local_use_only",
     "MER-FIAZ": "pe_payee_demo_freelancer_fiaz_local_use_only",
@@ -371,7 +373,9 @@ async def _issue_demo_keys(
 ) -> None:
     keys = SqlApiKeys(sessions)
     await keys.issue(Role.OPS, "demo operator", now, key=DEMO_OPS_KEY, owner=DEMO_OWNER)
-    await keys.issue(Role.APPROVER, "demo approver", now, key=DEMO_APPROVER_KEY, owner=DEMO_OWNER)
+    await keys.issue(
+        Role.APPROVER, "demo approver", now, key=DEMO_APPROVER_KEY, owner=DEMO_APPROVER_OWNER
+    )
     await keys.issue(Role.AUDITOR, "demo auditor", now, key=DEMO_AUDITOR_KEY, owner=DEMO_OWNER)
     for reference, key in DEMO_MERCHANT_KEYS.items():
         await keys.issue(
@@ -387,7 +391,7 @@ async def _issue_demo_keys(
 def demo_keys_text() -> str:
     lines = [
         f"  ops (everything)        Authorization: Api-Key {DEMO_OPS_KEY}",
-        f"  approver (reads)        Authorization: Api-Key {DEMO_APPROVER_KEY}",
+        f"  approver (decides runs) Authorization: Api-Key {DEMO_APPROVER_KEY}",
         f"  auditor (reads only)    Authorization: Api-Key {DEMO_AUDITOR_KEY}",
     ]
     for merchant in merchants():

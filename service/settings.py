@@ -69,3 +69,11 @@ class Settings(BaseSettings):
     webhook_allow_private_networks: bool = False
     webhook_timeout_s: float = 10.0
     webhook_interval_s: float = 5.0
+
+    # Payout runs in the background, behind four eyes.
+    # A run waits for an approver when its total in some currency reaches this amount
+    # (major units of that currency); 0: every run; "off": none.
+    run_approval_min_total: str = "0"
+    approval_ttl_h: float = 72.0  # a pending approval expires after this
+    run_lease_s: float = 30.0  # a killed process's run is resumed by another after this
+    run_check_interval_s: float = 1.0  # how often serve/worker look for a queued run

@@ -141,7 +141,12 @@ async def container(
     fake_sleep: FakeSleep,
     call_timeout_s: float,
 ) -> AsyncIterator[Container]:
-    settings = Settings(database_url=database_url, provider_concurrency=16, _env_file=None)
+    settings = Settings(
+        database_url=database_url,
+        provider_concurrency=16,
+        run_approval_min_total="off",  # tests that need four eyes turn it on
+        _env_file=None,
+    )
     built = build(
         settings,
         clock=clock,
@@ -163,14 +168,25 @@ async def seeded(container: Container) -> Container:
 class GraphQLClient:
     """Sends documents as a frontend would; the demo ops key unless told otherwise."""
 
-    def __init__(self, http: httpx.AsyncClient, key: str | None = None) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, key: str | None = None, container: Container | None = None
+    ) -> None:
         from service.demo import DEMO_OPS_KEY
 
         self.http = http
         self.key = key or DEMO_OPS_KEY
+        self.container = container
 
     def as_key(self, key: str) -> GraphQLClient:
-        return GraphQLClient(self.http, key)
+        return GraphQLClient(self.http, key, self.container)
+
+    async def run_to_completion(self, document: str, **variables: object) -> dict:
+        """``startRun`` returns at once with the run queued: send it, let the job runner
+        execute what is queued (as ``serve`` or a ``worker`` would), then send it again with
+        the same key, which answers with the same run, now ended."""
+        await self.data(document, **variables)
+        await execute_queued_runs(self.container)
+        return await self.data(document, **variables)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -194,4 +210,13 @@ async def gql(seeded: Container) -> AsyncIterator[GraphQLClient]:
     app = build_app(seeded, migrate=False, recover=False)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        yield GraphQLClient(http)
+        yield GraphQLClient(http, container=seeded)
+
+
+async def execute_queued_runs(container: Container | None) -> list:
+    """Run the job that claims and executes queued payout runs, until none is left."""
+    assert container is not None, "a GraphQLClient built with its container"
+    outcomes = await container.jobs.execute_queued_runs("manual")
+    failed = [o for o in outcomes if o.status != "succeeded"]
+    assert not failed, failed
+    return outcomes

@@ -285,6 +285,14 @@ class InMemoryPayoutStore:
                 self._state.runs[run.id] = run
             return RunHandle(run.id, event_id, event_code, run.status == "completed")
 
+    async def run_handle(self, run_id: int) -> RunHandle:
+        run = self._state.runs[run_id]
+        code = next(c for c, ident in self._state.events.items() if ident == run.event_id)
+        return RunHandle(run.id, run.event_id, code, run.status == "completed")
+
+    async def stop_requested(self, run_id: int) -> bool:
+        return False
+
     async def load_candidates(self, event_id: int) -> list[Candidate]:
         candidates = []
         for allocation in self._state.allocations:

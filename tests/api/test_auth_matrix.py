@@ -84,8 +84,12 @@ POLICY: dict[str, tuple[str, str, str, str, str, str, str, str]] = {
     "webhookDeliveries":      (U,      U,     U,       A,             A,         A,  A,       A),
     "replayWebhookEvent":     (U,      U,     U,       F,             F,         A,  F,       F),
     "setWebhookEndpointEnabled": (U,   U,     U,       F,             F,         A,  F,       F),
+    "approvals":              (U,      U,     U,       F,             F,         A,  A,       A),
+    "decideApproval":         (U,      U,     U,       F,             F,         F,  A,       F),
+    "cancelRun":              (U,      U,     U,       F,             F,         A,  F,       F),
     # a socket:
     "payoutUpdated":          (U,      U,     U,       F,             A,         A,  A,       A),
+    "runUpdated":             (U,      U,     U,       F,             F,         A,  A,       A),
     "__schema":               (U,      U,     U,       A,             A,         A,  A,       A),
     "__type":                 (U,      U,     U,       A,             A,         A,  A,       A),
 }
@@ -279,6 +283,25 @@ PROBES: dict[str, Probe] = {
             is False
         ),
     ),
+    "approvals": Probe(
+        "{ approvals(first: 10) { edges { node { id status } } } }",
+        none,
+        lambda data, refs: refs["approval"] in {n["id"] for n in edges(data["approvals"])},
+    ),
+    "decideApproval": Probe(
+        "mutation($id: ID!) { decideApproval(input: {approvalId: $id, decision: APPROVE}) "
+        "{ approval { id status } userErrors { code } } }",
+        lambda refs, caller: {"id": refs["approval"]},
+        lambda data, refs: (
+            ((data["decideApproval"] or {}).get("approval") or {}).get("status") == "APPROVED"
+        ),
+    ),
+    "cancelRun": Probe(
+        "mutation($id: ID!) { cancelRun(input: {runId: $id}) "
+        "{ run { id state } userErrors { code } } }",
+        lambda refs, caller: {"id": refs["run_to_cancel"]},
+        lambda data, refs: ((data["cancelRun"] or {}).get("run") or {}).get("state") == "CANCELLED",
+    ),
     "__schema": Probe(
         "{ __schema { queryType { name } types { name } } }",
         none,
@@ -290,7 +313,8 @@ PROBES: dict[str, Probe] = {
         lambda data, refs: data["__type"]["name"] == "Payout",
     ),
 }
-HTTP_OPERATIONS = [operation for operation in POLICY if operation != "payoutUpdated"]
+SOCKETS = {"payoutUpdated", "runUpdated"}
+HTTP_OPERATIONS = [operation for operation in POLICY if operation not in SOCKETS]
 
 
 async def headers_of(caller: str, seeded: Container) -> dict[str, str]:
@@ -356,11 +380,35 @@ async def world(caller: str, gql: GraphQLClient, seeded: Container) -> dict[str,
     refs["key_to_revoke"] = await key_to_revoke(gql)
     refs["held_account"] = await held_account(gql)
     refs["acme_endpoint"] = await acme_endpoint(gql, refs)
+    refs["approval"], refs["run_to_cancel"] = await waiting_runs(seeded)
     if caller in READERS:
         await for_resolve_break(seeded, gql, refs)
         runs = await gql.data("{ runs(first: 1) { edges { node { id } } } }")
         refs["run"] = edges(runs["runs"])[0]["id"]
     return refs
+
+
+async def waiting_runs(seeded: Container) -> tuple[str, str]:
+    """A run the demo operator asked for that awaits its approval (the approval's id),
+    and a queued run (its id)."""
+    from domain.run_workflow import APPROVAL_TTL, Requester
+    from persistence import queries
+    from persistence.run_queue import SqlRunQueue, approval_for_run
+    from service.demo import DEMO_OWNER
+
+    async with seeded.sessions() as session:
+        event = await queries.event_by_ref(session, "LIQ-2024-001")
+    assert event is not None
+    preview = await seeded.runner.preview(event.id)
+    queue = SqlRunQueue(seeded.sessions)
+    now = seeded.clock.now()
+    ops = Requester(1, DEMO_OWNER)
+    waiting = await queue.create_run(event.id, "m-wait", preview, True, ops, APPROVAL_TTL, now)
+    queued = await queue.create_run(event.id, "m-queue", preview, False, ops, APPROVAL_TTL, now)
+    async with seeded.sessions() as session:
+        approval = await approval_for_run(session, waiting)
+    assert approval is not None
+    return str(approval.id), str(queued)
 
 
 def outcome(response: httpx.Response, probe: Probe, refs: dict[str, str]) -> str:
@@ -537,4 +585,37 @@ def test_the_policy_names_every_operation_of_the_schema() -> None:
     roots = (schema.query_type, schema.mutation_type, schema.subscription_type)
     operations = {name for root in roots if root for name in root.fields}
     assert operations | {"__schema", "__type"} == set(POLICY)
-    assert set(PROBES) | {"payoutUpdated"} == set(POLICY)
+    assert set(PROBES) | SOCKETS == set(POLICY)
+
+
+RUN_WATCH = "subscription($run: ID!) { runUpdated(runId: $run) { id state } }"
+
+
+async def test_run_updates_answer_each_caller_as_the_policy_says(
+    served: Served, seeded: Container
+) -> None:
+    _, run = await waiting_runs(seeded)
+    answered = {}
+    for caller in (NO_KEY, WRONG_KEY, REVOKED):
+        headers = await headers_of(caller, seeded)
+        async with opened(served.url) as socket:
+            payload = {"Authorization": headers["Authorization"]} if headers else None
+            await socket.send(type="connection_init", **({"payload": payload} if payload else {}))
+            answered[caller] = U if await socket.closed_with() == 4403 else "open"
+    keys = {
+        OTHER: DEMO_MERCHANT_KEYS["MER-TINY"],
+        OWN: DEMO_MERCHANT_KEYS["MER-ACME"],
+        OPS: DEMO_OPS_KEY,
+        APPROVER: DEMO_APPROVER_KEY,
+        AUDITOR: DEMO_AUDITOR_KEY,
+    }
+    for caller, key in keys.items():
+        async with connected(served.url, key) as socket:
+            await socket.subscribe("1", RUN_WATCH, run=run)
+            message = await socket.receive()
+            if message["type"] == "next" and message["payload"].get("data"):
+                seen = message["payload"]["data"]["runUpdated"]
+                answered[caller] = A if seen == {"id": run, "state": "QUEUED"} else H
+            else:
+                answered[caller] = message["payload"][0]["extensions"]["code"]
+    assert answered == {caller: expected("runUpdated", caller) for caller in CALLERS}

@@ -123,6 +123,8 @@ MUTATIONS = [
     "createPayout",
     "cancelPayout",
     "startRun",
+    "cancelRun",
+    "decideApproval",
     "runReconciliation",
     "resolveBreak",
     "createPayee",
@@ -912,7 +914,35 @@ ONBOARDING_ROWS = [
 ]
 # fmt: on
 
+CANCEL_RUN = """mutation($input: CancelRunInput!) {
+  cancelRun(input: $input) { run { id } userErrors { field code message } } }"""
+DECIDE = """mutation($input: DecideApprovalInput!) {
+  decideApproval(input: $input) { approval { id } userErrors { field code message } } }"""
+
+
+def cancel_run(name: str, category: str, expect: str, run_id: Any) -> Row:
+    return Row("cancelRun", name, category, Gql(CANCEL_RUN, {"input": {"runId": run_id}}), expect)
+
+
+# fmt: off
+WORKFLOW_ROWS = [
+    cancel_run("runId is a boolean", WRONG_TYPE, "INVALID_INPUT", True),
+    cancel_run("runId is null", NULL, "INVALID_INPUT", None),
+    cancel_run("runId is empty", EMPTY, "NOT_FOUND", ""),
+    cancel_run("runId of 100,000 digits", HUGE, "NOT_FOUND", "9" * 100_000),
+    cancel_run("superscript runId", UNICODE, "NOT_FOUND", superscript("1")),
+    cancel_run("unknown runId", UNKNOWN_ID, "NOT_FOUND", "999999"),
+    cancel_run("SQL in runId", SQL, "NOT_FOUND", "1 OR 1=1"),
+    # the ops key decides nothing (four eyes: approver keys only)
+    Row("decideApproval", "an ops key deciding", RULE,
+        Gql(DECIDE, {"input": {"approvalId": "1", "decision": "APPROVE"}}), "FORBIDDEN"),
+    Row("decideApproval", "decision is not an enum value", WRONG_TYPE,
+        Gql(DECIDE, {"input": {"approvalId": "1", "decision": "MAYBE"}}), "INVALID_INPUT"),
+]
+# fmt: on
+
 HOSTILE_INPUTS = [
+    *WORKFLOW_ROWS,
     *EVENT_ROWS,
     *ONBOARDING_ROWS,
     *PAYOUT_ROWS,

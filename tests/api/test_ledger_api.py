@@ -9,7 +9,7 @@ RUN = """mutation { startRun(input: {liquidationEventId: "LIQ-2024-001", idempot
 
 
 async def test_a_submitted_payout_shows_its_hold(gql: GraphQLClient) -> None:
-    await gql.data(RUN)
+    await gql.run_to_completion(RUN)
     page = await gql.data("""{ payouts(filter: {country: "GB", status: SUBMITTED}, first: 1) {
         edges { node { amount { amount currency } payee { id } provider
           ledgerEntries { kind phase side account amount { amount currency } } } } } }""")
@@ -24,7 +24,7 @@ async def test_a_submitted_payout_shows_its_hold(gql: GraphQLClient) -> None:
 
 
 async def test_ledger_accounts_balance_and_payee_balances(gql: GraphQLClient) -> None:
-    await gql.data(RUN)
+    await gql.run_to_completion(RUN)
     accounts = (
         await gql.data("""{ ledgerAccounts { code type currency
         pendingDebits { amount } pendingCredits { amount } postedDebits { amount }

@@ -25,7 +25,8 @@ RETIRE = """mutation($id: ID!) { retireBankAccount(input: {id: $id}) {
   bankAccount { id inUse retiredAt } userErrors { field code message } } }"""
 CREATE_EVENT = """mutation($input: CreateLiquidationEventInput!) {
   createLiquidationEvent(input: $input) { event { code } userErrors { field code message } } }"""
-START_RUN = """mutation($event: ID!) { startRun(input: {liquidationEventId: $event}) {
+START_RUN = """mutation($event: ID!, $key: String) {
+  startRun(input: {liquidationEventId: $event, idempotencyKey: $key}) {
   run { created skipped failed } userErrors { code } } }"""
 PAYOUTS = """query($payee: ID!) { payouts(filter: {payeeId: $payee}) {
   edges { node { status railCode country routingRule event { code } } } } }"""
@@ -80,7 +81,7 @@ async def pay(gql: GraphQLClient, code: str, payee_ids: list[str]) -> dict[str, 
     allocations = [{"payeeId": p, "amount": "1000.00"} for p in payee_ids]
     made = await gql.data(CREATE_EVENT, input={**event, "allocations": allocations})
     assert made["createLiquidationEvent"]["userErrors"] == [], made
-    run = (await gql.data(START_RUN, event=code))["startRun"]
+    run = (await gql.run_to_completion(START_RUN, event=code, key=f"pay-{code}"))["startRun"]
     assert run["userErrors"] == [], run
     return dict(run["run"])
 

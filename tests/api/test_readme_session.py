@@ -19,12 +19,13 @@ import pytest
 from domain.clock import ManualClock
 from graph.console import CONSOLE_PATHS
 from service.bootstrap import Container, build_app
-from service.demo import DEMO_CLOCK_START, plant_unknown_order
-from tests.conftest import GraphQLClient
+from service.demo import DEMO_APPROVER_KEY, DEMO_CLOCK_START, plant_unknown_order
+from tests.conftest import GraphQLClient, execute_queued_runs
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 OPEN_PATHS = ("/", "/health", "/metrics")
+APPROVER_SAYS = "# with the approver key"
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,9 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def demo(seeded: Container) -> Container:
-    """What `serve` adds to the seed: the planted order, and the start-up reconciliation."""
+    """What `serve` adds to the seed: the planted order, the start-up reconciliation, and
+    the default settings (every run waits for an approver)."""
+    seeded.settings = seeded.settings.model_copy(update={"run_approval_min_total": "0"})
     plant_unknown_order(seeded.banks)
     await seeded.jobs.catch_up()
     return seeded
@@ -97,9 +100,12 @@ async def test_the_readme_session_answers_what_the_readme_shows(
     demo: Container, gql: GraphQLClient
 ) -> None:
     for step in session():
-        data = await gql.data(step.document)
+        # A document that says so is sent with the approver's key, as the README tells.
+        caller = gql.as_key(DEMO_APPROVER_KEY) if APPROVER_SAYS in step.document else gql
+        data = await caller.data(step.document)
         if step.shown is not None:
             assert appears(data, step.shown), (step.document, data)
+        await execute_queued_runs(demo)  # what serve's job runner does meanwhile
 
 
 def test_the_readme_names_every_path_open_without_a_key() -> None:

@@ -39,7 +39,7 @@ def total_orders(banks) -> int:
 
 
 async def test_full_run_then_rerun_creates_no_new_orders(gql: GraphQLClient, banks) -> None:
-    first = (await gql.data(START_RUN, event="LIQ-2024-001", key="op-1"))["startRun"]
+    first = (await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key="op-1"))["startRun"]
     assert first["userErrors"] == []
     run = first["run"]
     assert run["status"] == "completed"
@@ -53,7 +53,9 @@ async def test_full_run_then_rerun_creates_no_new_orders(gql: GraphQLClient, ban
     orders_after_first = total_orders(banks)
     assert orders_after_first == run["created"]
 
-    second = (await gql.data(START_RUN, event="LIQ-2024-001", key="op-2"))["startRun"]["run"]
+    second = (await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key="op-2"))["startRun"][
+        "run"
+    ]
     assert second["id"] != run["id"]
     assert second["created"] == 0
     assert second["alreadySubmitted"] == run["created"]
@@ -61,8 +63,13 @@ async def test_full_run_then_rerun_creates_no_new_orders(gql: GraphQLClient, ban
 
 
 async def test_same_idempotency_key_returns_the_same_run(gql: GraphQLClient, banks) -> None:
-    first = (await gql.data(START_RUN, event="LIQ-2024-001", key="same"))["startRun"]["run"]
-    again = (await gql.data(START_RUN, event="LIQ-2024-001", key="same"))["startRun"]["run"]
+    first = (await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key="same"))["startRun"][
+        "run"
+    ]
+    # the same key once more, after the run ended: the same run, nothing run again
+    again = (await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key="same"))["startRun"][
+        "run"
+    ]
     assert again == first
     assert total_orders(banks) == first["created"]
 
@@ -76,7 +83,7 @@ async def test_unknown_event_is_a_user_error_and_writes_nothing(gql: GraphQLClie
 
 
 async def test_japanese_payouts_are_whole_yen_on_zengin(gql: GraphQLClient) -> None:
-    await gql.data(START_RUN, event="LIQ-2024-001", key="jp")
+    await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key="jp")
     page = (await gql.data(PAYOUTS, filter={"country": "JP"}))["payouts"]
     nodes = [e["node"] for e in page["edges"]]
     assert nodes, "the demo has Japanese investors"
@@ -90,7 +97,7 @@ async def test_japanese_payouts_are_whole_yen_on_zengin(gql: GraphQLClient) -> N
 
 
 async def test_filters_and_pagination_walk_every_payout_once(gql: GraphQLClient) -> None:
-    await gql.data(START_RUN, event="LIQ-2024-001", key="pages")
+    await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key="pages")
     seen, after = [], None
     while True:
         page = (await gql.data(PAYOUTS, filter={"eventId": "1"}, first=7, after=after))["payouts"]
@@ -106,7 +113,7 @@ async def test_filters_and_pagination_walk_every_payout_once(gql: GraphQLClient)
 
 
 async def test_trace_reads_as_the_payouts_story(gql: GraphQLClient) -> None:
-    await gql.data(START_RUN, event="LIQ-2024-001", key="trace")
+    await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key="trace")
     node = await gql.data(PAYOUTS, filter={"country": "GB", "status": "SUBMITTED"}, first=1)
     payout_id = node["payouts"]["edges"][0]["node"]["id"]
     body = await gql.data(
@@ -130,12 +137,13 @@ async def test_a_rerun_leaves_paid_payouts_traces_as_they_were(gql: GraphQLClien
     """A re-run's bookkeeping (it found an existing payment order) belongs to the run:
     a payout it did not touch keeps a trace that ends where the payout is."""
     trace = "query($id: ID!) { payout(id: $id) { status trace { action detail } } }"
-    await gql.data(START_RUN, event="LIQ-2024-001", key="first")
+    await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key="first")
     node = await gql.data(PAYOUTS, filter={"country": "JP", "status": "SUBMITTED"}, first=1)
     payout_id = node["payouts"]["edges"][0]["node"]["id"]
     before = (await gql.data(trace, id=payout_id))["payout"]["trace"]
     for key in ("second", "third"):
-        rerun = (await gql.data(START_RUN, event="LIQ-2024-001", key=key))["startRun"]["run"]
+        started = await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key=key)
+        rerun = started["startRun"]["run"]
         assert rerun["alreadySubmitted"] > 0
     after = (await gql.data(trace, id=payout_id))["payout"]["trace"]
     assert after == before
@@ -143,7 +151,7 @@ async def test_a_rerun_leaves_paid_payouts_traces_as_they_were(gql: GraphQLClien
 
 
 async def test_run_lists_its_payouts_and_breakdown(gql: GraphQLClient) -> None:
-    run = (await gql.data(START_RUN, event="LIQ-2024-001", key="r"))["startRun"]["run"]
+    run = (await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key="r"))["startRun"]["run"]
     body = await gql.data(
         """query($id: ID!) { run(id: $id) { id skipped payouts(first: 100) {
               edges { node { status skipReason } } } } }""",
@@ -220,7 +228,7 @@ async def test_create_event_with_total_split_exactly(gql: GraphQLClient) -> None
     assert payload["userErrors"] == []
     assert payload["event"]["total"] == {"amount": "100.00", "currency": "USD"}
     assert payload["event"]["allocationCount"] == 3
-    run = (await gql.data(START_RUN, event="LIQ-SPLIT", key="s"))["startRun"]["run"]
+    run = (await gql.run_to_completion(START_RUN, event="LIQ-SPLIT", key="s"))["startRun"]["run"]
     nodes = (await gql.data(PAYOUTS, filter={"runId": run["id"]}))["payouts"]["edges"]
     amounts = sorted(n["node"]["amount"]["amount"] for n in nodes)
     assert amounts == ["33.33", "33.33", "33.34"]
@@ -240,12 +248,12 @@ async def test_create_event_then_run_pays_in_the_new_event(gql: GraphQLClient, b
     )
     assert body["createLiquidationEvent"]["event"]["total"]["amount"] == "2501.00"
     before = total_orders(banks)
-    run = (await gql.data(START_RUN, event="LIQ-NEW", key="n"))["startRun"]["run"]
+    run = (await gql.run_to_completion(START_RUN, event="LIQ-NEW", key="n"))["startRun"]["run"]
     assert total_orders(banks) == before + run["created"]
 
 
 async def test_providers_each_receive_their_rails(gql: GraphQLClient, banks) -> None:
-    await gql.data(START_RUN, event="LIQ-2024-001", key="kinds")
+    await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key="kinds")
     rails = {kind: {o.body.rail for o in bank.orders.values()} for kind, bank in banks.items()}
     assert rails[ProviderKind.ACH] == {"ACH"}
     assert rails[ProviderKind.WIRE] == {"WIRE"}

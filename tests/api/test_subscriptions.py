@@ -111,7 +111,9 @@ async def until(condition: Callable[[], bool]) -> None:
 
 
 async def run_payouts(gql: GraphQLClient, event: str) -> tuple[str, list[str]]:
-    run = (await gql.data(START_RUN, event=event, key=f"sub-{event}"))["startRun"]["run"]
+    run = (await gql.run_to_completion(START_RUN, event=event, key=f"sub-{event}"))["startRun"][
+        "run"
+    ]
     page = await gql.data(SUBMITTED, run=run["id"])
     return run["id"], [edge["node"]["id"] for edge in page["payouts"]["edges"]]
 
@@ -147,7 +149,8 @@ async def test_a_run_started_elsewhere_reaches_the_subscriber_in_its_final_state
     async with connected(served.url) as socket:
         await socket.subscribe("1")
         await until(lambda: served.feed.listening == 1)
-        run = (await gql.data(START_RUN, event="LIQ-2024-001", key="watched"))["startRun"]["run"]
+        started = await gql.run_to_completion(START_RUN, event="LIQ-2024-001", key="watched")
+        run = started["startRun"]["run"]
         page = await gql.data(
             "query($run: ID!) { payouts(filter: {runId: $run}, first: 100) "
             "{ edges { node { id status } } } }",

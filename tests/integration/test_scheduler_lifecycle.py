@@ -34,7 +34,16 @@ from starlette.applications import Starlette
 
 from domain.clock import ManualClock
 from domain.ports import ProviderKind
-from jobs.scheduled import DISPATCH, EXPIRE, POLL, RECONCILE, VERIFY, WEBHOOKS
+from jobs.scheduled import (
+    DISPATCH,
+    EXECUTE_RUNS,
+    EXPIRE,
+    EXPIRE_APPROVALS,
+    POLL,
+    RECONCILE,
+    VERIFY,
+    WEBHOOKS,
+)
 from jobs.scheduler import CATCH_UP, INTERVAL_MISFIRE_GRACE_S, JobScheduler
 from persistence.db import create_engine, sessionmaker
 from persistence.tables import ProviderCursor, ReconciliationRun
@@ -55,7 +64,7 @@ from tests.jobs_harness import (
     served,
 )
 
-FIXED_IDS = {POLL, DISPATCH, EXPIRE, RECONCILE, VERIFY, WEBHOOKS}
+FIXED_IDS = {POLL, DISPATCH, EXPIRE, RECONCILE, VERIFY, WEBHOOKS, EXECUTE_RUNS, EXPIRE_APPROVALS}
 sqlite_only = only_on("sqlite")
 
 
@@ -100,7 +109,15 @@ async def test_jobs_are_declared_once_with_fixed_ids_and_explicit_misfire_handli
         try:
             jobs = {job.id: job for job in scheduler.scheduler.get_jobs()}
             assert set(jobs) == FIXED_IDS
-            for job_id in (POLL, DISPATCH, EXPIRE, VERIFY, WEBHOOKS):
+            for job_id in (
+                POLL,
+                DISPATCH,
+                EXPIRE,
+                VERIFY,
+                WEBHOOKS,
+                EXECUTE_RUNS,
+                EXPIRE_APPROVALS,
+            ):
                 job = jobs[job_id]
                 assert isinstance(job.trigger, IntervalTrigger)
                 assert job.misfire_grace_time == INTERVAL_MISFIRE_GRACE_S > 1

@@ -87,6 +87,9 @@ ENGINE_ENV = {
     "DISPATCH_INTERVAL_S": "1",
     "STALE_SUBMITTING_AFTER_S": "3",
     "POLL_LEASE_S": "10",  # a killed poller's feeds are free again soon
+    "RUN_APPROVAL_MIN_TOTAL": "off",  # four eyes are tested in tests/api/test_run_workflow.py
+    "RUN_LEASE_S": "10",  # a killed process's run is resumed by another soon
+    "RUN_CHECK_INTERVAL_S": "0.2",
 }
 START_RUN = """
 mutation($event: ID!, $key: String!) {
@@ -227,21 +230,29 @@ class Banks:
 
 
 async def start_run(base_url: str, key: str = RUN_KEY) -> dict[str, Any]:
-    """``startRun`` over HTTP; the run's payload (it answers when the run is done)."""
+    """``startRun`` over HTTP, then the same again (the same key: the same run, harmless)
+    every half second until the run, which serve or a worker executes in the background,
+    has ended; the run's payload. A database that is briefly away (503) is asked again."""
     from service.demo import DEMO_OPS_KEY
 
-    async with httpx.AsyncClient(timeout=httpx.Timeout(FINISH_TIMEOUT_S, connect=10)) as http:
-        response = await http.post(
-            f"{base_url}/graphql",
-            json={"query": START_RUN, "variables": {"event": EVENT, "key": key}},
-            headers={"Authorization": f"Api-Key {DEMO_OPS_KEY}"},
-        )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert "errors" not in body, body["errors"]
-    payload = body["data"]["startRun"]
-    assert payload["userErrors"] == [], payload
-    return dict(payload["run"])
+    async with httpx.AsyncClient(timeout=httpx.Timeout(STEP_TIMEOUT_S, connect=10)) as http:
+        while True:
+            response = await http.post(
+                f"{base_url}/graphql",
+                json={"query": START_RUN, "variables": {"event": EVENT, "key": key}},
+                headers={"Authorization": f"Api-Key {DEMO_OPS_KEY}"},
+            )
+            if response.status_code == 503:
+                await asyncio.sleep(0.5)
+                continue
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert "errors" not in body, body["errors"]
+            payload = body["data"]["startRun"]
+            assert payload["userErrors"] == [], payload
+            if payload["run"]["status"] not in {"queued", "running"}:
+                return dict(payload["run"])
+            await asyncio.sleep(0.5)
 
 
 async def seed(database_url: str, size: int = EVENT_SIZE) -> None:
@@ -350,7 +361,7 @@ class Stage:
         return self.serve
 
     def send_run(self) -> None:
-        """startRun with the run's key, in the background (it answers when the run ends)."""
+        """startRun with the run's key, in the background (asked again until the run ends)."""
         assert not self.run_in_flight()
         self.run = asyncio.create_task(start_run(self.serve_url))
 

@@ -75,7 +75,7 @@ async def event(gql: GraphQLClient, code: str, payee_ids: list[str]) -> None:
 
 
 async def run(gql: GraphQLClient, code: str) -> dict[str, Any]:
-    started = (await gql.data(RUN, event=code))["startRun"]
+    started = (await gql.run_to_completion(RUN, event=code))["startRun"]
     assert started["userErrors"] == [], started
     found = dict(started["run"])
     found["skipBreakdown"] = {r["reason"]: r["count"] for r in found["skipBreakdown"]}

@@ -22,6 +22,8 @@ class BankAccount:
     country: str | None
     currency: str | None
     details: Mapping[str, str]
+    # The reason code that flagged the account as unusable (domain.reason_codes), if any.
+    flag_code: str | None = None
 
     @property
     def has_us_routing(self) -> bool:

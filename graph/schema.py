@@ -27,7 +27,7 @@ from domain.events import EVENT_CODE, EventInput, plan_event
 from domain.events import AllocationInput as DomainAllocation
 from domain.idempotency import key_problem
 from domain.merchant_payouts import parse_request
-from graph import keys, onboarding
+from graph import keys, onboarding, reasons
 from graph import reconciliation as ops
 from graph.context import Info
 from graph.errors import (
@@ -260,6 +260,11 @@ class Query:
     me: keys.Me = strawberry.field(resolver=keys.me, description="Who is calling.")
     api_keys: Connection[keys.ApiKeyNode] = strawberry.field(
         resolver=keys.api_keys_page, description="API keys, newest first.", permission_classes=READ
+    )
+    reason_codes: list[reasons.ReasonCode] = strawberry.field(
+        resolver=reasons.reason_code_table,
+        description="Provider failure and return codes the engine knows, and what each means.",
+        permission_classes=READ,
     )
 
 

@@ -99,6 +99,13 @@ class BankAccount(Base):
     # Accounts are never changed or deleted (a payout names the one it was sent to):
     # one that is no longer used is retired.
     retired_at: Mapped[datetime | None]
+    # Set when a payout to it failed or came back with a code that says the account is
+    # unusable (domain.reason_codes); runs skip it, the payee adds a new account.
+    flagged_at: Mapped[datetime | None]
+    flag_code: Mapped[str | None] = mapped_column(String(64))
+    flagged_by_payout_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("payouts.id", use_alter=True)
+    )
 
 
 class LiquidationEvent(Base):

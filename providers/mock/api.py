@@ -126,6 +126,8 @@ def _error(error: BankError | InvalidInput) -> Response:
     if isinstance(error, InvalidInput):
         error = BankError(400, error.code.lower(), error.message)
     body = {"error": error.error, "message": error.message}
+    if error.reason_code is not None:
+        body["reason_code"] = error.reason_code
     return JSONResponse(body, status_code=error.status_code, headers=error.headers)
 
 

@@ -1,7 +1,8 @@
 """The rows of the CSV exports, read a chunk at a time on a server-side cursor.
 
 ``session.stream`` with ``yield_per`` keeps one chunk in memory on PostgreSQL (a
-named cursor) and on SQLite (fetchmany), so a run of any size exports in flat memory.
+named cursor, in a REPEATABLE READ transaction: one snapshot) and on SQLite
+(fetchmany), so a run of any size exports in flat memory.
 """
 
 from __future__ import annotations
@@ -97,6 +98,10 @@ async def _stream(
     sessions: async_sessionmaker[AsyncSession], query: Select[Any], chunk: int
 ) -> AsyncIterator[list[Any]]:
     async with sessions() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # A named cursor lives in a transaction (the read pool autocommits), and one
+            # snapshot makes the export consistent however long the client reads.
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         result = await session.stream(query.execution_options(yield_per=chunk))
         async for partition in result.partitions():
             yield list(partition)

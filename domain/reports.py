@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from domain.money import Money
+from domain.money import exponent
 from domain.reason_codes import explain
 
 RUN_COLUMNS = (
@@ -54,7 +54,7 @@ BREAK_COLUMNS = (
     "resolved_by",
     "resolution_note",
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_CHARS = frozenset("=+-@\t\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,36 +97,53 @@ def safe_cell(value: object) -> str:
     """The cell's text; one a spreadsheet would evaluate is quoted with an apostrophe."""
     if value is None:
         return ""
+    if type(value) is str:
+        return _text(value)
     text = value.isoformat() if isinstance(value, date | datetime) else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return _text(text)
+
+
+def _text(text: str | None) -> str:
+    if not text:
+        return ""
+    return "'" + text if text[0] in _FORMULA_CHARS else text
+
+
+def _major(minor: int, currency: str) -> str:
+    """``Money(minor, currency).to_decimal_string()`` without building a Money per cell."""
+    places = exponent(currency)
+    sign = "-" if minor < 0 else ""
+    whole, frac = divmod(abs(minor), 10**places)
+    return f"{sign}{whole}.{frac:0{places}d}" if places else f"{sign}{whole}"
 
 
 def run_cells(row: RunReportRow) -> list[str]:
+    """The row's cells. Text that comes from users or providers goes through ``_text``;
+    ids, amounts, currencies, statuses and dates are the engine's own and safe."""
     reason = explain(row.failure_code)
-    target = (
-        Money(row.target_amount_minor, row.target_currency).to_decimal_string()
-        if row.target_amount_minor is not None and row.target_currency
-        else None
-    )
-    values: tuple[object, ...] = (
-        row.payout_id,
-        row.external_id,
-        row.name,
-        row.country,
-        row.rail,
-        Money(row.amount_minor, row.currency).to_decimal_string(),
+    target, target_currency = row.target_amount_minor, row.target_currency
+    if target is None or not target_currency:
+        target_cells = ["", ""]
+    else:
+        target_cells = [_major(target, target_currency), target_currency]
+    settles = row.expected_settlement_date
+    return [
+        str(row.payout_id),
+        _text(row.external_id),
+        _text(row.name),
+        _text(row.country),
+        _text(row.rail),
+        _major(row.amount_minor, row.currency),
         row.currency,
-        target,
-        row.target_currency if target is not None else None,
-        row.fx_rate,
+        *target_cells,
+        _text(row.fx_rate),
         row.status,
-        row.skip_reason,
-        row.provider_order_id,
-        row.expected_settlement_date,
-        row.failure_code,
-        reason.category.value if reason else None,
-    )
-    return [safe_cell(value) for value in values]
+        _text(row.skip_reason),
+        _text(row.provider_order_id),
+        settles.isoformat() if settles is not None else "",
+        _text(row.failure_code),
+        reason.category.value if reason is not None else "",
+    ]
 
 
 def break_cells(row: BreakReportRow) -> list[str]:

@@ -8,6 +8,7 @@ from datetime import date
 
 import pytest
 
+from domain.money import Money
 from domain.reports import RUN_COLUMNS, RunReportRow, encode, run_cells, safe_cell
 
 
@@ -59,3 +60,18 @@ def test_encoded_rows_read_back_as_written() -> None:
     cells = run_cells(row())
     text = encode([RUN_COLUMNS, cells])
     assert list(csv.reader(io.StringIO(text))) == [list(RUN_COLUMNS), cells]
+
+
+@pytest.mark.parametrize("currency", ["USD", "JPY", "BHD", "EUR"])
+@pytest.mark.parametrize("minor", [0, 1, 99, 100, 123456789, 10**15])
+def test_amounts_read_as_the_apis_money_strings(currency: str, minor: int) -> None:
+    cells = dict(
+        zip(RUN_COLUMNS, run_cells(row(amount_minor=minor, currency=currency)), strict=True)
+    )
+    assert cells["amount"] == Money(minor, currency).to_decimal_string()
+
+
+def test_a_payout_with_no_target_amount_has_empty_target_cells() -> None:
+    skipped = row(target_amount_minor=None, target_currency="JPY", status="skipped")
+    cells = dict(zip(RUN_COLUMNS, run_cells(skipped), strict=True))
+    assert (cells["target_amount"], cells["target_currency"]) == ("", "")

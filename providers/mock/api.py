@@ -32,7 +32,7 @@ from providers.codec import (
     parse_timestamp,
     timestamp_to_json,
 )
-from providers.mock.admin import advance_clock, inject_discrepancy
+from providers.mock.admin import advance_clock, force_outcome, inject_discrepancy
 from providers.mock.config import Fault
 from providers.mock.errors import BankError
 from providers.mock.orders import StatusEvent, StoredOrder
@@ -57,6 +57,7 @@ def build_app(bank: MockBank) -> Starlette:
             Route("/v1/fx_quotes", _guarded(fx_quote), methods=["GET"]),
             Route("/_admin/advance", _admin(advance_clock), methods=["POST"]),
             Route("/_admin/discrepancies", _admin(inject_discrepancy), methods=["POST"]),
+            Route("/_admin/outcomes", _admin(force_outcome), methods=["POST"]),
             Route("/health", health, methods=["GET"]),
         ]
     )

@@ -75,3 +75,22 @@ async def test_a_refused_account_says_the_scheme_code_beside_the_error() -> None
         )
     assert response.status_code == 422
     assert (response.json()["error"], response.json()["reason_code"]) == ("account_closed", "R02")
+
+
+async def test_a_served_bank_takes_a_forced_outcome_over_http() -> None:
+    bank = make_bank()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=bank.app), base_url="http://bank"
+    ) as http:
+        bad = await http.post(
+            "/_admin/outcomes", json={"account": "1", "status": "completed", "code": "R01"}
+        )
+        set_ = {"account": "123456789", "status": "returned", "code": "R10"}
+        good = await http.post("/_admin/outcomes", json=set_)
+        created = await http.post(
+            "/v1/payment_orders", json=order_body(), headers={"Idempotency-Key": "k"}
+        )
+    assert bad.status_code == 400 and good.json() == set_
+    bank.advance(timedelta(days=3))
+    event = status(bank, created.json()["id"])
+    assert (event.status, event.failure_code) == (OrderStatus.RETURNED, "R10")

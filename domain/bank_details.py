@@ -24,6 +24,8 @@ class BankAccount:
     details: Mapping[str, str]
     # Why verification of payee holds payouts to it (``domain.verification``), if it does.
     hold: str | None = None
+    # The reason code that flagged the account as unusable (domain.reason_codes), if any.
+    flag_code: str | None = None
 
     @property
     def has_us_routing(self) -> bool:

@@ -19,6 +19,7 @@ from domain.errors import UnknownCountry, UnsupportedPaymentMethod
 from domain.money import Money, convert
 from domain.ports import ProviderKind
 from domain.rails import PaymentMethod, Rail
+from domain.reason_codes import explain
 from domain.routing import RailDecision, normalize_country, payable_method, route
 
 
@@ -30,6 +31,7 @@ class SkipReason(StrEnum):
     MISSING_EXTERNAL_ACCOUNT = "missing_external_account"
     INVALID_BANK_ACCOUNT = "invalid_bank_account"
     BANK_ACCOUNT_UNVERIFIED = "bank_account_unverified"
+    BANK_ACCOUNT_FLAGGED = "bank_account_flagged"
     AMOUNT_ABOVE_RAIL_LIMIT = "amount_above_rail_limit"
     UNKNOWN_COUNTRY = "unknown_country"
     UNSUPPORTED_CURRENCY = "unsupported_currency"
@@ -115,6 +117,21 @@ def _account_findings(decision: RailDecision, account: BankAccount | None) -> li
     return [Finding(SkipReason.INVALID_BANK_ACCOUNT, "; ".join(problems))]
 
 
+def _flagged(account: BankAccount | None) -> list[Finding]:
+    if account is None or account.flag_code is None:
+        return []
+    return [Finding(SkipReason.BANK_ACCOUNT_FLAGGED, flagged_detail(account.flag_code))]
+
+
+def flagged_detail(code: str) -> str:
+    reason = explain(code)
+    meaning = f" ({reason.description.lower()})" if reason is not None else ""
+    return (
+        f"a payment to this bank account came back {code}{meaning}; "
+        "the payee needs a new bank account"
+    )
+
+
 # Only the cross-border provider converts currencies; ACH and wire pay what they are sent.
 _CONVERTS = frozenset({ProviderKind.CROSS_BORDER})
 
@@ -159,6 +176,7 @@ def check_eligibility(
         )
     elif account.hold:
         findings.append(Finding(SkipReason.BANK_ACCOUNT_UNVERIFIED, account.hold))
+    findings += _flagged(account)
     decision = None
     if country is not None and method is not None:
         decision = route(

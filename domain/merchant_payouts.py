@@ -78,6 +78,7 @@ class PlannedPayout:
 # What a finding that makes an account unpayable means for the request's fields.
 _REFUSALS = {
     SkipReason.INVALID_BANK_ACCOUNT: ("bank_account_id", ErrorCode.INVALID_BANK_ACCOUNT),
+    SkipReason.BANK_ACCOUNT_FLAGGED: ("bank_account_id", ErrorCode.BANK_ACCOUNT_FLAGGED),
     SkipReason.INVALID_AMOUNT: ("amount", ErrorCode.INVALID_AMOUNT),
     SkipReason.AMOUNT_ABOVE_RAIL_LIMIT: ("amount", ErrorCode.AMOUNT_ABOVE_RAIL_LIMIT),
     # A rail that pays another currency and cannot convert: the request's currency is wrong.

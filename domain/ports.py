@@ -109,6 +109,7 @@ class SubmitResult:
     error_code: str | None = None
     error_message: str | None = None
     attempts: tuple[Attempt, ...] = field(default=())
+    reason_code: str | None = None  # a refusal's scheme code (R02, AC04), when the provider says
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from domain.auth import NOBODY, SCHEME, Caller, parse_authorization
 from graph import console
 from graph.context import AppDeps, Context, Reads
 from graph.errors import ErrorCode
+from graph.reports import report_routes
 from graph.schema import build_schema
 from persistence import queries
 from persistence.api_keys import find_caller
@@ -317,6 +318,7 @@ def create_app(
         # Every method reaches the gates, so that a PUT is told why in JSON too.
         Route("/graphql", AuthGate(deps, HttpContract(max_request_bytes, graphql))),
         WebSocketRoute("/graphql", graphql),  # authenticated by GraphQLApp.on_ws_connect
+        *report_routes(deps),  # CSV exports, same keys; readers only
         *console.console_routes(),
     ]
     return Starlette(routes=routes, lifespan=_stopping(feed, lifespan))

@@ -27,7 +27,7 @@ from domain.events import EVENT_CODE, EventInput, plan_event
 from domain.events import AllocationInput as DomainAllocation
 from domain.idempotency import key_problem
 from domain.merchant_payouts import parse_request
-from graph import keys, onboarding, run_workflow, verification, webhooks
+from graph import keys, onboarding, reasons, run_workflow, verification, webhooks
 from graph import reconciliation as ops
 from graph.context import Info
 from graph.errors import (
@@ -279,6 +279,12 @@ class Query:
         after: str | None = None,
     ) -> Connection[run_workflow.Approval]:
         return await run_workflow.approvals_page(info, filter, first, after)
+
+    reason_codes: list[reasons.ReasonCode] = strawberry.field(
+        resolver=reasons.reason_code_table,
+        description="Provider failure and return codes the engine knows, and what each means.",
+        permission_classes=READ,
+    )
 
 
 @strawberry.input

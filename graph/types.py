@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from domain import eligibility, ledger, lifecycle, new_accounts, rails, routing
+from domain import eligibility, ledger, lifecycle, new_accounts, rails, reason_codes, routing
 from domain.errors import Problem
 from domain.money import Money as DomainMoney
 from graph.account_verification import BankAccountVerification
 from graph.context import Info
 from graph.pagination import Connection, connection, decode_cursor, page_size
+from graph.reasons import AccountFlag, FailureCategory
 from persistence import queries, tables
 
 # The API's enums are the domain's, registered with Strawberry under these names.
@@ -132,6 +133,11 @@ class BankAccount:
         description="The rail that pays this account for the payee as it is now."
     )
     verification: BankAccountVerification
+    flag: AccountFlag | None = strawberry.field(
+        default=None,
+        description="Set when a payment came back with a code that makes the account "
+        "unusable; runs skip it (bank_account_flagged) until the payee adds a new account.",
+    )
 
     @classmethod
     def of(cls, row: tables.BankAccount, rail_code: str | None = None) -> BankAccount:
@@ -148,6 +154,7 @@ class BankAccount:
             created_at=row.created_at,
             rail_code=rail_code,
             verification=BankAccountVerification.of(row),
+            flag=AccountFlag.of(row.flag_code, row.flagged_at, row.flagged_by_payout_id),
         )
 
 
@@ -414,6 +421,21 @@ class Payout:
     @strawberry.field
     def rail(self) -> Rail | None:
         return Rail.of(rails.rail_by_code(self.rail_code)) if self.rail_code else None
+
+    @strawberry.field(description="What `failureCode` means (OTHER for a code not in the table).")
+    def failure_category(self) -> FailureCategory | None:
+        reason = reason_codes.explain(self.failure_code)
+        return reason.category if reason else None
+
+    @strawberry.field(description="Whether paying again can work, given `failureCode`.")
+    def retryable(self) -> bool | None:
+        reason = reason_codes.explain(self.failure_code)
+        return reason.retryable if reason else None
+
+    @strawberry.field(description="The failure or return code in words.")
+    def failure_description(self) -> str | None:
+        reason = reason_codes.explain(self.failure_code)
+        return reason.description if reason else None
 
     @strawberry.field
     async def payee(self, info: Info) -> Payee:

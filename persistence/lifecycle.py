@@ -21,7 +21,7 @@ from domain import ledger
 from domain.errors import IllegalTransition, LedgerInconsistent
 from domain.lifecycle import LedgerEffect, Path, PayoutStatus, Trigger
 from domain.money import Money
-from persistence import audit, ledger_store, outbox
+from persistence import account_flags, audit, ledger_store, outbox
 from persistence.sql import dialect_insert
 from persistence.tables import Payout
 
@@ -123,6 +123,7 @@ async def advance(
         applied[m.payout_id] = _join(before, m) if before else m
     chosen = list(applied.values())
     await _write_statuses(session, rows, chosen, now)
+    await account_flags.flag(session, rows, chosen, now)
     done = [(m.payout_id, m.path, _merged(rows[m.payout_id], m), m.detail, m.notes) for m in chosen]
     await _effects_and_audit(session, done, now, actor, run_id, None)
     return chosen

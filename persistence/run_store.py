@@ -429,7 +429,10 @@ def _result_rows(
 def _answer_values(r: SubmissionResult) -> dict[str, Any]:
     order = r.result.order
     if order is None:
-        return {"failure_code": r.result.error_code, "failure_reason": r.result.error_message}
+        return {
+            "failure_code": r.result.reason_code or r.result.error_code,
+            "failure_reason": r.result.error_message,
+        }
     return {
         "provider_order_id": order.order_id,
         "target_amount_minor": order.target_amount.minor if order.target_amount else None,
@@ -497,6 +500,7 @@ def account_from_row(row: BankAccountRow) -> BankAccount:
         currency=row.currency,
         details=dict(row.details),
         hold=hold_of(row),
+        flag_code=row.flag_code,
     )
 
 

@@ -113,6 +113,13 @@ class BankAccount(Base):
     cleared_at: Mapped[datetime | None]
     cleared_by: Mapped[str | None] = mapped_column(String(200))
     clear_note: Mapped[str | None] = mapped_column(String(500))
+    # Set when a payout to it failed or came back with a code that says the account is
+    # unusable (domain.reason_codes); runs skip it, the payee adds a new account.
+    flagged_at: Mapped[datetime | None]
+    flag_code: Mapped[str | None] = mapped_column(String(64))
+    flagged_by_payout_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("payouts.id", use_alter=True)
+    )
 
 
 class LiquidationEvent(Base):

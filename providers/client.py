@@ -98,6 +98,11 @@ class Reply:
         return code if isinstance(code, str) else self.result
 
     @property
+    def reason_code(self) -> str | None:
+        code = self.body.get("reason_code") if self.has_body else None
+        return code if isinstance(code, str) and code else None
+
+    @property
     def error_message(self) -> str:
         message = self.body.get("message") if self.has_body else None
         return message if isinstance(message, str) else (self.detail or self.result)
@@ -306,7 +311,9 @@ def _submit_result(reply: Reply, attempts: tuple[Attempt, ...]) -> SubmitResult:
             )
         return SubmitResult(SubmitOutcome.ACCEPTED, order, attempts=attempts)
     outcome = SubmitOutcome.UNAVAILABLE if reply.retryable else SubmitOutcome.REJECTED
-    return SubmitResult(outcome, None, reply.error_code, reply.error_message, attempts)
+    return SubmitResult(
+        outcome, None, reply.error_code, reply.error_message, attempts, reply.reason_code
+    )
 
 
 def _body_or_raise(reply: Reply, what: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``payout-engine``: serve, worker, migrate, seed, run, reconcile, keys, mock-provider.
+"""``payout-engine``: serve, worker, migrate, seed, run, reconcile, keys, report, mock-provider.
 
 A command imports what it needs when it runs: the web stack, SQLAlchemy, Alembic and
 the engine's wiring take seconds to import, and ``--help`` needs none of them.
@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -34,6 +37,8 @@ app = typer.Typer(
 )
 keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
+report = typer.Typer(help="Export CSV reports (stdout, or --output FILE).", no_args_is_help=True)
+app.add_typer(report, name="report")
 console = Console()
 FIRST_KEY_HINT = (
     "no API key yet: create one with  payout-engine keys create --role ops --owner you@example.com"
@@ -438,6 +443,67 @@ def mock_provider(
         failure_rate=failure_rate,
     )
     serve_bank(kind, host, port, config, clock_speed=clock_speed)
+
+
+async def _export(
+    settings: Settings, output: Path | None, run_id: int | None, status: str | None
+) -> bool:
+    """Write the run report (``run_id``) or the breaks report; False: no such run."""
+    from persistence import report_store
+    from persistence.db import create_engine, sessionmaker
+
+    engine = create_engine(settings.database_url, reads_only=True)
+    sessions = sessionmaker(engine)
+    try:
+        if run_id is not None and not await report_store.run_exists(sessions, run_id):
+            return False
+        chunks = (
+            report_store.run_csv(sessions, run_id)
+            if run_id is not None
+            else report_store.breaks_csv(sessions, status)
+        )
+        with (
+            open(output, "w", newline="", encoding="utf-8") if output else nullcontext(sys.stdout)
+        ) as out:
+            async for chunk in chunks:
+                out.write(chunk)
+        return True
+    finally:
+        await engine.dispose()
+
+
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="write to this file, not stdout")
+]
+
+
+@report.command("run")
+def report_run(
+    ident: Annotated[int, typer.Argument(metavar="ID", help="the run's id")],
+    output: OutputOption = None,
+) -> None:
+    """One row per payout of the run: payee, route, amounts, status, failure code."""
+    settings = _settings()
+    _migrated(settings)
+    if not asyncio.run(_export(settings, output, ident, None)):
+        Console(stderr=True).print(f"no payout run {ident}", markup=False)
+        raise typer.Exit(1)
+
+
+@report.command("breaks")
+def report_breaks(
+    status: Annotated[
+        str | None, typer.Option(help="open, resolved or auto_resolved (default: all)")
+    ] = None,
+    output: OutputOption = None,
+) -> None:
+    """Every reconciliation break, oldest first, with the evidence on both sides."""
+    if status is not None and status not in ("open", "resolved", "auto_resolved"):
+        Console(stderr=True).print("--status is open, resolved or auto_resolved", markup=False)
+        raise typer.Exit(2)
+    settings = _settings()
+    _migrated(settings)
+    asyncio.run(_export(settings, output, None, status))
 
 
 if __name__ == "__main__":

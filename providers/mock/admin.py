@@ -15,6 +15,9 @@ the fault gate and the stats: they are the tester's hands, not traffic.
 
 and answers ``{"kind", "order_id"}``. Malformed input is a 400 naming the field,
 an unknown order a 404, a key that already has an order a 409.
+
+``POST /_admin/outcomes`` takes ``{"account", "status": "failed" | "returned",
+"code"}``: that account's next orders end so, with that reason code.
 """
 
 from __future__ import annotations
@@ -61,6 +64,17 @@ async def inject_discrepancy(request: Request, bank: MockBank) -> Response:
     if inject is None:
         raise BankError(400, "unknown_discrepancy", f"kind is one of: {', '.join(INJECTORS)}")
     return JSONResponse({"kind": kind, "order_id": inject(bank, data)})
+
+
+async def force_outcome(request: Request, bank: MockBank) -> Response:
+    """``{"account": <number or IBAN>, "status": "failed" | "returned", "code": "R03"}``:
+    orders to that account from now on end so, with that reason code."""
+    data = await json_object(request)
+    account, code, status = text_field(data, "account"), text_field(data, "code"), _status(data)
+    if status not in (OrderStatus.FAILED, OrderStatus.RETURNED):
+        raise BankError(400, "invalid_request", "status is failed or returned")
+    bank.set_outcome(account, status, code)
+    return JSONResponse({"account": account, "status": status.value, "code": code})
 
 
 def _missing(bank: MockBank, data: dict[str, Any]) -> str:

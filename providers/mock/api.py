@@ -32,7 +32,7 @@ from providers.codec import (
     parse_timestamp,
     timestamp_to_json,
 )
-from providers.mock.admin import advance_clock, inject_discrepancy
+from providers.mock.admin import advance_clock, force_outcome, inject_discrepancy
 from providers.mock.config import Fault
 from providers.mock.errors import BankError
 from providers.mock.orders import StatusEvent, StoredOrder
@@ -59,6 +59,7 @@ def build_app(bank: MockBank) -> Starlette:
             Route("/v1/account-verifications", _guarded(verify_account), methods=["POST"]),
             Route("/_admin/advance", _admin(advance_clock), methods=["POST"]),
             Route("/_admin/discrepancies", _admin(inject_discrepancy), methods=["POST"]),
+            Route("/_admin/outcomes", _admin(force_outcome), methods=["POST"]),
             Route("/health", health, methods=["GET"]),
         ]
     )
@@ -128,6 +129,8 @@ def _error(error: BankError | InvalidInput) -> Response:
     if isinstance(error, InvalidInput):
         error = BankError(400, error.code.lower(), error.message)
     body = {"error": error.error, "message": error.message}
+    if error.reason_code is not None:
+        body["reason_code"] = error.reason_code
     return JSONResponse(body, status_code=error.status_code, headers=error.headers)
 
 

@@ -118,6 +118,7 @@ class MockBank:
         self._index = OrderIndex(self._orders)
         self._script: deque[Fault] = deque()
         self._rejected: set[str] = set()
+        self._outcomes: dict[str, lifecycle.Outcome] = {}  # account value -> forced fate
         self._random = random.Random(self.config.seed)
         self._bucket = _bucket(self.config)
         self.verifier = Verifier(self.config)
@@ -143,6 +144,11 @@ class MockBank:
 
     def reject_accounts(self, *account_numbers_or_ibans: str) -> None:
         self._rejected.update(account_numbers_or_ibans)
+
+    def set_outcome(self, account_number_or_iban: str, status: OrderStatus, code: str) -> None:
+        """Orders created from now on to this account fail (at settlement time) or come
+        back (a day after completing) with ``code``, whatever the seed draws."""
+        self._outcomes[account_number_or_iban] = lifecycle.Outcome(OrderStatus(status), code)
 
     def count_orders_for(self, idempotency_key: str) -> int:
         return len(self._keys.get(idempotency_key, ()))
@@ -284,7 +290,10 @@ class MockBank:
             raise BankError(400, "unsupported_rail", f"{self.kind} does not serve {body.rail!r}")
         self._check_currencies(body)
         if body.account_values() & self._rejected:
-            raise BankError(422, "account_closed", "the beneficiary account is closed")
+            code = "R02" if body.rail in lifecycle.ACH_RAILS else "AC04"
+            raise BankError(
+                422, "account_closed", "the beneficiary account is closed", reason_code=code
+            )
 
     def serves_rail(self, rail: str) -> bool:
         """A rail of the table is served by its provider; the cross-border bank, like a
@@ -313,8 +322,14 @@ class MockBank:
             amount=body.amount,
             target_amount=target_amount,
             fx_rate=rate,
-            lifecycle=lifecycle.plan(self.config, order_id, self.now(), body.rail),
+            lifecycle=lifecycle.plan(
+                self.config, order_id, self.now(), body.rail, self._forced_outcome(body)
+            ),
         )
+
+    def _forced_outcome(self, body: OrderBody) -> lifecycle.Outcome | None:
+        forced = (self._outcomes.get(value) for value in sorted(body.account_values()))
+        return next((outcome for outcome in forced if outcome is not None), None)
 
     def _order_id(self, idempotency_key: str) -> str:
         hashed = digest(self.config.seed, self.kind, idempotency_key)[:20]

@@ -14,9 +14,11 @@ class BankError(Exception):
         error: str,
         message: str,
         headers: Mapping[str, str] | None = None,
+        reason_code: str | None = None,  # the scheme's code (R02, AC04) of a refused payment
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.error = error
         self.message = message
         self.headers = dict(headers or {})
+        self.reason_code = reason_code

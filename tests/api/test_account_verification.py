@@ -8,6 +8,7 @@ already paid, with ``bank_account_unverified``, until an operator clears it.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import pytest
@@ -36,7 +37,8 @@ CLEAR = f"""mutation($id: ID!, $note: String!) {{ verifyBankAccount(input: {{id:
   {{ bankAccount {{ id {VERIFICATION} }} userErrors {{ field code message }} }} }}"""
 EVENT = """mutation($input: CreateLiquidationEventInput!) {
   createLiquidationEvent(input: $input) { event { code } userErrors { code } } }"""
-RUN = """mutation($event: ID!) { startRun(input: {liquidationEventId: $event}) {
+RUN = """mutation($event: ID!, $key: String) {
+  startRun(input: {liquidationEventId: $event, idempotencyKey: $key}) {
   run { created skipped skipBreakdown { reason count } } userErrors { code } } }"""
 PAYOUTS = """query($payee: ID!) { payouts(filter: {payeeId: $payee}) {
   edges { node { id status event { code } } } } }"""
@@ -75,7 +77,8 @@ async def event(gql: GraphQLClient, code: str, payee_ids: list[str]) -> None:
 
 
 async def run(gql: GraphQLClient, code: str) -> dict[str, Any]:
-    started = (await gql.run_to_completion(RUN, event=code))["startRun"]
+    key = f"{code}-{uuid.uuid4().hex}"  # one run, sent again to read it once executed
+    started = (await gql.run_to_completion(RUN, event=code, key=key))["startRun"]
     assert started["userErrors"] == [], started
     found = dict(started["run"])
     found["skipBreakdown"] = {r["reason"]: r["count"] for r in found["skipBreakdown"]}

@@ -65,6 +65,7 @@ POLICY: dict[str, tuple[str, str, str, str, str, str, str, str]] = {
     "jobRuns":                (U,      U,     U,       F,             F,         A,  A,       A),
     "me":                     (U,      U,     U,       A,             A,         A,  A,       A),
     "apiKeys":                (U,      U,     U,       F,             F,         A,  A,       A),
+    "reasonCodes":            (U,      U,     U,       F,             F,         A,  A,       A),
     "createPayout":           (U,      U,     U,       H,             A,         A,  F,       F),
     "cancelPayout":           (U,      U,     U,       H,             A,         A,  F,       F),
     "createLiquidationEvent": (U,      U,     U,       F,             F,         A,  F,       F),
@@ -158,6 +159,7 @@ PROBES: dict[str, Probe] = {
     "jobRuns": Probe("{ jobRuns { edges { cursor } } }", none, present("jobRuns")),
     "me": Probe("{ me { role prefix } }", none, present("me")),
     "apiKeys": Probe("{ apiKeys { edges { node { id } } } }", none, present("apiKeys")),
+    "reasonCodes": Probe("{ reasonCodes { code category } }", none, present("reasonCodes")),
     "createApiKey": Probe(
         """mutation { createApiKey(input: {name: "matrix", role: AUDITOR, owner: "m@example.com"})
         { apiKey { id } secret userErrors { code } } }""",

@@ -119,12 +119,16 @@ async def test_only_those_paths_and_the_graphiql_page_answer_without_a_key(
 ) -> None:
     app = build_app(seeded, migrate=False, recover=False)
     console_pages = {p for path in CONSOLE_PATHS for p in (path, f"{path}/{{rest:path}}")}
+    reports = {"/reports/runs/{run_id:int}.csv", "/reports/breaks.csv"}
     assert {getattr(route, "path", None) for route in app.routes} == {
         *OPEN_PATHS,
         "/graphql",
         "/assets",  # the console's static scripts and styles, no data
         *console_pages,  # the console's HTML page again, for a reload on a console URL
+        *reports,
     }
+    for path in ("/reports/runs/1.csv", "/reports/breaks.csv"):
+        assert (await gql.http.get(path, headers={"Accept": "text/html"})).status_code == 401
     for path in OPEN_PATHS:
         assert (await gql.http.get(path)).status_code == 200, path
     page = await gql.http.get("/graphql", headers={"Accept": "text/html"})

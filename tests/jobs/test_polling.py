@@ -14,6 +14,7 @@ from domain.clock import ManualClock
 from domain.merchant_payouts import PayoutRequest
 from domain.money import Money
 from domain.ports import ProviderKind
+from domain.reason_codes import flags_account
 from persistence.merchant_store import Outcome, SqlMerchantPayouts
 from persistence.tables import BankAccount, JobRun, LedgerAccount, Payee, ProviderCursor
 from providers.mock.bank import MockBank
@@ -90,10 +91,15 @@ async def test_settlement_moves_each_payout_with_one_posting_and_one_audit_row_p
         pid: TRANSFERS[status] for pid, status in expected.items()
     }
     steps: dict[int, list[tuple[str, str, str]]] = {pid: [] for pid in expected}
+    flagged = set()
     for row in await audit_since(seeded, before):
+        if row.action == "bank_account.flagged":  # an account code: the account is unusable
+            flagged.add(row.payout_id)
+            continue
         assert (row.action, row.actor) == ("payout.status_changed", "system")
         steps[row.payout_id].append((row.detail["from"], row.detail["to"], row.detail["effect"]))
     assert steps == {pid: STEPS[status] for pid, status in expected.items()}
+    assert flagged == {p.id for p in sent if flags_account(p.failure_code)}
     assert await ledger_problems(seeded) == []
 
 

@@ -22,6 +22,7 @@ from domain.ports import (
 )
 from providers.client import HttpPaymentProvider
 from providers.mock import Fault
+from providers.mock.lifecycle import ACH_RETURN_REASONS
 from tests.providers.conftest import START, FakeSleep, make_bank, order_request, xb_request
 
 ProviderFor = Callable[..., HttpPaymentProvider]
@@ -284,7 +285,7 @@ async def test_list_orders_changed_since_sees_completions(provider_for: Provider
     bank.advance(timedelta(days=1))
     returned = (await provider.list_orders(changed_since=bank.now() - timedelta(hours=2)))[0]
     assert returned.status is OrderStatus.RETURNED
-    assert returned.failure_code in {"R01", "R03"}
+    assert returned.failure_code in {code for code, _ in ACH_RETURN_REASONS}
 
 
 async def test_list_orders_wants_an_aware_time(provider_for: ProviderFor) -> None:

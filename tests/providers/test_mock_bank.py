@@ -18,6 +18,7 @@ from domain.ports import OrderStatus, ProviderKind
 from domain.rails import RAILS, Rail
 from providers.mock import Fault, MockBank
 from providers.mock.errors import BankError
+from providers.mock.lifecycle import ACH_RETURN_REASONS
 from providers.mock.validation import parse_order_body
 from tests.providers.conftest import START, make_bank, order_body
 
@@ -27,6 +28,9 @@ ORDERS = "/v1/payment_orders"
 
 async def create(http: httpx.AsyncClient, key: str, **overrides: Any) -> httpx.Response:
     return await http.post(ORDERS, json=order_body(**overrides), headers={"Idempotency-Key": key})
+
+
+ACH_RETURN_CODES = {code for code, _ in ACH_RETURN_REASONS}
 
 
 def xb_body(**overrides: Any) -> dict[str, Any]:
@@ -227,10 +231,7 @@ async def test_a_returned_order_comes_back_a_day_after_completion(connect: Conne
     bank.advance(timedelta(days=1))
     order = await status_of(http, order_id)
     assert order["status"] == "returned"
-    assert (order["failure_code"], order["failure_reason"]) in {
-        ("R01", "insufficient_funds"),
-        ("R03", "no_account"),
-    }
+    assert (order["failure_code"], order["failure_reason"]) in ACH_RETURN_REASONS
 
 
 async def test_return_rate_picks_a_stable_fraction(connect: Connect) -> None:
@@ -308,7 +309,7 @@ async def test_settlement_report_lists_completions_and_returns_by_date(connect: 
     assert [e["status"] for e in completed["entries"]] == ["completed", "completed"]
     assert completed["totals"] == {"USD": {"count": 2, "completed": "150.25", "returned": "0.00"}}
     assert {e["idempotency_key"] for e in returned["entries"]} == {"k1", "k2"}
-    assert all(e["failure_code"] in {"R01", "R03"} for e in returned["entries"])
+    assert all(e["failure_code"] in ACH_RETURN_CODES for e in returned["entries"])
     assert returned["totals"]["USD"]["returned"] == "150.25"
 
 

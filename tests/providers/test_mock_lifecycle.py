@@ -12,7 +12,7 @@ from domain.money import Money
 from domain.ports import OrderStatus, ProviderKind
 from providers.mock import AcceleratedClock, MockBank, MockBankConfig, StoredOrder
 from providers.mock.config import SAME_DAY_PROCESSING
-from providers.mock.lifecycle import FAILURE_REASONS, RETURN_REASONS
+from providers.mock.lifecycle import ACH_FAILURE_REASONS, ACH_RETURN_REASONS
 from providers.mock.orders import OrderBody, StatusEvent
 from providers.mock.timeline import Timeline
 from providers.mock.validation import parse_order_body
@@ -128,7 +128,7 @@ def test_a_failed_order_fails_at_settlement_time_with_a_reason_and_is_never_retu
     bank.advance(timedelta(seconds=1))
     failed = status(bank, order_id)
     assert (failed.status, failed.at) == (OrderStatus.FAILED, START + DAY)
-    assert (failed.failure_code, failed.failure_reason) in FAILURE_REASONS
+    assert (failed.failure_code, failed.failure_reason) in ACH_FAILURE_REASONS
     bank.advance(10 * DAY)
     assert status(bank, order_id) == failed
 
@@ -158,7 +158,7 @@ def test_failure_and_return_rates_pick_stable_disjoint_fractions() -> None:
     assert 150 <= returned <= 250  # a quarter of the ~800 that complete
     assert statuses.count(OrderStatus.COMPLETED) == 1000 - failed - returned
     reasons = {(e.failure_code, e.failure_reason) for e in events if e.failure_code}
-    assert reasons == set(FAILURE_REASONS) | set(RETURN_REASONS)
+    assert reasons == set(ACH_FAILURE_REASONS) | set(ACH_RETURN_REASONS)
 
 
 def test_outcomes_depend_on_seed_and_key_not_on_the_order_of_requests() -> None:

@@ -122,7 +122,7 @@ async def test_closed_account_fails_the_payout(seeded: Container, banks) -> None
     banks[ProviderKind.ACH].reject_accounts(account.details["account_number"])
     await seeded.runner.run("LIQ-FAULT", "k")
     payout = await the_payout(seeded)
-    assert (payout.status, payout.failure_code) == ("failed", "account_closed")
+    assert (payout.status, payout.failure_code) == ("failed", "R02")  # ACH: account closed
     await assert_books_balance(seeded)
 
 

@@ -180,6 +180,21 @@ class TestEachSkipReason:
         assert result.decision is not None and result.decision.rail.code == rail
         assert reasons(result) == [SkipReason.UNSUPPORTED_CURRENCY]
 
+    def test_bank_account_flagged(self) -> None:
+        flagged = BankAccount(
+            id="ba_2",
+            holder_name="Ada",
+            country=None,
+            currency=None,
+            details={"iban": DE_IBAN},
+            flag_code="AC04",
+        )
+        result = check(account=flagged)
+        assert reasons(result) == [SkipReason.BANK_ACCOUNT_FLAGGED]
+        assert (
+            "AC04" in result.findings[0].detail and "new bank account" in result.findings[0].detail
+        )
+
 
 def test_every_skip_reason_is_covered_above() -> None:
     covered = {name for name in dir(TestEachSkipReason) if name.startswith("test_")}

@@ -48,6 +48,10 @@ class ErrorCode(StrEnum):
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"  # the document is not GraphQL
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"  # it does not fit the schema
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"  # above the depth, alias or token limit
+    # CSV import (importLiquidationEvent):
+    INVALID_CSV = "INVALID_CSV"  # the file as a whole: encoding, delimiter, header, size
+    FORMULA_INJECTION = "FORMULA_INJECTION"  # a cell a spreadsheet would run as a formula
+    ROW_ERRORS = "ROW_ERRORS"  # a real import refused because rows have errors
 
 
 @dataclass(frozen=True, slots=True)

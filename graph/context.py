@@ -23,6 +23,7 @@ from jobs.scheduled import Jobs
 from persistence import queries
 from persistence.api_keys import SqlApiKeys
 from persistence.event_store import SqlEventStore
+from persistence.import_store import SqlEventImports
 from persistence.merchant_store import SqlMerchantPayouts
 from persistence.payee_store import SqlPayees
 from persistence.payout_feed import PayoutFeed
@@ -45,6 +46,10 @@ class AppDeps:
     clock: Clock
     max_page_size: int = 100
     jobs: Jobs | None = None  # runReconciliation / resolveBreak need them
+    imports: SqlEventImports = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.imports = SqlEventImports(self.sessions)
 
 
 # Turns closer together than this share the connection without asking the server.

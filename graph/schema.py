@@ -27,7 +27,7 @@ from domain.events import EVENT_CODE, EventInput, plan_event
 from domain.events import AllocationInput as DomainAllocation
 from domain.idempotency import key_problem
 from domain.merchant_payouts import parse_request
-from graph import keys, onboarding
+from graph import imports, keys, onboarding
 from graph import reconciliation as ops
 from graph.context import Info
 from graph.errors import (
@@ -434,6 +434,11 @@ class Mutation:
     )
     revoke_api_key: keys.RevokeApiKeyPayload = strawberry.mutation(
         resolver=keys.revoke_api_key, description="Revoke a key, at once.", permission_classes=OPS
+    )
+    import_liquidation_event: imports.ImportLiquidationEventPayload = strawberry.mutation(
+        resolver=imports.import_event,
+        description="Check (dryRun) or import an event from a CSV; all or nothing.",
+        permission_classes=OPS,
     )
 
 

@@ -83,11 +83,14 @@ class GraphQLApp(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope, receive=receive)
         try:
-            response = await self.run(Request(scope, receive=receive))
+            response = await self.run(request)
         except HTTPException as exc:  # Strawberry answers these in plain text, with no code
             code = HTTP_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
             response = error_response(exc.status_code, code, exc.reason)
+        finally:
+            await request.close()  # an upload's temporary file
         await response(scope, receive, send)
 
     def decode_json(self, data: str | bytes) -> object:

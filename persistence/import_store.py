@@ -243,7 +243,7 @@ async def _existing(
     if lock:
         query = query.with_for_update(of=Payee)
     found = {}
-    for payee, account in (await session.execute(query)).tuples():
+    for payee, account in (await session.execute(query)).all():
         found[payee.reference] = csvi.Existing(
             payee.id,
             payee.name,
@@ -299,7 +299,7 @@ async def _new_payees(
     result = await session.execute(
         insert(_PAYEES).returning(_PAYEES.c.id, _PAYEES.c.reference), rows
     )
-    ids = {reference: payee_id for payee_id, reference in result.tuples()}
+    ids = {reference: payee_id for payee_id, reference in result.all()}
     audits += [
         audit.audit_row(
             "payee.created",
@@ -362,7 +362,7 @@ async def _new_accounts(
         .values(is_default=False, retired_at=now)
         .returning(_ACCOUNTS.c.id, _ACCOUNTS.c.payee_id)
     )
-    old = list(retired.tuples())
+    old = list(retired.all())
     rows = []
     for p in plans:
         assert p.new_account is not None
@@ -381,7 +381,7 @@ async def _new_accounts(
     added = await session.execute(
         insert(_ACCOUNTS).returning(_ACCOUNTS.c.id, _ACCOUNTS.c.payee_id), rows
     )
-    new_by_payee = {payee_id: account_id for account_id, payee_id in added.tuples()}
+    new_by_payee = {payee_id: account_id for account_id, payee_id in added.all()}
     rails = {ids[p.external_id]: p.new_account.rail.code for p in plans if p.new_account}
     audits += [
         audit.audit_row(

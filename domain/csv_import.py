@@ -22,10 +22,11 @@ import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import IO
 
 from domain.bank_details import BankAccount
-from domain.eligibility import MissingFxRate, PayeeProfile, check_eligibility
+from domain.eligibility import Eligibility, MissingFxRate, PayeeProfile, check_eligibility
 from domain.errors import ErrorCode, PayoutEngineError, Problem, quoted
 from domain.events import EVENT_CODE
 from domain.idempotency import key_problem
@@ -337,16 +338,21 @@ def _predict(
     amount: Money, country: str, method: str, account: BankAccount | None, now: datetime
 ) -> tuple[str | None, str | None]:
     """The rail a run would pick and its first skip reason, if any. A rail limit in
-    another currency needs a live FX quote: the run checks that one."""
+    another currency needs a live FX quote, which the run fetches; a preview does not
+    check that one limit (a rate of 0 puts every amount under it)."""
     profile = PayeeProfile(country=country, payment_method=method)
-    try:
-        found = check_eligibility(
-            amount=amount, payee=profile, account=account, now=now, fx_rates={}
+
+    def check(rates: dict[str, Decimal]) -> Eligibility:
+        return check_eligibility(
+            amount=amount, payee=profile, account=account, now=now, fx_rates=rates
         )
+
+    try:
+        found = check({})
     except MissingFxRate:
         has_us = account is not None and account.has_us_routing
         decision = route(country, has_us_bank_account=has_us, payment_method=method, now=now)
-        return decision.rail.code, None
+        found = check({decision.rail.currency: Decimal(0)})
     rail = found.decision.rail.code if found.decision else None
     reason = found.primary_reason
     return rail, reason.value if reason else None

@@ -78,6 +78,7 @@ POLICY: dict[str, tuple[str, str, str, str, str, str, str, str]] = {
     # retire an account, then add a new one (the probes run in this order):
     "retireBankAccount":      (U,      U,     U,       F,             F,         A,  F,       F),
     "addBankAccount":         (U,      U,     U,       F,             F,         A,  F,       F),
+    "importLiquidationEvent": (U,      U,     U,       F,             F,         A,  F,       F),
     # a socket:
     "payoutUpdated":          (U,      U,     U,       F,             A,         A,  A,       A),
     "__schema":               (U,      U,     U,       A,             A,         A,  A,       A),
@@ -235,6 +236,13 @@ PROBES: dict[str, Probe] = {
         { bankAccount { id } userErrors { code } } }""",
         lambda refs, caller: {"id": refs["acme_account"]},
         lambda data, refs: (data["retireBankAccount"] or {}).get("bankAccount") is not None,
+    ),
+    "importLiquidationEvent": Probe(
+        """mutation($e: String!) { importLiquidationEvent(input: {eventId: $e, name: "M",
+        currency: "USD", csvText: "external_id,name,kind,country,amount\\nMX-1,M,investor,DE,1.00"})
+        { event { id } userErrors { code } } }""",
+        lambda refs, caller: {"e": f"LIQ-MATRIX-CSV-{CALLERS.index(caller)}"},
+        lambda data, refs: (data["importLiquidationEvent"] or {}).get("event") is not None,
     ),
     "__schema": Probe(
         "{ __schema { queryType { name } types { name } } }",

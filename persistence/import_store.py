@@ -77,8 +77,11 @@ class SqlEventImports:
             outcome.problems = [exc.problem("csv")]
         except _Refused as refused:
             outcome.problems = refused.problems
-        except IntegrityError:  # another request took the event code since the look-up
-            message = f"an event with code {request.event_code!r} already exists"
+        except IntegrityError:  # a request running alongside took the code or an external id
+            message = (
+                f"another request created event {request.event_code!r} or some of these"
+                " payees meanwhile; nothing was imported: try again"
+            )
             outcome.problems = [Problem("event_id", ErrorCode.CONFLICT, message)]
             outcome.event_id = None
         return outcome

@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -89,6 +90,9 @@ class GraphQLApp(GraphQL[Context, None]):
         except HTTPException as exc:  # Strawberry answers these in plain text, with no code
             code = HTTP_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
             response = error_response(exc.status_code, code, exc.reason)
+        except StarletteHTTPException as exc:  # Starlette's form parser: bad multipart
+            code = HTTP_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
+            response = error_response(exc.status_code, code, f"the upload: {exc.detail}")
         finally:
             await request.close()  # an upload's temporary file
         await response(scope, receive, send)

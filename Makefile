@@ -37,6 +37,7 @@ bench: install
 	$(UV) run --locked python -m bench.mixed_load --seconds 15
 	$(UV) run --locked python -m bench.webhooks
 	$(UV) run --locked python -m bench.report_export --sizes 10000
+	$(UV) run --locked python -m bench.csv_import --rows 10000
 
 # The issue's full scale (10k provider-bound, 100k GraphQL reads, 1M reconciliation): ~20 min.
 bench-full: install
@@ -47,6 +48,7 @@ bench-full: install
 	$(UV) run --locked python -m bench.reconciliation --full
 	$(UV) run --locked python -m bench.mixed_load
 	$(UV) run --locked python -m bench.report_export
+	$(UV) run --locked python -m bench.csv_import
 
 check: lint typecheck test
 

@@ -54,6 +54,10 @@ class ErrorCode(StrEnum):
     APPROVAL_NOT_PENDING = "APPROVAL_NOT_PENDING"  # already approved, rejected or cancelled
     APPROVAL_EXPIRED = "APPROVAL_EXPIRED"  # past its APPROVAL_TTL
     RUN_NOT_CANCELLABLE = "RUN_NOT_CANCELLABLE"  # the run has ended
+    # CSV import (importLiquidationEvent):
+    INVALID_CSV = "INVALID_CSV"  # the file as a whole: encoding, delimiter, header, size
+    FORMULA_INJECTION = "FORMULA_INJECTION"  # a cell a spreadsheet would run as a formula
+    ROW_ERRORS = "ROW_ERRORS"  # a real import refused because rows have errors
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """The Starlette application: GraphQL (+ GraphiQL, + subscriptions), /health and /metrics.
 
 /graphql over HTTP takes a POSTed application/json body of at most ``max_request_bytes``
+(or a multipart/form-data file upload of at most ``max_upload_bytes``, streamed to disk)
 from a caller with a valid key, or serves the GraphiQL page to a browser's GET. Whatever
 else arrives is answered with a JSON error whose ``extensions.code`` says what was wrong
 (UNAUTHENTICATED 401, METHOD_NOT_ALLOWED 405, UNSUPPORTED_MEDIA_TYPE 415,
@@ -20,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -45,6 +47,8 @@ Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 # not answering, the database missing, a file that cannot be opened), or none was free.
 DATABASE_AWAY = (OperationalError, InterfaceError, PoolTimeout)
 MAX_REQUEST_BYTES = 1 << 20
+# A multipart upload (the CSV import's file) streams to a temporary file, up to this.
+MAX_UPLOAD_BYTES = 50 << 20
 # Strawberry's own refusals (a batch, a `query` that is not a string, an unknown
 # operationName, GraphiQL switched off) come as an HTTPException with one of these.
 HTTP_CODES = {
@@ -94,6 +98,11 @@ class GraphQLApp(GraphQL[Context, None]):
         except HTTPException as exc:  # Strawberry answers these in plain text, with no code
             code = HTTP_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
             response = error_response(exc.status_code, code, exc.reason)
+        except StarletteHTTPException as exc:  # Starlette's form parser: bad multipart
+            code = HTTP_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
+            response = error_response(exc.status_code, code, f"the upload: {exc.detail}")
+        finally:
+            await request.close()  # an upload's temporary file
         await response(scope, receive, send)
 
     def decode_json(self, data: str | bytes) -> object:
@@ -213,8 +222,11 @@ class HttpContract:
     then reads the body itself, counting, so that neither a false Content-Length nor a
     chunked stream gets more than ``max_bytes`` into memory."""
 
-    def __init__(self, max_bytes: int, app: ASGIApp) -> None:
+    def __init__(
+        self, max_bytes: int, app: ASGIApp, max_upload_bytes: int = MAX_UPLOAD_BYTES
+    ) -> None:
         self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -224,6 +236,9 @@ class HttpContract:
             return
         if (refusal := self._refusal(request)) is not None:
             await refusal(scope, receive, send)
+            return
+        if _media_type(request) == MULTIPART:
+            await self._upload(scope, receive, send)
             return
         try:
             body = await self._body(request)
@@ -240,14 +255,20 @@ class HttpContract:
             return error_response(
                 405, ErrorCode.METHOD_NOT_ALLOWED, message, headers={"Allow": "GET, POST"}
             )
-        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-        if media_type != "application/json":
-            message = "send the operation as JSON, with Content-Type: application/json"
+        media_type = _media_type(request)
+        if media_type not in ("application/json", MULTIPART):
+            message = (
+                "send the operation as JSON, with Content-Type: application/json"
+                " (or multipart/form-data to upload a file)"
+            )
             return error_response(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, message)
         declared = request.headers.get("content-length", "")
-        if declared.isascii() and declared.isdigit() and int(declared) > self.max_bytes:
-            return self._too_large()
+        if declared.isascii() and declared.isdigit() and int(declared) > self._limit(request):
+            return self._too_large(request)
         return None
+
+    def _limit(self, request: Request) -> int:
+        return self.max_upload_bytes if _media_type(request) == MULTIPART else self.max_bytes
 
     async def _body(self, request: Request) -> bytes | None:
         body = bytearray()
@@ -257,9 +278,46 @@ class HttpContract:
                 return None
         return bytes(body)
 
-    def _too_large(self) -> JSONResponse:
-        message = f"the body is larger than {self.max_bytes} bytes"
+    def _too_large(self, request: Request | None = None) -> JSONResponse:
+        limit = self._limit(request) if request is not None else self.max_bytes
+        message = f"the body is larger than {limit} bytes"
         return error_response(413, ErrorCode.REQUEST_TOO_LARGE, message)
+
+    async def _upload(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A multipart body is not held in memory: Starlette's parser spools its file to
+        disk as it arrives. Counting what arrives stops it at the upload limit."""
+        try:
+            await self.app(scope, _counting(receive, self.max_upload_bytes), send)
+        except _TooLarge:
+            await self._too_large(Request(scope))(scope, receive, send)
+        except ClientDisconnect:
+            return
+
+
+MULTIPART = "multipart/form-data"
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _counting(receive: Receive, limit: int) -> Receive:
+    """A ``receive`` that raises once more than ``limit`` body bytes have come."""
+    seen = 0
+
+    async def count() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise _TooLarge
+        return message
+
+    return count
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:
@@ -284,6 +342,7 @@ def create_app(
     max_tokens: int = 2000,
     max_aliases: int = 15,
     max_request_bytes: int = MAX_REQUEST_BYTES,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
     lifespan: Lifespan | None = None,
     feed: PayoutFeed | None = None,
 ) -> Starlette:
@@ -297,6 +356,9 @@ def create_app(
         graphql_ide=None,  # Strawberry's page loads GraphiQL from a CDN; ours is built in
         subscription_protocols=("graphql-transport-ws",),
         allow_queries_via_get=False,
+        # Only a caller with an API key gets here, and a cross-site form cannot set the
+        # Authorization header, so an upload cannot be forged from another site.
+        multipart_uploads_enabled=True,
     )
 
     async def health(_: Request) -> JSONResponse:
@@ -316,7 +378,9 @@ def create_app(
         Route("/health", health),
         Route("/metrics", metrics),
         # Every method reaches the gates, so that a PUT is told why in JSON too.
-        Route("/graphql", AuthGate(deps, HttpContract(max_request_bytes, graphql))),
+        Route(
+            "/graphql", AuthGate(deps, HttpContract(max_request_bytes, graphql, max_upload_bytes))
+        ),
         WebSocketRoute("/graphql", graphql),  # authenticated by GraphQLApp.on_ws_connect
         *report_routes(deps),  # CSV exports, same keys; readers only
         *console.console_routes(),

@@ -26,6 +26,7 @@ from jobs.scheduled import Jobs
 from persistence import queries
 from persistence.api_keys import SqlApiKeys
 from persistence.event_store import SqlEventStore
+from persistence.import_store import SqlEventImports
 from persistence.merchant_store import SqlMerchantPayouts
 from persistence.payee_store import SqlPayees
 from persistence.payout_feed import PayoutFeed
@@ -52,6 +53,10 @@ class AppDeps:
     run_queue: SqlRunQueue | None = None  # startRun, decideApproval, cancelRun
     run_approval_threshold: Decimal | None = None  # RUN_APPROVAL_MIN_TOTAL; None: no approval
     approval_ttl: timedelta = APPROVAL_TTL
+    imports: SqlEventImports = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.imports = SqlEventImports(self.sessions)
 
 
 # Turns closer together than this share the connection without asking the server.

@@ -27,7 +27,7 @@ from domain.events import EVENT_CODE, EventInput, plan_event
 from domain.events import AllocationInput as DomainAllocation
 from domain.idempotency import key_problem
 from domain.merchant_payouts import parse_request
-from graph import keys, onboarding, reasons, run_workflow, verification, webhooks
+from graph import imports, keys, onboarding, reasons, run_workflow, verification, webhooks
 from graph import reconciliation as ops
 from graph.context import Info
 from graph.errors import (
@@ -500,6 +500,12 @@ class Mutation:
         self, info: Info, input: run_workflow.CancelRunInput
     ) -> run_workflow.CancelRunPayload:
         return await run_workflow.cancel_run(info, input)
+
+    import_liquidation_event: imports.ImportLiquidationEventPayload = strawberry.mutation(
+        resolver=imports.import_event,
+        description="Check (dryRun) or import an event from a CSV; all or nothing.",
+        permission_classes=OPS,
+    )
 
 
 @strawberry.input

@@ -1,4 +1,5 @@
-"""``payout-engine``: serve, worker, migrate, seed, run, reconcile, keys, report, mock-provider.
+"""``payout-engine``: serve, worker, migrate, seed, run, reconcile, keys, import, report,
+mock-provider.
 
 A command imports what it needs when it runs: the web stack, SQLAlchemy, Alembic and
 the engine's wiring take seconds to import, and ``--help`` needs none of them.
@@ -25,9 +26,11 @@ from domain.errors import PayoutEngineError
 from domain.ports import ProviderKind
 
 if TYPE_CHECKING:
+    from domain.csv_import import ImportRequest
     from domain.ports import RunSummary
     from jobs.reconciliation import ReconciliationResult
     from persistence.api_keys import SqlApiKeys
+    from persistence.import_store import ImportOutcome
     from service.bootstrap import Container
     from service.settings import Settings
 
@@ -504,6 +507,90 @@ def report_breaks(
     settings = _settings()
     _migrated(settings)
     asyncio.run(_export(settings, output, None, status))
+
+
+async def _import(path: Path, request: ImportRequest) -> ImportOutcome:
+    from service.bootstrap import build
+
+    container = build(_settings())
+    try:
+        with path.open("rb") as source:
+            deps = container.app_deps()
+            return await deps.imports.run(source, request, container.clock.now(), actor="cli")
+    finally:
+        await container.aclose()
+
+
+@app.command("import")
+def import_csv(
+    file: Annotated[Path, typer.Argument(help="the CSV file", exists=True, dir_okay=False)],
+    event: Annotated[str, typer.Option(help="the new event's code, e.g. LIQ-2026-007")],
+    dry_run: Annotated[bool, typer.Option(help="only check and preview; write nothing")] = False,
+    name: Annotated[str | None, typer.Option(help="the event's name (default: its code)")] = None,
+    currency: Annotated[str, typer.Option(help="the amounts' currency")] = "USD",
+    total: Annotated[str | None, typer.Option(help="with a weight column: the total")] = None,
+    idempotency_key: Annotated[str | None, typer.Option(help="re-running replays")] = None,
+) -> None:
+    """Import a liquidation event from a CSV (payees, accounts, amounts); all or nothing."""
+    import hashlib
+
+    from domain.csv_import import ImportRequest
+
+    settings = _settings()
+    _migrated(settings)
+    request = ImportRequest(
+        event_code=event.strip(),
+        name=name or event,
+        fund_name=name or event,
+        currency=currency.strip().upper(),
+        total=total,
+        dry_run=dry_run,
+        idempotency_key=idempotency_key,
+        file_sha256=hashlib.sha256(file.read_bytes()).hexdigest(),
+    )
+    outcome = asyncio.run(_import(file, request))
+    print_import(outcome, dry_run)
+    if outcome.problems or outcome.preview.error_count:
+        raise typer.Exit(1)
+
+
+def print_import(outcome: ImportOutcome, dry_run: bool) -> None:
+    from rich.table import Table
+
+    preview = outcome.preview
+    title = "dry run: nothing written" if dry_run else "import"
+    if outcome.event_id is not None:
+        title = f"imported as event {outcome.event_id}" + (
+            " (replayed)" if outcome.replayed else ""
+        )
+    table = Table(title=title)
+    table.add_column("rows")
+    table.add_column("count", justify="right")
+    for label, value in [
+        ("read", preview.rows_read),
+        ("payees new", preview.payees_new),
+        ("payees changed", preview.payees_changed),
+        ("payees unchanged", preview.payees_unchanged),
+        ("accounts new", preview.accounts_new),
+        ("accounts changed", preview.accounts_changed),
+        ("errors", preview.error_count),
+    ]:
+        table.add_row(label, str(value))
+    console.print(table)
+    console.print(f"total: {preview.total}", markup=False)
+    if preview.rails:
+        rails = ", ".join(f"{rail} {n}" for rail, n in sorted(preview.rails.items()))
+        console.print(f"predicted rails: {rails}", markup=False, soft_wrap=True)
+    if preview.skips:
+        skips = ", ".join(f"{reason} {n}" for reason, n in sorted(preview.skips.items()))
+        console.print(f"a run would skip: {skips}", markup=False, soft_wrap=True)
+    for error in preview.errors:
+        where = f"row {error.row}" + (f", {error.column}" if error.column else "")
+        console.print(f"{where}: {error.code}: {error.message}", markup=False, soft_wrap=True)
+    if preview.error_count > len(preview.errors):
+        console.print(f"... and {preview.error_count - len(preview.errors)} more row errors")
+    for problem in outcome.problems:
+        console.print(f"{problem.field}: {problem.code}: {problem.message}", markup=False)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,7 @@ POLICY: dict[str, tuple[str, str, str, str, str, str, str, str]] = {
     "approvals":              (U,      U,     U,       F,             F,         A,  A,       A),
     "decideApproval":         (U,      U,     U,       F,             F,         F,  A,       F),
     "cancelRun":              (U,      U,     U,       F,             F,         A,  F,       F),
+    "importLiquidationEvent": (U,      U,     U,       F,             F,         A,  F,       F),
     # a socket:
     "payoutUpdated":          (U,      U,     U,       F,             A,         A,  A,       A),
     "runUpdated":             (U,      U,     U,       F,             F,         A,  A,       A),
@@ -303,6 +304,13 @@ PROBES: dict[str, Probe] = {
         "{ run { id state } userErrors { code } } }",
         lambda refs, caller: {"id": refs["run_to_cancel"]},
         lambda data, refs: ((data["cancelRun"] or {}).get("run") or {}).get("state") == "CANCELLED",
+    ),
+    "importLiquidationEvent": Probe(
+        """mutation($e: String!) { importLiquidationEvent(input: {eventId: $e, name: "M",
+        currency: "USD", csvText: "external_id,name,kind,country,amount\\nMX-1,M,investor,DE,1.00"})
+        { event { id } userErrors { code } } }""",
+        lambda refs, caller: {"e": f"LIQ-MATRIX-CSV-{CALLERS.index(caller)}"},
+        lambda data, refs: (data["importLiquidationEvent"] or {}).get("event") is not None,
     ),
     "__schema": Probe(
         "{ __schema { queryType { name } types { name } } }",

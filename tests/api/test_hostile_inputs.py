@@ -757,7 +757,9 @@ HTTP_ROWS = [
     http("text/plain", "UNSUPPORTED_MEDIA_TYPE", 415, Raw(RAILS, "text/plain")),
     http("a form", "UNSUPPORTED_MEDIA_TYPE", 415,
          Raw(b"query=%7B+rails+%7B+code+%7D+%7D", "application/x-www-form-urlencoded")),
-    http("multipart (uploads are off)", "UNSUPPORTED_MEDIA_TYPE", 415, Raw(MULTIPART, "multipart/form-data; boundary=b")),
+    # uploads are on (importLiquidationEvent's CSV), so a multipart body is read:
+    http("multipart without a query", "BAD_REQUEST", 400, Raw(MULTIPART, "multipart/form-data; boundary=b")),
+    http("multipart that is not", "BAD_REQUEST", 400, Raw(b"--x\r\nnonsense", "multipart/form-data; boundary=b")),
     http("no Content-Type", "UNSUPPORTED_MEDIA_TYPE", 415, Raw(RAILS, None)),
     http("application/graphql", "UNSUPPORTED_MEDIA_TYPE", 415,
          Raw(b"{ rails { code } }", "application/graphql")),

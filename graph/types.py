@@ -262,6 +262,15 @@ class Payee:
         rows = await info.context.loaders.balances.load(int(self.id))
         return [LedgerAccount.of(row) for row in rows]
 
+    @strawberry.field(description="The payee's payouts, newest first (a payee key: its own).")
+    async def payouts(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Payout]:
+        caller = info.context.caller
+        mine = caller.reads_everything or caller.payee_id == int(self.id)
+        spec = queries.PayoutFilterSpec(payee_id=int(self.id) if mine else -1)
+        return await payout_connection(info, spec, first, after)
+
     @classmethod
     def of(cls, row: tables.Payee) -> Payee:
         return cls(

@@ -48,6 +48,7 @@ class ErrorCode(StrEnum):
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"  # the document is not GraphQL
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"  # it does not fit the schema
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"  # above the depth, alias or token limit
+    RATE_LIMITED = "RATE_LIMITED"  # this key sent too many requests: wait Retry-After seconds
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,11 +4,13 @@
 from a caller with a valid key, or serves the GraphiQL page to a browser's GET. Whatever
 else arrives is answered with a JSON error whose ``extensions.code`` says what was wrong
 (UNAUTHENTICATED 401, METHOD_NOT_ALLOWED 405, UNSUPPORTED_MEDIA_TYPE 415,
-REQUEST_TOO_LARGE 413, BAD_REQUEST 400, DATABASE_UNAVAILABLE 503), never with a crash.
+REQUEST_TOO_LARGE 413, BAD_REQUEST 400, DATABASE_UNAVAILABLE 503, RATE_LIMITED 429),
+never with a crash.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -29,10 +32,13 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
+from domain import log_context
 from domain.auth import NOBODY, SCHEME, Caller, parse_authorization
-from graph import console
+from domain.rate_limit import RateLimiter, retry_after_header
+from graph import console, engine_metrics
 from graph.context import AppDeps, Context, Reads
 from graph.errors import ErrorCode
+from graph.request_log import RequestLog
 from graph.schema import build_schema
 from persistence import queries
 from persistence.api_keys import find_caller
@@ -162,9 +168,10 @@ class AuthGate:
     itself (static HTML, no data). The caller rides in the request state, with the
     request's shared reads (the key was looked up on them)."""
 
-    def __init__(self, deps: AppDeps, app: ASGIApp) -> None:
+    def __init__(self, deps: AppDeps, app: ASGIApp, limiter: RateLimiter | None = None) -> None:
         self.deps = deps
         self.app = app
+        self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
@@ -193,10 +200,26 @@ class AuthGate:
                 )
                 await _unauthenticated(reason)(scope, receive, send)
                 return
+            log_context.bind(key_name=caller.name, key_id=caller.key_id)
+            if (refusal := self._rate_limited(caller)) is not None:
+                await refusal(scope, receive, send)
+                return
             scope.setdefault("state", {}).update(caller=caller, reads=reads)
             await self.app(scope, receive, send)
         finally:
             await reads.aclose()
+
+    def _rate_limited(self, caller: Caller) -> JSONResponse | None:
+        """A 429 when the key has used up its requests for now (``domain.rate_limit``)."""
+        wait = self.limiter.take(caller.key_id, caller.role) if self.limiter else None
+        if wait is None:
+            return None
+        engine_metrics.rate_limited(caller.role.value)
+        seconds = retry_after_header(wait)
+        message = f"too many requests from this API key; try again in {seconds} s"
+        return error_response(
+            429, ErrorCode.RATE_LIMITED, message, headers={"Retry-After": seconds}
+        )
 
     async def _note_use(self, caller: Caller) -> None:
         """The key's last use, written at most once a minute; a busy database is no
@@ -285,8 +308,13 @@ def create_app(
     max_request_bytes: int = MAX_REQUEST_BYTES,
     lifespan: Lifespan | None = None,
     feed: PayoutFeed | None = None,
+    rate_limiter: RateLimiter | None = None,
+    metrics_token: str = "",
+    access_log: bool = True,
 ) -> Starlette:
-    """``feed`` serves ``payoutUpdated``; by default one polling every second."""
+    """``feed`` serves ``payoutUpdated``; by default one polling every second.
+    ``rate_limiter``: requests a key may send (none: no limit). ``metrics_token``: when
+    set, /metrics wants it as a bearer token."""
     feed = PayoutFeed(deps.sessions) if feed is None else feed
     graphql = GraphQLApp(
         deps,
@@ -307,7 +335,18 @@ def create_app(
             return JSONResponse({"status": "down", "database": "unavailable"}, 503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
-    async def metrics(_: Request) -> Response:
+    async def metrics(request: Request) -> Response:
+        if metrics_token and not _bearer_is(request, metrics_token):
+            return error_response(
+                401,
+                ErrorCode.UNAUTHENTICATED,
+                "send 'Authorization: Bearer <METRICS_TOKEN>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        try:
+            await engine_metrics.refresh(deps.reads)
+        except DATABASE_AWAY as exc:  # the process's own series still answer
+            _log_unavailable(exc, "metrics")
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     routes = [
@@ -315,11 +354,22 @@ def create_app(
         Route("/health", health),
         Route("/metrics", metrics),
         # Every method reaches the gates, so that a PUT is told why in JSON too.
-        Route("/graphql", AuthGate(deps, HttpContract(max_request_bytes, graphql))),
+        Route("/graphql", AuthGate(deps, HttpContract(max_request_bytes, graphql), rate_limiter)),
         WebSocketRoute("/graphql", graphql),  # authenticated by GraphQLApp.on_ws_connect
         *console.console_routes(),
     ]
-    return Starlette(routes=routes, lifespan=_stopping(feed, lifespan))
+    return Starlette(
+        routes=routes,
+        lifespan=_stopping(feed, lifespan),
+        middleware=[Middleware(RequestLog, access=access_log)],
+    )
+
+
+def _bearer_is(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
 
 
 def _stopping(feed: PayoutFeed, lifespan: Lifespan | None) -> Lifespan:

@@ -21,7 +21,7 @@ from domain import ledger
 from domain.errors import IllegalTransition, LedgerInconsistent
 from domain.lifecycle import LedgerEffect, Path, PayoutStatus, Trigger
 from domain.money import Money
-from persistence import audit, ledger_store
+from persistence import audit, ledger_store, metrics
 from persistence.sql import dialect_insert
 from persistence.tables import Payout
 
@@ -185,6 +185,7 @@ async def _effects_and_audit(
     postings = await _postings(session, done, balances)
     await ledger_store.write(session, postings, now)
     await audit.write(session, [row for item in done for row in _audit(item, now, actor, run_id)])
+    metrics.note_steps(session, [(p.steps, row.get("rail")) for _, p, row, *_ in done])
 
 
 async def _postings(

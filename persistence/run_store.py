@@ -26,7 +26,7 @@ from domain.ports import (
 )
 from domain.routing import RailDecision
 from domain.runs import Candidate, Evaluation, SubmissionResult, outcome_of
-from persistence import audit, lifecycle
+from persistence import audit, lifecycle, metrics
 from persistence.sql import chunked, insert_ignore, upsert
 from persistence.tables import (
     Allocation,
@@ -97,15 +97,17 @@ class SqlPayoutStore:
     async def finish_run(self, run_id: int, now: datetime) -> RunSummary:
         async with self._sessions.begin() as session:
             counts: dict[str, Any] = await _store_counts(session, run_id)
-            await session.execute(
+            started_at = await session.scalar(
                 update(PayoutRun)
                 .where(PayoutRun.id == run_id)
                 .values(status="completed", finished_at=now)
+                .returning(PayoutRun.started_at)
             )
             await audit.write(
                 session,
                 [audit.audit_row("run.finished", now, entity="run", run_id=run_id, **counts)],
             )
+        metrics.run_finished(started_at or now, now, int(counts.get("created", 0)))
         return await self.run_summary(run_id)
 
     async def run_summary(self, run_id: int) -> RunSummary:

@@ -17,11 +17,12 @@ from domain.auth import Role
 from domain.lifecycle import Path, PayoutStatus
 from domain.rate_limit import RateLimiter
 from graph.app import create_app
+from jobs.scheduled import RECONCILE
 from persistence import metrics
-from persistence.tables import Payout
+from persistence.tables import Payout, ReconciliationBreak
 from service import logging_setup
 from service.bootstrap import Container
-from service.demo import DEMO_AUDITOR_KEY, DEMO_OPS_KEY
+from service.demo import DEMO_AUDITOR_KEY, DEMO_OPS_KEY, plant_unknown_order
 from tests.conftest import GraphQLClient
 
 TYPENAME = {"query": "{ __typename }"}
@@ -220,3 +221,25 @@ async def test_unauthenticated_requests_are_refused_before_any_bucket(
 def client(app: object) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+async def test_metrics_show_open_breaks_by_kind_and_job_runs_by_outcome(
+    gql: GraphQLClient, seeded: Container
+) -> None:
+    succeeded = sample("payout_engine_job_runs_total", job=RECONCILE, outcome="succeeded")
+    plant_unknown_order(seeded.banks)  # an order at the wire bank that no payout made
+    outcome = await seeded.jobs.catch_up()
+    assert outcome is not None and outcome.status == "succeeded"
+    async with seeded.sessions() as session:
+        rows = await session.execute(
+            select(ReconciliationBreak.kind, func.count())
+            .where(ReconciliationBreak.status == "open")
+            .group_by(ReconciliationBreak.kind)
+        )
+        open_breaks = dict(rows.all())
+    assert open_breaks.get("unknown_at_provider", 0) >= 1
+    text = (await gql.http.get("/metrics")).text
+    for kind, n in open_breaks.items():
+        assert f'payout_engine_reconciliation_breaks_open{{kind="{kind}"}} {float(n)}' in text
+    after = sample("payout_engine_job_runs_total", job=RECONCILE, outcome="succeeded")
+    assert after == succeeded + 1

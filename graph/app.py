@@ -33,7 +33,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
 from domain import log_context
-from domain.auth import NOBODY, SCHEME, Caller, parse_authorization
+from domain.auth import NOBODY, SCHEME, Caller, key_hash, parse_authorization
 from domain.rate_limit import RateLimiter, retry_after_header
 from graph import console, engine_metrics
 from graph.context import AppDeps, Context, Reads
@@ -50,6 +50,7 @@ Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 # not answering, the database missing, a file that cannot be opened), or none was free.
 DATABASE_AWAY = (OperationalError, InterfaceError, PoolTimeout)
 MAX_REQUEST_BYTES = 1 << 20
+MAX_KNOWN_KEYS = 10_000  # keys remembered by the rate limit's early refusal
 # Strawberry's own refusals (a batch, a `query` that is not a string, an unknown
 # operationName, GraphiQL switched off) come as an HTTPException with one of these.
 HTTP_CODES = {
@@ -166,21 +167,32 @@ def _database_unavailable() -> JSONResponse:
 class AuthGate:
     """ASGI wrapper: every GraphQL request needs a valid key, except the GraphiQL page
     itself (static HTML, no data). The caller rides in the request state, with the
-    request's shared reads (the key was looked up on them)."""
+    request's shared reads (the key was looked up on them).
+
+    With a rate limiter, a key seen before that has used up its requests is refused
+    before its look-up, so that a flooding client costs the database nothing."""
 
     def __init__(self, deps: AppDeps, app: ASGIApp, limiter: RateLimiter | None = None) -> None:
         self.deps = deps
         self.app = app
         self.limiter = limiter
+        self._known: dict[str, Caller] = {}  # by key hash: keys that were valid lately
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
         if scope["type"] != "http" or wants_graphiql(request):
             await self.app(scope, receive, send)
             return
+        key = parse_authorization(request.headers.get("authorization"))
+        digest = key_hash(key) if key and self.limiter else ""
+        known = self._known.get(digest) if digest else None
+        if known is not None:
+            log_context.bind(key_name=known.name, key_id=known.key_id)
+            if (refusal := self._rate_limited(known)) is not None:
+                await refusal(scope, receive, send)
+                return
         reads = Reads(self.deps.reads, shared=True)
         try:
-            key = parse_authorization(request.headers.get("authorization"))
             caller = None
             if key:
                 try:
@@ -193,6 +205,8 @@ class AuthGate:
                     await _database_unavailable()(scope, receive, send)
                     return
             if caller is None:
+                if known is not None:  # revoked since
+                    self._known.pop(digest, None)
                 reason = (
                     "unknown or revoked API key"
                     if key
@@ -201,13 +215,20 @@ class AuthGate:
                 await _unauthenticated(reason)(scope, receive, send)
                 return
             log_context.bind(key_name=caller.name, key_id=caller.key_id)
-            if (refusal := self._rate_limited(caller)) is not None:
-                await refusal(scope, receive, send)
-                return
+            if known is None and self.limiter is not None:
+                self._remember(digest, caller)
+                if (refusal := self._rate_limited(caller)) is not None:
+                    await refusal(scope, receive, send)
+                    return
             scope.setdefault("state", {}).update(caller=caller, reads=reads)
             await self.app(scope, receive, send)
         finally:
             await reads.aclose()
+
+    def _remember(self, digest: str, caller: Caller) -> None:
+        if len(self._known) >= MAX_KNOWN_KEYS:
+            self._known.clear()
+        self._known[digest] = caller
 
     def _rate_limited(self, caller: Caller) -> JSONResponse | None:
         """A 429 when the key has used up its requests for now (``domain.rate_limit``)."""

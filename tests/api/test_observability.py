@@ -11,7 +11,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from domain.auth import Role
 from domain.lifecycle import Path, PayoutStatus
@@ -19,10 +19,11 @@ from domain.rate_limit import RateLimiter
 from graph.app import create_app
 from jobs.scheduled import RECONCILE
 from persistence import metrics
-from persistence.tables import Payout, ReconciliationBreak
+from persistence.tables import ApiKey, Payout, ReconciliationBreak
 from service import logging_setup
 from service.bootstrap import Container
 from service.demo import DEMO_AUDITOR_KEY, DEMO_OPS_KEY, plant_unknown_order
+from tests.api.test_statement_counts import counting
 from tests.conftest import GraphQLClient
 
 TYPENAME = {"query": "{ __typename }"}
@@ -208,6 +209,32 @@ async def test_a_key_over_its_rate_is_answered_429_with_retry_after(
     assert (
         await http.post("/graphql", json=TYPENAME, headers=auth(DEMO_OPS_KEY))
     ).status_code == 429
+
+
+async def test_a_throttled_key_is_refused_without_asking_the_database(
+    limited: tuple[httpx.AsyncClient, Ticks], seeded: Container
+) -> None:
+    http, _ = limited
+    for _ in range(3):
+        await http.post("/graphql", json=TYPENAME, headers=auth(DEMO_OPS_KEY))
+    with counting(seeded) as statements:
+        refused = await http.post("/graphql", json=TYPENAME, headers=auth(DEMO_OPS_KEY))
+    assert refused.status_code == 429
+    assert statements == []
+
+
+async def test_a_key_revoked_while_remembered_is_refused_as_unknown(
+    limited: tuple[httpx.AsyncClient, Ticks], seeded: Container
+) -> None:
+    http, ticks = limited
+    assert (
+        await http.post("/graphql", json=TYPENAME, headers=auth(DEMO_OPS_KEY))
+    ).status_code == 200
+    async with seeded.sessions.begin() as session:
+        await session.execute(update(ApiKey).values(revoked_at=seeded.clock.now()))
+    ticks.now += 10
+    refused = await http.post("/graphql", json=TYPENAME, headers=auth(DEMO_OPS_KEY))
+    assert refused.status_code == 401
 
 
 async def test_unauthenticated_requests_are_refused_before_any_bucket(

@@ -186,9 +186,10 @@ async def measure(url: str, base_url: str, server_pid: int, options: argparse.Na
     row = phase_row("mixed", load, seconds, options.clients)
     row["vs_typename"] = round(row["requests_per_s"] / (len(ceiling.latencies) / ceiling_s), 3)
     row |= cpu.cores(seconds, row["requests"])
-    if options.flood:
-        results.append(await flood_phase(base_url, clients, flooder, load, options))
-    row |= await mp.check(url, merchants, load.payouts)
+    flooded = (
+        await flood_phase(base_url, clients, flooder, load, options) if options.flood else None
+    )
+    row |= await mp.check(url, merchants, load.payouts)  # the payouts of both phases
     row["zero_5xx"] = row["server_errors"] == 0
     row["invariants_hold"] = (
         row["ledger_findings"] == 0
@@ -197,6 +198,8 @@ async def measure(url: str, base_url: str, server_pid: int, options: argparse.Na
         and row["replay_mismatches"] == 0
     )
     results.append(row)
+    if flooded is not None:
+        results.append(flooded)
     return results
 
 
@@ -234,6 +237,7 @@ async def flood_phase(
     """The same clients again, beside ``options.flood`` connections reading as fast as
     they can with one key; the payouts the clients make are still counted in ``before``."""
     load, flood = Load(payouts=before.payouts), Load()
+    created_before = len(before.payouts.created)
     for client in clients:
         client.load = load
     stop = mp.deadline(options.seconds)
@@ -252,6 +256,7 @@ async def flood_phase(
     row = phase_row("mixed_with_flood", load, seconds, len(clients))
     flood_ok = flood.outcomes["ok"]
     row |= {
+        "payouts_created": len(load.payouts.created) - created_before,
         "flood_connections": options.flood,
         "flood_limit_per_s": options.flood_limit,
         "flood_requests": sum(flood.outcomes.values()),

@@ -185,7 +185,7 @@ async def _effects_and_audit(
     postings = await _postings(session, done, balances)
     await ledger_store.write(session, postings, now)
     await audit.write(session, [row for item in done for row in _audit(item, now, actor, run_id)])
-    metrics.note_steps(session, [(p.steps, row.get("rail")) for _, p, row, *_ in done])
+    metrics.note_steps(session, [(pid, p.steps, row.get("rail")) for pid, p, row, *_ in done])
 
 
 async def _postings(

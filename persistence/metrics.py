@@ -2,14 +2,15 @@
 
 Payout status changes are counted once their transaction commits: ``lifecycle`` notes
 each step on the session (``note_steps``) and a session ``after_commit`` hook adds them
-up; a rolled-back transaction counts nothing. Open reconciliation breaks are counted at
-scrape time (``refresh``), one grouped query.
+up; a rolled-back transaction counts nothing. A transaction that moves one payout also
+names it in the log context (a request's lines then carry its ``payout_id``). Open
+reconciliation breaks are counted at scrape time (``refresh``), one grouped query.
 """
 
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from domain import log_context
 from persistence.tables import ReconciliationBreak
 
 PAYOUTS = Counter(
@@ -46,12 +48,16 @@ _PENDING = "payout_engine.metrics.pending"
 NO_RAIL = "none"  # a payout refused before routing has no rail
 
 
-def note_steps(session: AsyncSession, moved: Iterable[tuple[Iterable[Any], Any]]) -> None:
-    """Each (steps, rail) reached, counted when the session's transaction commits."""
+def note_steps(
+    session: AsyncSession, moved: Sequence[tuple[int, Iterable[Any], str | None]]
+) -> None:
+    """Each (payout id, steps, rail) reached, counted when the transaction commits."""
     pending: Tally[tuple[str, str]] = session.info.setdefault(_PENDING, Tally())
-    for steps, rail in moved:
+    for _, steps, rail in moved:
         for step in steps:
             pending[(step.target.value, rail or NO_RAIL)] += 1
+    if len(moved) == 1:
+        log_context.bind(payout_id=moved[0][0])
 
 
 @event.listens_for(Session, "after_commit")

@@ -82,3 +82,5 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
         uvicorn_log = logging.getLogger(name)
         uvicorn_log.handlers.clear()
         uvicorn_log.propagate = True
+    # APScheduler tells every start and end of every job at INFO; job_runs records them.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -22,7 +22,13 @@ from persistence import metrics
 from persistence.tables import ApiKey, Payout, ReconciliationBreak
 from service import logging_setup
 from service.bootstrap import Container
-from service.demo import DEMO_AUDITOR_KEY, DEMO_OPS_KEY, plant_unknown_order
+from service.demo import (
+    DEMO_AUDITOR_KEY,
+    DEMO_MERCHANT_KEYS,
+    DEMO_OPS_KEY,
+    plant_unknown_order,
+)
+from tests.api.test_merchant_payouts import CREATE, merchant, payout_input
 from tests.api.test_statement_counts import counting
 from tests.conftest import GraphQLClient
 
@@ -93,6 +99,18 @@ async def test_the_access_log_writes_one_json_object_per_request_with_who_asked(
     assert "key_name" not in health and health["status"] == 200
 
 
+async def test_a_request_that_moves_one_payout_logs_its_id(
+    gql: GraphQLClient, seeded: Container, log_lines: io.StringIO
+) -> None:
+    payee, account = await merchant(seeded, "MER-TINY")
+    client = gql.as_key(DEMO_MERCHANT_KEYS["MER-TINY"])
+    data = await client.data(CREATE, input=payout_input(payee, account, "1.00", "log-1"))
+    payout_id = int(data["createPayout"]["payout"]["id"])
+    line = json.loads(log_lines.getvalue().splitlines()[-1])
+    assert line["payout_id"] == payout_id
+    assert line["key_name"] == "demo MER-TINY"
+
+
 async def test_the_access_log_can_be_switched_off(
     seeded: Container, log_lines: io.StringIO
 ) -> None:
@@ -158,7 +176,7 @@ async def test_a_rolled_back_status_change_is_not_counted(seeded: Container) -> 
     with pytest.raises(RuntimeError):
         async with seeded.sessions.begin() as session:
             await session.execute(select(func.count()).select_from(Payout))
-            metrics.note_steps(session, [(Path.of(None, PayoutStatus.PENDING).steps, "ACH")])
+            metrics.note_steps(session, [(1, Path.of(None, PayoutStatus.PENDING).steps, "ACH")])
             raise RuntimeError("the run died here")
     assert payouts_counted() == before
 

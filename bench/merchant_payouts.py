@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -280,10 +280,23 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def server_process(
-    database_url: str, workers: int, *, scheduler: bool = False
+    database_url: str,
+    workers: int,
+    *,
+    scheduler: bool = False,
+    rate_limits: Mapping[str, float] | None = None,
 ) -> Iterator[tuple[str, int]]:
+    """``rate_limits``: requests a second per key by role (``RATE_LIMIT_<ROLE>``); none by
+    default, since the benches measure what the server serves."""
     port = free_port()
-    env = {**os.environ, URL_ENV: database_url, SCHEDULER_ENV: "1" if scheduler else "0"}
+    limits = {f"RATE_LIMIT_{role.upper()}": str(rate) for role, rate in (rate_limits or {}).items()}
+    env = {
+        **os.environ,
+        **{f"RATE_LIMIT_{role.value.upper()}": "0" for role in Role},
+        **limits,
+        URL_ENV: database_url,
+        SCHEDULER_ENV: "1" if scheduler else "0",
+    }
     command = [sys.executable, "-m", "bench.merchant_payouts", "--serve", str(port)]
     command += ["--workers", str(workers)]
     with tempfile.TemporaryFile() as log:

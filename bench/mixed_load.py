@@ -19,8 +19,15 @@ another payout, and afterwards ``ledger_checks.verify`` finds nothing, no mercha
 payouts exceed its opening balance, and the payouts stored are exactly those answered.
 The request rate is compared with the ``{ __typename }`` ceiling measured in the same run.
 
+With ``--flood N``, a second phase runs the same clients again while N more connections
+send balance reads as fast as they can with one merchant's key of their own, on a server
+limiting payee keys to ``--flood-limit`` requests a second (``RATE_LIMIT_PAYEE``): the
+flooder should be answered 429 for most of its requests and the others keep their
+latency (compare the two phases' p50/p99) and get no 429.
+
     python -m bench.mixed_load                   # 50 clients, 60 s
     python -m bench.mixed_load --seconds 10
+    python -m bench.mixed_load --seconds 10 --flood 20 --flood-limit 20
 """
 
 from __future__ import annotations
@@ -154,7 +161,8 @@ class Client:
 async def measure(url: str, base_url: str, server_pid: int, options: argparse.Namespace) -> list:
     large = Money.parse("1000000000.00", "INR")
     small = Money(mp.AMOUNT.minor * SMALL_BALANCE_PAYOUTS, "INR")
-    merchants = await mp.seed(url, [large, small] * (options.merchants // 2))
+    seeded = await mp.seed(url, [large, small] * (options.merchants // 2) + [large])
+    merchants, flooder = seeded[:-1], seeded[-1]  # the flooder's key is its own
     engine = create_engine(url)
     try:
         ops_key = await issue_ops_key(engine, datetime.now(UTC))
@@ -164,8 +172,9 @@ async def measure(url: str, base_url: str, server_pid: int, options: argparse.Na
 
     ceiling_s = min(5.0, options.seconds)
     ceiling_options = mp.Options(ceiling_s, options.clients, 0.0, 0, 1)
-    await mp.run_typename(base_url, merchants[0].key, ceiling_options, 1.0)  # warm-up
-    ceiling = await mp.run_typename(base_url, merchants[0].key, ceiling_options, ceiling_s)
+    ceiling_key = ops_key if options.flood else merchants[0].key  # payee keys are limited
+    await mp.run_typename(base_url, ceiling_key, ceiling_options, 1.0)  # warm-up
+    ceiling = await mp.run_typename(base_url, ceiling_key, ceiling_options, ceiling_s)
     results.append(mp.summarize("typename_ceiling", ceiling, options.clients))
 
     load = Load()
@@ -174,15 +183,35 @@ async def measure(url: str, base_url: str, server_pid: int, options: argparse.Na
     clients = [Client(i, merchants, ops_key, load) for i in range(options.clients)]
     cpu.start()
     seconds = await mp.drive(base_url, options.clients, lambda h, i: clients[i].loop(h, stop))
+    row = phase_row("mixed", load, seconds, options.clients)
+    row["vs_typename"] = round(row["requests_per_s"] / (len(ceiling.latencies) / ceiling_s), 3)
+    row |= cpu.cores(seconds, row["requests"])
+    flooded = (
+        await flood_phase(base_url, clients, flooder, load, options) if options.flood else None
+    )
+    row |= await mp.check(url, merchants, load.payouts)  # the payouts of both phases
+    row["zero_5xx"] = row["server_errors"] == 0
+    row["invariants_hold"] = (
+        row["ledger_findings"] == 0
+        and row["overdrawn_merchants"] == 0
+        and row["stored_eq_answered"]
+        and row["replay_mismatches"] == 0
+    )
+    results.append(row)
+    if flooded is not None:
+        results.append(flooded)
+    return results
+
+
+def phase_row(phase: str, load: Load, seconds: float, clients: int) -> dict[str, Any]:
     everything = [s for values in load.latencies.values() for s in values]
     row: dict[str, Any] = {
         "workload": "mixed_load",
-        "phase": "mixed",
-        "clients": options.clients,
+        "phase": phase,
+        "clients": clients,
         "seconds": round(seconds, 1),
         "requests": len(everything),
         "requests_per_s": round(len(everything) / seconds, 1),
-        "vs_typename": round(len(everything) / seconds / (len(ceiling.latencies) / ceiling_s), 3),
         "p50_ms": round(percentile([s * 1000 for s in everything], 50), 1),
         "p99_ms": round(percentile([s * 1000 for s in everything], 99), 1),
         "server_errors": load.server_errors(),
@@ -195,24 +224,55 @@ async def measure(url: str, base_url: str, server_pid: int, options: argparse.Na
         ms = [s * 1000 for s in values]
         row[f"{kind}_n"] = len(values)
         row[f"{kind}_p99_ms"] = round(percentile(ms, 99), 1)
-    row |= cpu.cores(seconds, len(everything))
-    row |= await mp.check(url, merchants, load.payouts)
-    row["zero_5xx"] = row["server_errors"] == 0
-    row["invariants_hold"] = (
-        row["ledger_findings"] == 0
-        and row["overdrawn_merchants"] == 0
-        and row["stored_eq_answered"]
-        and row["replay_mismatches"] == 0
-    )
-    results.append(row)
-    return results
+    return row
+
+
+async def flood_phase(
+    base_url: str,
+    clients: Sequence[Client],
+    flooder: mp.Merchant,
+    before: Load,
+    options: argparse.Namespace,
+) -> dict[str, Any]:
+    """The same clients again, beside ``options.flood`` connections reading as fast as
+    they can with one key; the payouts the clients make are still counted in ``before``."""
+    load, flood = Load(payouts=before.payouts), Load()
+    created_before = len(before.payouts.created)
+    for client in clients:
+        client.load = load
+    stop = mp.deadline(options.seconds)
+    body = {"query": BALANCES, "variables": {"id": str(flooder.payee_id)}}
+    headers = {"Authorization": f"Api-Key {flooder.key}"}
+    flooding = Client(-1, [flooder], "", flood)
+
+    async def loop(http: httpx.AsyncClient, i: int) -> None:
+        if i < len(clients):
+            await clients[i].loop(http, stop)
+            return
+        while not stop():
+            await flooding.send(http, "flood", body, headers)
+
+    seconds = await mp.drive(base_url, len(clients) + options.flood, loop)
+    row = phase_row("mixed_with_flood", load, seconds, len(clients))
+    flood_ok = flood.outcomes["ok"]
+    row |= {
+        "payouts_created": len(load.payouts.created) - created_before,
+        "flood_connections": options.flood,
+        "flood_limit_per_s": options.flood_limit,
+        "flood_requests": sum(flood.outcomes.values()),
+        "flood_429": flood.outcomes["HTTP_429"],
+        "flood_ok_per_s": round(flood_ok / seconds, 1),
+        "others_429": load.outcomes["HTTP_429"],
+    }
+    return row
 
 
 def main(options: argparse.Namespace) -> list[dict[str, Any]]:
     load_before = round(os.getloadavg()[0], 2)
+    limits = {"payee": options.flood_limit} if options.flood else None
     with database("postgresql") as url:
         upgrade(url)
-        with mp.server_process(url, 1, scheduler=True) as (base_url, pid):
+        with mp.server_process(url, 1, scheduler=True, rate_limits=limits) as (base_url, pid):
             results = asyncio.run(measure(url, base_url, pid, options))
     for row in results:
         row["loadavg_before"] = load_before
@@ -224,6 +284,12 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--merchants", type=int, default=100, help="half with small balances")
+    parser.add_argument(
+        "--flood", type=int, default=0, help="a second phase with this many flooding connections"
+    )
+    parser.add_argument(
+        "--flood-limit", type=float, default=20.0, help="RATE_LIMIT_PAYEE while flooding"
+    )
     return parser
 
 

@@ -58,6 +58,7 @@ class ErrorCode(StrEnum):
     INVALID_CSV = "INVALID_CSV"  # the file as a whole: encoding, delimiter, header, size
     FORMULA_INJECTION = "FORMULA_INJECTION"  # a cell a spreadsheet would run as a formula
     ROW_ERRORS = "ROW_ERRORS"  # a real import refused because rows have errors
+    RATE_LIMITED = "RATE_LIMITED"  # this key sent too many requests: wait Retry-After seconds
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
+from domain import log_context
 from domain.bank_details import BankAccount
 from domain.eligibility import (
     Eligibility,
@@ -230,6 +231,7 @@ class PayoutRunner:
 
     async def _run(self, event_code: str, idempotency_key: str, progress: Progress) -> RunSummary:
         handle = await self._store.open_run(event_code, idempotency_key, self._clock.now())
+        log_context.bind(run_id=handle.run_id)  # on every line logged while it runs
         if handle.completed:
             return await self._store.run_summary(handle.run_id)
         return await self._execute(handle, progress, self._stop_when_asked(handle.run_id))

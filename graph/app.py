@@ -5,11 +5,13 @@
 from a caller with a valid key, or serves the GraphiQL page to a browser's GET. Whatever
 else arrives is answered with a JSON error whose ``extensions.code`` says what was wrong
 (UNAUTHENTICATED 401, METHOD_NOT_ALLOWED 405, UNSUPPORTED_MEDIA_TYPE 415,
-REQUEST_TOO_LARGE 413, BAD_REQUEST 400, DATABASE_UNAVAILABLE 503), never with a crash.
+REQUEST_TOO_LARGE 413, BAD_REQUEST 400, DATABASE_UNAVAILABLE 503, RATE_LIMITED 429),
+never with a crash.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +24,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -31,11 +34,14 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
-from domain.auth import NOBODY, SCHEME, Caller, parse_authorization
-from graph import console
+from domain import log_context
+from domain.auth import NOBODY, SCHEME, Caller, key_hash, parse_authorization
+from domain.rate_limit import RateLimiter, retry_after_header
+from graph import console, engine_metrics
 from graph.context import AppDeps, Context, Reads
 from graph.errors import ErrorCode
 from graph.reports import report_routes
+from graph.request_log import RequestLog
 from graph.schema import build_schema
 from persistence import queries
 from persistence.api_keys import find_caller
@@ -49,6 +55,7 @@ DATABASE_AWAY = (OperationalError, InterfaceError, PoolTimeout)
 MAX_REQUEST_BYTES = 1 << 20
 # A multipart upload (the CSV import's file) streams to a temporary file, up to this.
 MAX_UPLOAD_BYTES = 50 << 20
+MAX_KNOWN_KEYS = 10_000  # keys remembered by the rate limit's early refusal
 # Strawberry's own refusals (a batch, a `query` that is not a string, an unknown
 # operationName, GraphiQL switched off) come as an HTTPException with one of these.
 HTTP_CODES = {
@@ -170,20 +177,32 @@ def _database_unavailable() -> JSONResponse:
 class AuthGate:
     """ASGI wrapper: every GraphQL request needs a valid key, except the GraphiQL page
     itself (static HTML, no data). The caller rides in the request state, with the
-    request's shared reads (the key was looked up on them)."""
+    request's shared reads (the key was looked up on them).
 
-    def __init__(self, deps: AppDeps, app: ASGIApp) -> None:
+    With a rate limiter, a key seen before that has used up its requests is refused
+    before its look-up, so that a flooding client costs the database nothing."""
+
+    def __init__(self, deps: AppDeps, app: ASGIApp, limiter: RateLimiter | None = None) -> None:
         self.deps = deps
         self.app = app
+        self.limiter = limiter
+        self._known: dict[str, Caller] = {}  # by key hash: keys that were valid lately
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
         if scope["type"] != "http" or wants_graphiql(request):
             await self.app(scope, receive, send)
             return
+        key = parse_authorization(request.headers.get("authorization"))
+        digest = key_hash(key) if key and self.limiter else ""
+        known = self._known.get(digest) if digest else None
+        if known is not None:
+            log_context.bind(key_name=known.name, key_id=known.key_id)
+            if (refusal := self._rate_limited(known)) is not None:
+                await refusal(scope, receive, send)
+                return
         reads = Reads(self.deps.reads, shared=True)
         try:
-            key = parse_authorization(request.headers.get("authorization"))
             caller = None
             if key:
                 try:
@@ -196,6 +215,8 @@ class AuthGate:
                     await _database_unavailable()(scope, receive, send)
                     return
             if caller is None:
+                if known is not None:  # revoked since
+                    self._known.pop(digest, None)
                 reason = (
                     "unknown or revoked API key"
                     if key
@@ -203,10 +224,33 @@ class AuthGate:
                 )
                 await _unauthenticated(reason)(scope, receive, send)
                 return
+            log_context.bind(key_name=caller.name, key_id=caller.key_id)
+            if known is None and self.limiter is not None:
+                self._remember(digest, caller)
+                if (refusal := self._rate_limited(caller)) is not None:
+                    await refusal(scope, receive, send)
+                    return
             scope.setdefault("state", {}).update(caller=caller, reads=reads)
             await self.app(scope, receive, send)
         finally:
             await reads.aclose()
+
+    def _remember(self, digest: str, caller: Caller) -> None:
+        if len(self._known) >= MAX_KNOWN_KEYS:
+            self._known.clear()
+        self._known[digest] = caller
+
+    def _rate_limited(self, caller: Caller) -> JSONResponse | None:
+        """A 429 when the key has used up its requests for now (``domain.rate_limit``)."""
+        wait = self.limiter.take(caller.key_id, caller.role) if self.limiter else None
+        if wait is None:
+            return None
+        engine_metrics.rate_limited(caller.role.value)
+        seconds = retry_after_header(wait)
+        message = f"too many requests from this API key; try again in {seconds} s"
+        return error_response(
+            429, ErrorCode.RATE_LIMITED, message, headers={"Retry-After": seconds}
+        )
 
     async def _note_use(self, caller: Caller) -> None:
         """The key's last use, written at most once a minute; a busy database is no
@@ -345,8 +389,13 @@ def create_app(
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
     lifespan: Lifespan | None = None,
     feed: PayoutFeed | None = None,
+    rate_limiter: RateLimiter | None = None,
+    metrics_token: str = "",
+    access_log: bool = True,
 ) -> Starlette:
-    """``feed`` serves ``payoutUpdated``; by default one polling every second."""
+    """``feed`` serves ``payoutUpdated``; by default one polling every second.
+    ``rate_limiter``: requests a key may send (none: no limit). ``metrics_token``: when
+    set, /metrics wants it as a bearer token."""
     feed = PayoutFeed(deps.sessions) if feed is None else feed
     graphql = GraphQLApp(
         deps,
@@ -370,7 +419,18 @@ def create_app(
             return JSONResponse({"status": "down", "database": "unavailable"}, 503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
-    async def metrics(_: Request) -> Response:
+    async def metrics(request: Request) -> Response:
+        if metrics_token and not _bearer_is(request, metrics_token):
+            return error_response(
+                401,
+                ErrorCode.UNAUTHENTICATED,
+                "send 'Authorization: Bearer <METRICS_TOKEN>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        try:
+            await engine_metrics.refresh(deps.reads)
+        except DATABASE_AWAY as exc:  # the process's own series still answer
+            _log_unavailable(exc, "metrics")
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     routes = [
@@ -379,13 +439,27 @@ def create_app(
         Route("/metrics", metrics),
         # Every method reaches the gates, so that a PUT is told why in JSON too.
         Route(
-            "/graphql", AuthGate(deps, HttpContract(max_request_bytes, graphql, max_upload_bytes))
+            "/graphql",
+            AuthGate(
+                deps, HttpContract(max_request_bytes, graphql, max_upload_bytes), rate_limiter
+            ),
         ),
         WebSocketRoute("/graphql", graphql),  # authenticated by GraphQLApp.on_ws_connect
         *report_routes(deps),  # CSV exports, same keys; readers only
         *console.console_routes(),
     ]
-    return Starlette(routes=routes, lifespan=_stopping(feed, lifespan))
+    return Starlette(
+        routes=routes,
+        lifespan=_stopping(feed, lifespan),
+        middleware=[Middleware(RequestLog, access=access_log)],
+    )
+
+
+def _bearer_is(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
 
 
 def _stopping(feed: PayoutFeed, lifespan: Lifespan | None) -> Lifespan:

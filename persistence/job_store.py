@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import insert, or_, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from persistence import metrics
 from persistence.sql import insert_ignore, rowcount
 from persistence.tables import JobLease, JobRun
 
@@ -56,11 +57,13 @@ class JobStore:
         error: str | None = None,
     ) -> None:
         async with self._sessions.begin() as session:
-            await session.execute(
+            job = await session.scalar(
                 update(_RUNS)
                 .where(_RUNS.c.id == run_id)
                 .values(status=status, finished_at=now, counts=dict(counts or {}), error=error)
+                .returning(_RUNS.c.job)
             )
+        metrics.job_finished(job or "unknown", status)
 
     async def prune(self, before: datetime) -> int:
         """Forget executions that finished before ``before`` (the table would grow forever)."""

@@ -21,7 +21,7 @@ from domain import ledger
 from domain.errors import IllegalTransition, LedgerInconsistent
 from domain.lifecycle import LedgerEffect, Path, PayoutStatus, Trigger
 from domain.money import Money
-from persistence import account_flags, audit, ledger_store, outbox
+from persistence import account_flags, audit, ledger_store, metrics, outbox
 from persistence.sql import dialect_insert
 from persistence.tables import Payout
 
@@ -187,6 +187,7 @@ async def _effects_and_audit(
     await ledger_store.write(session, postings, now)
     await audit.write(session, [row for item in done for row in _audit(item, now, actor, run_id)])
     await outbox.payouts_changed(session, [(d[0], d[1].target.value, d[2]) for d in done], now)
+    metrics.note_steps(session, [(pid, p.steps, row.get("rail")) for pid, p, row, *_ in done])
 
 
 async def _postings(

@@ -27,7 +27,7 @@ from domain.ports import (
 from domain.routing import RailDecision
 from domain.run_workflow import RunStatus
 from domain.runs import Candidate, Evaluation, SubmissionResult, outcome_of
-from persistence import audit, lifecycle, outbox
+from persistence import audit, lifecycle, metrics, outbox
 from persistence.sql import chunked, insert_ignore, upsert
 from persistence.tables import (
     Allocation,
@@ -144,10 +144,11 @@ class SqlPayoutStore:
                 select(PayoutRun.cancel_requested).where(PayoutRun.id == run_id)
             )
             status = RunStatus.CANCELLED if cancelled else RunStatus.COMPLETED
-            await session.execute(
+            started_at = await session.scalar(
                 update(PayoutRun)
                 .where(PayoutRun.id == run_id)
                 .values(status=status.value, finished_at=now, claimed_by=None, lease_until=None)
+                .returning(PayoutRun.started_at)
             )
             action = "run.cancelled" if cancelled else "run.finished"
             await audit.write(
@@ -155,6 +156,7 @@ class SqlPayoutStore:
                 [audit.audit_row(action, now, entity="run", run_id=run_id, **counts)],
             )
             await outbox.run_changed(session, run_id, now)
+        metrics.run_finished(started_at or now, now, int(counts.get("created", 0)))
         return await self.run_summary(run_id)
 
     async def run_summary(self, run_id: int) -> RunSummary:

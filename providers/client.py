@@ -10,6 +10,7 @@ limiter and the in-flight bound.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -37,6 +38,7 @@ from domain.ports import (
     SubmitResult,
 )
 from domain.verification import VerificationAnswer, VerificationRequest
+from providers import metrics
 from providers.codec import (
     fx_quote_from_json,
     order_from_json,
@@ -276,13 +278,19 @@ class HttpPaymentProvider:
         log = _AttemptLog()
         loop = retrying(self._max_attempts, self._sleep_seconds, log.waited)
         reply: Reply = await loop(self._attempt, log, method, url, **kwargs)
-        return reply, log.attempts()
+        attempts = log.attempts()
+        metrics.retried(self.kind.value, len(attempts) - 1)
+        return reply, attempts
 
     async def _attempt(self, log: _AttemptLog, method: str, url: str, **kwargs: Any) -> Reply:
         async with self._slots:
             if self._limiter is not None:
                 await self._limiter.acquire()
+            started = time.perf_counter()
             reply = await self._request(method, url, **kwargs)
+        metrics.attempt(
+            self.kind.value, reply.result, reply.status_code, time.perf_counter() - started
+        )
         log.record(reply)
         return reply
 

@@ -12,8 +12,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
+from domain.auth import Role
 from domain.clock import SystemClock
 from domain.ports import Clock, PaymentProvider, ProviderKind
+from domain.rate_limit import RateLimiter
 from domain.run_workflow import parse_threshold
 from domain.runs import PayoutRunner
 from graph.app import create_app
@@ -237,4 +239,13 @@ def build_app(
         max_aliases=s.max_aliases,
         max_request_bytes=s.max_request_bytes,
         lifespan=lifespan,
+        rate_limiter=rate_limiter(s),
+        metrics_token=s.metrics_token,
+        access_log=s.access_log,
     )
+
+
+def rate_limiter(settings: Settings) -> RateLimiter:
+    """Requests a second per key, by role (``RATE_LIMIT_<ROLE>``; 0 = unlimited)."""
+    rates = {role: getattr(settings, f"rate_limit_{role.value}") for role in Role}
+    return RateLimiter(rates, burst_s=settings.rate_limit_burst_s)

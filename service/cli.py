@@ -8,7 +8,6 @@ the engine's wiring take seconds to import, and ``--help`` needs none of them.
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import sys
 import uuid
@@ -106,6 +105,11 @@ def serve(
     demo: Annotated[
         bool | None, typer.Option(help="load demo data (default: on for SQLite)")
     ] = None,
+    host: Annotated[str | None, typer.Option(help="bind address (default: HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default: PORT)")] = None,
+    access_log: Annotated[
+        bool | None, typer.Option(help="a line per request (default: ACCESS_LOG)")
+    ] = None,
 ) -> None:
     """Serve the GraphQL API (GraphiQL at /graphql) with in-process mock providers."""
     import uvicorn
@@ -113,8 +117,10 @@ def serve(
     from service import demo as demo_data
     from service.bootstrap import build, build_app, clock_for, server_limits
 
-    settings = _settings()
+    given = {"host": host, "port": port, "access_log": access_log}
+    settings = _settings().model_copy(update={k: v for k, v in given.items() if v is not None})
     _migrated(settings)
+    _configure_logging(settings)
     load_demo = demo if demo is not None else settings.database_url.startswith("sqlite")
     if load_demo and settings.clock_start is None:
         settings = settings.model_copy(update={"clock_start": demo_data.DEMO_CLOCK_START})
@@ -146,8 +152,16 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level="info",
+        log_config=None,  # uvicorn's lines go through _configure_logging's handler
+        access_log=False,  # the app writes its own, with the request id and key name
         **server_limits(settings),
     )
+
+
+def _configure_logging(settings: Settings) -> None:
+    from service.logging_setup import configure
+
+    configure(settings.log_format)
 
 
 async def _has_usable_key(settings: Settings) -> bool:
@@ -366,7 +380,7 @@ def worker() -> None:
     settings = _settings()
     _require_served_providers(settings, "worker")
     # After the imports above: Alembic logs its plugins at INFO as it is imported.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _configure_logging(settings)
     _migrated(settings)
     asyncio.run(_worker(settings))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import time
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AwareDatetime, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -77,3 +78,15 @@ class Settings(BaseSettings):
     approval_ttl_h: float = 72.0  # a pending approval expires after this
     run_lease_s: float = 30.0  # a killed process's run is resumed by another after this
     run_check_interval_s: float = 1.0  # how often serve/worker look for a queued run
+
+    # Operating it (README "Operating it: metrics and logs").
+    metrics_token: str = ""  # set: /metrics wants "Authorization: Bearer <token>"
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
+    access_log: bool = True  # one line per HTTP request (serve --no-access-log)
+    # Requests a second per API key, by the key's role, in this process (a token bucket
+    # per key holding rate_limit_burst_s seconds' worth); 0 = no limit for that role.
+    rate_limit_ops: float = 200.0
+    rate_limit_approver: float = 100.0
+    rate_limit_auditor: float = 100.0
+    rate_limit_payee: float = 50.0
+    rate_limit_burst_s: float = 2.0

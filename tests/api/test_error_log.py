@@ -21,8 +21,13 @@ CLIENT_MISTAKES = {
 
 
 def logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    """The server's records; not the test client's own ("HTTP Request: POST ...")."""
-    return [record for record in caplog.records if not record.name.startswith("httpx")]
+    """The server's records; not the test client's own ("HTTP Request: POST ..."), nor
+    the access log's line that every request gets."""
+    return [
+        record
+        for record in caplog.records
+        if not record.name.startswith(("httpx", "payout_engine.access"))
+    ]
 
 
 @pytest.mark.parametrize("mistake", list(CLIENT_MISTAKES))

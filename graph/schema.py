@@ -464,7 +464,8 @@ class Mutation:
     )
     verify_bank_account: verification.VerifyBankAccountPayload = strawberry.mutation(
         resolver=verification.verify_bank_account,
-        description="Clear an account held by verification of payee, with a note.",
+        description="Ask for an account held by verification of payee to be cleared, with why; "
+        "an approver key of another owner decides it (decideApproval).",
         permission_classes=OPS,
     )
     create_webhook_endpoint: webhooks.CreateWebhookEndpointPayload = strawberry.mutation(

@@ -12,11 +12,14 @@ from contextlib import suppress
 import strawberry
 
 from domain.errors import ErrorCode, Problem
+from domain.run_workflow import Requester
 from domain.verification import MAX_NOTE, check_note
 from graph.context import Info
 from graph.errors import UserError, from_problems
 from graph.ids import parse_id
+from graph.run_workflow import Approval
 from graph.types import BankAccount, Payee
+from persistence import tables
 from persistence.verification_store import SqlVerifications
 
 
@@ -32,11 +35,17 @@ class VerifyBankAccountInput:
 @strawberry.type
 class VerifyBankAccountPayload:
     bank_account: BankAccount | None
+    approval: Approval | None = strawberry.field(
+        description="The BANK_ACCOUNT approval an approver of another owner decides; the "
+        "account stays held until it is approved."
+    )
     user_errors: list[UserError]
 
 
 def _refused(problems: list[Problem]) -> VerifyBankAccountPayload:
-    return VerifyBankAccountPayload(bank_account=None, user_errors=from_problems(problems))
+    return VerifyBankAccountPayload(
+        bank_account=None, approval=None, user_errors=from_problems(problems)
+    )
 
 
 async def verify_bank_account(
@@ -49,14 +58,24 @@ async def verify_bank_account(
     if problems or account_id is None:
         return _refused(problems)
     deps = info.context.deps
+    caller = info.context.caller
     store = SqlVerifications(deps.sessions)
-    payee_id, problems = await store.clear(
-        account_id, note, deps.clock.now(), info.context.caller.scope
+    payee_id, approval_id, problems = await store.request_clearance(
+        account_id,
+        note,
+        Requester(caller.key_id, caller.owner or caller.name),
+        deps.approval_ttl,
+        deps.clock.now(),
     )
-    if problems:
+    if problems or approval_id is None:
         return _refused(problems)
+    async with info.context.session() as session:
+        row = await session.get(tables.Approval, approval_id)
+    assert row is not None
     return VerifyBankAccountPayload(
-        bank_account=await _account(info, payee_id, account_id), user_errors=[]
+        bank_account=await _account(info, payee_id, account_id),
+        approval=Approval.of(row),
+        user_errors=[],
     )
 
 

@@ -35,6 +35,7 @@ from domain.run_workflow import (
 from persistence import audit, outbox
 from persistence.sql import rowcount
 from persistence.tables import Approval, PayoutRun, PayoutRunItem
+from persistence.verification_store import clear_approved
 
 MAX_NOTE = 2000
 
@@ -297,6 +298,9 @@ class SqlRunQueue:
                 rows += await _move_waiting_run(
                     session, approval.subject_id, run_status, now, caller.owner
                 )
+            elif approval.kind == ApprovalKind.BANK_ACCOUNT.value and decision is Decision.APPROVE:
+                asked = str(approval.summary.get("request_note") or "")
+                rows += await clear_approved(session, approval.subject_id, asked, now, caller.owner)
             await audit.write(session, rows)
             return None
 

@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.errors import ErrorCode, Problem
 from domain.lifecycle import PayoutStatus
 from domain.new_accounts import rail_for
 from domain.ports import ProviderKind
+from domain.run_workflow import ApprovalKind, ApprovalStatus, Requester
 from domain.verification import (
     UNSETTLED,
     VerificationAnswer,
@@ -29,7 +31,7 @@ from domain.verification import (
     not_held,
 )
 from persistence import audit
-from persistence.tables import BankAccount, Payee, Payout
+from persistence.tables import Approval, BankAccount, Payee, Payout
 
 _UNSETTLED = [status.value for status in UNSETTLED]
 
@@ -129,40 +131,98 @@ class SqlVerifications:
             await audit.write(session, [row])
             return True
 
-    async def clear(
-        self, account_id: int, note: str, now: datetime, actor: str
-    ) -> tuple[int, list[Problem]]:
-        """Clear a held account so runs pay it; its payee's id (0 if none) and any problem."""
+    async def request_clearance(
+        self, account_id: int, note: str, requester: Requester, ttl: timedelta, now: datetime
+    ) -> tuple[int, int | None, list[Problem]]:
+        """Ask a second person to clear a held account: a pending BANK_ACCOUNT approval.
+        The payee's id (0 if none), the approval's id, and any problem."""
         async with self._sessions.begin() as session:
-            account = await session.scalar(
-                select(BankAccount).where(BankAccount.id == account_id).with_for_update()
-            )
-            if account is None:
-                return 0, [Problem("id", ErrorCode.NOT_FOUND, f"no bank account {account_id}")]
-            if account.retired_at is not None:
-                message = f"bank account {account_id} is retired; it is paid no more"
-                return account.payee_id, [Problem("id", ErrorCode.CONFLICT, message)]
+            account, problems = await _held(session, account_id)
+            if account is None or problems:
+                return (account.payee_id if account else 0), None, problems
             state = state_of(account)
-            if hold_reason(state) is None:
-                return account.payee_id, [not_held(account_id, state.status)]
-            await session.execute(
-                update(BankAccount)
-                .where(BankAccount.id == account_id)
-                .values(cleared_at=now, cleared_by=actor, clear_note=note)
+            approval = Approval(
+                kind=ApprovalKind.BANK_ACCOUNT.value,
+                subject_id=account_id,
+                status=ApprovalStatus.PENDING.value,
+                requested_by_key_id=requester.key_id,
+                requested_by_owner=requester.owner,
+                requested_at=now,
+                expires_at=now + ttl,
+                note=None,
+                summary={
+                    "bank_account_id": account_id,
+                    "payee_id": account.payee_id,
+                    "verification": state.status.value,
+                    "replaces_paid": state.replaces_paid,
+                    "request_note": note,
+                },
             )
+            try:
+                async with session.begin_nested():
+                    session.add(approval)
+                    await session.flush()
+            except IntegrityError:  # one pending approval per account (a partial index)
+                message = f"bank account {account_id} already waits for an approval"
+                return account.payee_id, None, [Problem("id", ErrorCode.CONFLICT, message)]
             row = audit.audit_row(
-                "bank_account.cleared",
+                "approval.requested",
                 now,
                 entity="bank_account",
                 entity_id=account_id,
-                actor=actor,
+                actor=requester.owner[:64],
+                approval_id=approval.id,
+                kind=ApprovalKind.BANK_ACCOUNT.value,
                 payee_id=account.payee_id,
-                status=state.status.value,
-                replaces_paid=state.replaces_paid,
                 note=note,
             )
             await audit.write(session, [row])
-            return account.payee_id, []
+            return account.payee_id, approval.id, []
+
+
+async def _held(session: AsyncSession, account_id: int) -> tuple[BankAccount | None, list[Problem]]:
+    """The account, locked, if verification holds it; otherwise why it cannot be cleared."""
+    account = await session.scalar(
+        select(BankAccount).where(BankAccount.id == account_id).with_for_update()
+    )
+    if account is None:
+        return None, [Problem("id", ErrorCode.NOT_FOUND, f"no bank account {account_id}")]
+    if account.retired_at is not None:
+        message = f"bank account {account_id} is retired; it is paid no more"
+        return account, [Problem("id", ErrorCode.CONFLICT, message)]
+    state = state_of(account)
+    if hold_reason(state) is None:
+        return account, [not_held(account_id, state.status)]
+    return account, []
+
+
+async def clear_approved(
+    session: AsyncSession, account_id: int, note: str, now: datetime, actor: str
+) -> list[dict[str, object]]:
+    """An approved clearance, in the decision's transaction: runs pay the account again.
+    Nothing happens to an account that is no longer held (retired since, say)."""
+    account, problems = await _held(session, account_id)
+    if account is None or problems:
+        return []
+    state = state_of(account)
+    await session.execute(
+        update(BankAccount)
+        .where(BankAccount.id == account_id)
+        .values(cleared_at=now, cleared_by=actor, clear_note=note)
+    )
+    return [
+        audit.audit_row(
+            "bank_account.cleared",
+            now,
+            entity="bank_account",
+            entity_id=account_id,
+            actor=actor[:64],
+            payee_id=account.payee_id,
+            status=state.status.value,
+            replaces_paid=state.replaces_paid,
+            note=note,
+        )
+    ]
 
 
 def _request(

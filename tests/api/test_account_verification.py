@@ -22,7 +22,13 @@ from persistence.tables import AuditEvent, BankAccount, JobRun, Payout
 from providers.mock.bank import MockBank
 from providers.mock.config import MockBankConfig
 from service.bootstrap import Container
-from service.demo import DEMO_AUDITOR_KEY, DEMO_MERCHANT_KEYS
+from service.demo import (
+    DEMO_APPROVER_KEY,
+    DEMO_APPROVER_OWNER,
+    DEMO_AUDITOR_KEY,
+    DEMO_MERCHANT_KEYS,
+    DEMO_OWNER,
+)
 from tests.api.test_onboarding import ADD_ACCOUNT, new_payee
 from tests.conftest import GraphQLClient
 from tests.jobs.conftest import SETTLED
@@ -34,7 +40,30 @@ ADD = f"""mutation($input: AddBankAccountInput!) {{ addBankAccount(input: $input
   bankAccount {{ id {VERIFICATION} }} userErrors {{ field code message }} }} }}"""
 ACCOUNTS = f"""query($id: ID!) {{ payee(id: $id) {{ bankAccounts {{ id {VERIFICATION} }} }} }}"""
 CLEAR = f"""mutation($id: ID!, $note: String!) {{ verifyBankAccount(input: {{id: $id, note: $note}})
-  {{ bankAccount {{ id {VERIFICATION} }} userErrors {{ field code message }} }} }}"""
+  {{ bankAccount {{ id {VERIFICATION} }} approval {{ id kind subjectId status requestedBy }}
+     userErrors {{ field code message }} }} }}"""
+DECIDE = """mutation($id: ID!, $decision: ApprovalDecision!) {
+  decideApproval(input: {approvalId: $id, decision: $decision}) {
+    approval { status decidedBy } userErrors { code } } }"""
+
+
+async def clear(gql: GraphQLClient, account_id: str, note: str) -> dict[str, Any]:
+    """An ops key asks, the demo's approver (another owner) approves: the account's
+    verification as it reads afterwards."""
+    asked = (await gql.data(CLEAR, id=account_id, note=note))["verifyBankAccount"]
+    assert asked["userErrors"] == [], asked
+    assert asked["bankAccount"]["verification"]["held"] is True  # not before the approval
+    approval = asked["approval"]
+    assert (approval["kind"], approval["subjectId"], approval["status"]) == (
+        "BANK_ACCOUNT",
+        account_id,
+        "PENDING",
+    )
+    decided = await gql.as_key(DEMO_APPROVER_KEY)(DECIDE, id=approval["id"], decision="APPROVE")
+    assert decided["data"]["decideApproval"]["userErrors"] == [], decided
+    return dict(asked["bankAccount"])
+
+
 EVENT = """mutation($input: CreateLiquidationEventInput!) {
   createLiquidationEvent(input: $input) { event { code } userErrors { code } } }"""
 RUN = """mutation($event: ID!, $key: String) {
@@ -192,15 +221,14 @@ async def test_a_no_match_account_is_skipped_until_cleared_then_paid_once(
     assert (first["created"], first["skipBreakdown"]) == (0, {"bank_account_unverified": 1})
     assert await payouts_of(gql, seeded, payee_id) == [("LIQ-VOP-001", "SKIPPED", added["id"])]
 
-    cleared = await gql.data(CLEAR, id=added["id"], note="  called the payee: name is right ")
-    assert cleared["verifyBankAccount"]["userErrors"] == []
-    shown = cleared["verifyBankAccount"]["bankAccount"]["verification"]
+    await clear(gql, added["id"], "  called the payee: name is right ")
+    shown = await verification_of(gql, payee_id, added["id"])
     assert (shown["status"], shown["held"], shown["note"]) == (
         "NO_MATCH",
         False,
         "called the payee: name is right",
     )
-    assert shown["clearedAt"] is not None and shown["clearedBy"].startswith("ops:")
+    assert shown["clearedAt"] is not None and shown["clearedBy"] == DEMO_APPROVER_OWNER
     assert (await audit_of(seeded, added["id"]))[-1][0] == "bank_account.cleared"
 
     # The skipped payout is evaluated again by the next run of the same event: paid now...
@@ -232,7 +260,7 @@ async def test_an_account_replacing_a_paid_one_is_held_the_account_takeover_path
     await event(gql, "LIQ-TAKE-002", [payee_id])
     held = await run(gql, "LIQ-TAKE-002")
     assert (held["created"], held["skipBreakdown"]) == (0, {"bank_account_unverified": 1})
-    await gql.data(CLEAR, id=second["id"], note="confirmed by phone with the payee")
+    await clear(gql, second["id"], "confirmed by phone with the payee")
     assert (await run(gql, "LIQ-TAKE-002"))["created"] == 1
     assert await payouts_of(gql, seeded, payee_id) == [
         ("LIQ-TAKE-001", "COMPLETED", first["id"]),
@@ -373,8 +401,35 @@ async def test_bad_clearances_are_refused_and_write_nothing(
     assert await count(seeded, AuditEvent) == before
     assert (await verification_of(gql, payee_id, held["id"]))["held"] is True
     await gql.data(CLEAR, id=held["id"], note="checked")
-    again = (await gql.data(CLEAR, id=held["id"], note="again"))["verifyBankAccount"]
-    assert [e["code"] for e in again["userErrors"]] == ["CONFLICT"]
+    waiting = (await gql.data(CLEAR, id=held["id"], note="again"))["verifyBankAccount"]
+    assert [e["code"] for e in waiting["userErrors"]] == ["CONFLICT"]  # one request at a time
+    assert (await verification_of(gql, payee_id, held["id"]))["held"] is True
+
+
+async def test_clearing_takes_a_second_person_a_rejection_or_the_requester_keeps_it_held(
+    gql: GraphQLClient, seeded: Container
+) -> None:
+    payee_id = await new_payee(gql, "VOP-FOUR-EYES", "DE")
+    held = await add(gql, payee_id, "Max Muster (no match)")
+    asked = (await gql.data(CLEAR, id=held["id"], note="looks fine"))["verifyBankAccount"]
+    approval_id = asked["approval"]["id"]
+    assert asked["approval"]["requestedBy"] == DEMO_OWNER
+
+    made = await gql.data(
+        """mutation { createApiKey(input: {name: "own approver", role: APPROVER,
+        owner: "demo@example.com"}) { secret } }"""
+    )
+    same_owner = gql.as_key(made["createApiKey"]["secret"])
+    mine = await same_owner(DECIDE, id=approval_id, decision="APPROVE")
+    assert [e["code"] for e in mine["data"]["decideApproval"]["userErrors"]] == ["SELF_APPROVAL"]
+    assert (await verification_of(gql, payee_id, held["id"]))["held"] is True
+
+    other = gql.as_key(DEMO_APPROVER_KEY)
+    rejected = await other(DECIDE, id=approval_id, decision="REJECT")
+    assert rejected["data"]["decideApproval"]["approval"]["status"] == "REJECTED"
+    assert (await verification_of(gql, payee_id, held["id"]))["held"] is True
+    actions = [action for action, _ in await audit_of(seeded, held["id"])]
+    assert "bank_account.cleared" not in actions and "approval.requested" in actions
 
 
 @pytest.mark.parametrize("key", [DEMO_AUDITOR_KEY, DEMO_MERCHANT_KEYS["MER-ACME"]])

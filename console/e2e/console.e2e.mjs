@@ -316,7 +316,7 @@ describe("four eyes", () => {
     await waiting.getByRole("link", { name: `#${runId}` }).waitFor();
     await shot(approver, "16-approver-overview");
     await navTo(approver, "Approvals");
-    const row = approver.locator("tr", { has: approver.getByRole("link", { name: `Run #${runId}` }) });
+    const row = approver.locator("li.approval", { has: approver.getByRole("link", { name: `Run #${runId}` }) });
     await row.waitFor();
     await shot(approver, "17-approvals");
     await row.getByLabel("Note (optional)").fill("Checked against the fund's distribution notice.");

@@ -71,25 +71,35 @@ export function Approvals({ mayDecide }: { mayDecide: boolean }) {
       {data ? (
         <Card title={`Page ${cursors.length}`} wide>
           {data.approvals.edges.length ? (
-            <table>
-              <thead><tr><th>Approval</th><th>Kind</th><th>Subject</th><th className="num">Would pay</th><th>Status</th><th>Asked by</th><th>Asked</th><th>Expires</th><th>Decided</th>{mayDecide ? <th>Decision</th> : null}</tr></thead>
-              <tbody>
-                {data.approvals.edges.map(({ node: a }) => (
-                  <tr key={a.id} data-approval={a.id}>
-                    <td>#{a.id}</td>
-                    <td>{a.kind.toLowerCase().replace(/_/g, " ")}</td>
-                    <td>{a.run ? <><Link href={`/runs/${a.run.id}`}>Run #{a.run.id}</Link> <span className="muted">{a.run.event.code}</span></> : `#${a.subjectId}`}</td>
-                    <td className="num">{a.run?.preview ? <>{a.run.preview.totals.map((t) => <div key={t.currency}><Money value={t} /></div>)}<small className="muted">{a.run.preview.payouts} payouts</small></> : "—"}</td>
-                    <td><Status value={a.status} /></td>
-                    <td>{a.requestedBy}</td>
-                    <td><Time iso={a.requestedAt} /></td>
-                    <td><Time iso={a.expiresAt} /></td>
-                    <td>{a.decidedBy ? <>{a.decidedBy}<br /><Time iso={a.decidedAt} />{a.note ? <div className="muted">“{a.note}”</div> : null}</> : "—"}</td>
-                    {mayDecide ? <td>{a.status === "PENDING" ? <DecisionForm approvalId={a.id} onDecided={() => refetch({ requestPolicy: "network-only" })} /> : null}</td> : null}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <ul className="approvals">
+              {data.approvals.edges.map(({ node: a }) => (
+                <li key={a.id} data-approval={a.id} className="approval">
+                  <div className="approval-what">
+                    <div className="approval-title">
+                      {a.run ? <Link href={`/runs/${a.run.id}`}>Run #{a.run.id}</Link> : <span>{a.kind.toLowerCase().replace(/_/g, " ")} #{a.subjectId}</span>}
+                      {a.run ? <code>{a.run.event.code}</code> : null}
+                      <Status value={a.status} />
+                      <span className="muted small">approval #{a.id}</span>
+                    </div>
+                    {a.run?.preview ? (
+                      <div className="approval-amount">
+                        {a.run.preview.totals.map((t) => <span key={t.currency}><Money value={t} /></span>)}
+                        <span className="muted"> in {a.run.preview.payouts} payouts</span>
+                      </div>
+                    ) : null}
+                    <dl className="facts">
+                      <dt>Asked by</dt><dd>{a.requestedBy}, <Time iso={a.requestedAt} /></dd>
+                      <dt>Expires</dt><dd><Time iso={a.expiresAt} /></dd>
+                      {a.decidedBy ? <><dt>Decided by</dt><dd>{a.decidedBy}, <Time iso={a.decidedAt} /></dd></> : null}
+                      {a.note ? <><dt>Note</dt><dd>{a.note}</dd></> : null}
+                    </dl>
+                  </div>
+                  {mayDecide && a.status === "PENDING" ? (
+                    <div className="approval-decide"><DecisionForm approvalId={a.id} onDecided={() => refetch({ requestPolicy: "network-only" })} /></div>
+                  ) : null}
+                </li>
+              ))}
+            </ul>
           ) : <Empty>No approval{status ? ` is ${status.toLowerCase()}` : ""}.</Empty>}
           <Pager atFirst={cursors.length === 1} hasNext={data.approvals.pageInfo.hasNextPage} onFirst={() => setCursors([null])} onNext={() => setCursors([...cursors, data.approvals.pageInfo.endCursor ?? null])} />
         </Card>

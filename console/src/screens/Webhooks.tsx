@@ -180,7 +180,7 @@ function Deliveries({ mayReplay, endpoints }: { mayReplay: boolean; endpoints: s
                 return (
                   <tr key={d.id}>
                     <td>#{d.id}</td>
-                    <td><code>{d.eventType}</code> <span className="muted">#{d.eventId}</span></td>
+                    <td><code>{d.eventType}</code><div className="muted small">event #{d.eventId}</div></td>
                     <td>#{d.endpointId}</td>
                     <td><Status value={d.status} /></td>
                     <td className="num">{d.attempts}</td>

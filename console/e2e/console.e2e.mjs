@@ -239,6 +239,35 @@ describe("operator", () => {
     await page.context().close();
   });
 
+  test("sees a bank account held by verification and clears it with a note", async () => {
+    const data = await api(OPS_KEY, `{ payees(first: 100) { edges { node { id name country accountInUse { railCode } } } } }`);
+    const payee = data.payees.edges.map((e) => e.node).find((p) => p.country === "DE" && p.accountInUse?.railCode === "SEPA");
+    const added = await api(OPS_KEY, `mutation($input: AddBankAccountInput!) { addBankAccount(input: $input) { bankAccount { id } userErrors { message } } }`, {
+      input: { payeeId: payee.id, holderName: `${payee.name} (no match)`, currency: "EUR", country: "DE", iban: "DE89370400440532013000" },
+    });
+    const accountId = added.addBankAccount.bankAccount.id;
+    const page = await newPage();
+    await signIn(page, OPS_KEY);
+    await page.goto(`${base}/payees/${payee.id}`);
+    const cell = page.locator(".verification").filter({ has: page.getByRole("button", { name: "Clear hold…" }) });
+    await cell.waitFor(); // the bank's answer arrives within seconds of the account
+    assert.match(await cell.textContent(), /No Match|no match/i);
+    assert.match(await cell.textContent(), /Held: /);
+    await cell.getByRole("button", { name: "Clear hold…" }).click();
+    await shot(page, "21-payee-verification-held");
+    const form = page.getByRole("form", { name: `Clear the hold on account ${accountId}` });
+    await form.getByRole("button", { name: "Clear hold" }).click();
+    await page.locator(`#verify-note-${accountId}-error`).waitFor(); // an empty note is refused, next to the field
+    await form.getByLabel("Why it is safe to pay").fill("Called the payee: the account is theirs.");
+    await form.getByRole("button", { name: "Clear hold" }).click();
+    await page.getByText(/Cleared by .*Called the payee/).waitFor();
+    const after = await api(OPS_KEY, `{ payee(id: "${payee.id}") { bankAccounts { id verification { held note } } } }`);
+    const account = after.payee.bankAccounts.find((a) => a.id === accountId);
+    assert.equal(account.verification.held, false);
+    assert.match(account.verification.note, /Called the payee/);
+    await page.context().close();
+  });
+
   test("an auditor signs in by keyboard alone and sees operator screens without the key screen", async () => {
     const page = await newPage();
     await page.goto(`${base}/`);

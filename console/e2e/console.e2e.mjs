@@ -201,6 +201,8 @@ describe("operator", () => {
     await page.getByRole("link", { name: /^#\d+$/ }).first().click();
     await page.getByRole("heading", { name: "Why payouts were skipped" }).waitFor();
     await page.getByRole("cell", { name: "missing country" }).waitFor();
+    await page.getByRole("table", { name: "By rail" }).waitFor();
+    await page.locator("section.card", { has: page.getByRole("heading", { name: "Payouts", exact: true }) }).locator("tbody tr").first().waitFor();
     await shot(page, "04-operator-run");
 
     await navTo(page, "Payees");

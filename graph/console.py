@@ -34,6 +34,9 @@ CONSOLE_PATHS = (
     "/keys",
     "/request",
     "/history",
+    "/events",
+    "/approvals",
+    "/webhooks",
 )
 # data: fonts and images: GraphiQL's stylesheet embeds its fonts and icons that way;
 # neither can run script. WebSockets to this origin are covered by connect-src 'self'.

@@ -6,7 +6,7 @@
 //   npm run e2e                          # serves with `python3 -m uv run --locked payout-engine serve`
 //   E2E_SERVE="python -m service.cli serve" npm run e2e    # another way to start the server
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -20,6 +20,8 @@ const REPO = resolve(HERE, "../..");
 const SHOTS = resolve(HERE, "../screenshots");
 const OPS_KEY = "pe_ops_demo_operator_key_for_local_use_only";
 const AUDITOR_KEY = "pe_auditor_demo_auditor_key_for_local_use_only";
+// The approver key belongs to another owner than the operator's: four eyes.
+const APPROVER_KEY = "pe_approver_demo_approver_key_for_local_use_only";
 const ACME_KEY = "pe_payee_demo_acme_agency_local_use_only";
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SERVE = process.env.E2E_SERVE ?? "python3 -m uv run --locked payout-engine serve";
@@ -68,6 +70,16 @@ async function waitForHealth(deadlineMs) {
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`serve did not answer /health; see ${serverLog}`);
+}
+
+async function waitForRun(id, deadlineMs) {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    const data = await api(OPS_KEY, `{ run(id: "${id}") { state } }`);
+    if (data.run.state === "COMPLETED") return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`run ${id} did not complete; see ${serverLog}`);
 }
 
 /** A fresh browser context (its own sessionStorage) that only reaches 127.0.0.1. */
@@ -135,11 +147,19 @@ before(async () => {
       DATABASE_URL: `sqlite+aiosqlite:///${join(workdir, "e2e.db")}`,
       // Merchant payouts stay pending (not sent to the bank) long enough to be cancelled.
       DISPATCH_INTERVAL_S: "3600",
+      // The webhook endpoints of the test listen on 127.0.0.1.
+      WEBHOOK_ALLOW_PRIVATE_NETWORKS: "true",
     },
   });
   await waitForHealth(180_000);
   // The demo's run, then the reconciliation that finds the order the demo planted at the wire bank.
-  await api(OPS_KEY, `mutation { startRun(input: {liquidationEventId: "LIQ-2024-001", idempotencyKey: "e2e-1"}) { run { id } userErrors { code } } }`);
+  // An endpoint on a port nobody listens on: its deliveries fail and wait to be retried.
+  await api(OPS_KEY, `mutation { createWebhookEndpoint(input: {url: "http://127.0.0.1:9/hooks", events: ["run.*"]}) { webhookEndpoint { id } userErrors { code } } }`);
+  // The demo's run: it waits for an approval by another person, then the job runner runs it.
+  const started = await api(OPS_KEY, `mutation { startRun(input: {liquidationEventId: "LIQ-2024-001", idempotencyKey: "e2e-1"}) { run { id approval { id } } userErrors { code } } }`);
+  const approvalId = started.startRun.run.approval.id;
+  await api(APPROVER_KEY, `mutation { decideApproval(input: {approvalId: "${approvalId}", decision: APPROVE, note: "e2e"}) { userErrors { code } } }`);
+  await waitForRun(started.startRun.run.id, 120_000);
   await api(OPS_KEY, `mutation { runReconciliation(input: {businessDate: "2026-11-20"}) { reconciliationRun { id } userErrors { code } } }`);
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
 });
@@ -181,6 +201,8 @@ describe("operator", () => {
     await page.getByRole("link", { name: /^#\d+$/ }).first().click();
     await page.getByRole("heading", { name: "Why payouts were skipped" }).waitFor();
     await page.getByRole("cell", { name: "missing country" }).waitFor();
+    await page.getByRole("table", { name: "By rail" }).waitFor();
+    await page.locator("section.card", { has: page.getByRole("heading", { name: "Payouts", exact: true }) }).locator("tbody tr").first().waitFor();
     await shot(page, "04-operator-run");
 
     await navTo(page, "Payees");
@@ -219,10 +241,40 @@ describe("operator", () => {
     await page.context().close();
   });
 
+  test("sees a bank account held by verification and clears it with a note", async () => {
+    const data = await api(OPS_KEY, `{ payees(first: 100) { edges { node { id name country accountInUse { railCode } } } } }`);
+    const payee = data.payees.edges.map((e) => e.node).find((p) => p.country === "DE" && p.accountInUse?.railCode === "SEPA");
+    const added = await api(OPS_KEY, `mutation($input: AddBankAccountInput!) { addBankAccount(input: $input) { bankAccount { id } userErrors { message } } }`, {
+      input: { payeeId: payee.id, holderName: `${payee.name} (no match)`, currency: "EUR", country: "DE", iban: "DE89370400440532013000" },
+    });
+    const accountId = added.addBankAccount.bankAccount.id;
+    const page = await newPage();
+    await signIn(page, OPS_KEY);
+    await page.goto(`${base}/payees/${payee.id}`);
+    const cell = page.locator(".verification").filter({ has: page.getByRole("button", { name: "Clear hold…" }) });
+    await cell.waitFor(); // the bank's answer arrives within seconds of the account
+    assert.match(await cell.textContent(), /No Match|no match/i);
+    assert.match(await cell.textContent(), /Held: /);
+    await cell.getByRole("button", { name: "Clear hold…" }).click();
+    await shot(page, "21-payee-verification-held");
+    const form = page.getByRole("form", { name: `Clear the hold on account ${accountId}` });
+    await form.getByRole("button", { name: "Clear hold" }).click();
+    await page.locator(`#verify-note-${accountId}-error`).waitFor(); // an empty note is refused, next to the field
+    await form.getByLabel("Why it is safe to pay").fill("Called the payee: the account is theirs.");
+    await form.getByRole("button", { name: "Clear hold" }).click();
+    await page.getByText(/Cleared by .*Called the payee/).waitFor();
+    const after = await api(OPS_KEY, `{ payee(id: "${payee.id}") { bankAccounts { id verification { held note } } } }`);
+    const account = after.payee.bankAccounts.find((a) => a.id === accountId);
+    assert.equal(account.verification.held, false);
+    assert.match(account.verification.note, /Called the payee/);
+    await page.context().close();
+  });
+
   test("an auditor signs in by keyboard alone and sees operator screens without the key screen", async () => {
     const page = await newPage();
     await page.goto(`${base}/`);
-    await page.keyboard.type(AUDITOR_KEY); // the key field has the focus
+    await page.waitForFunction(() => document.activeElement?.id === "api-key"); // the key field has the focus
+    await page.keyboard.type(AUDITOR_KEY);
     await page.keyboard.press("Enter");
     const nav = page.getByRole("navigation", { name: "Main" });
     await nav.waitFor();
@@ -232,6 +284,127 @@ describe("operator", () => {
     assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Overview");
     await nav.getByRole("link", { name: "Reconciliation" }).waitFor();
     assert.equal(await nav.getByRole("link", { name: "API keys" }).count(), 0);
+    await page.context().close();
+  });
+});
+
+/** A small event from the example file: the header and four investors; `broken` gives
+ *  the third row an amount with too many decimals. */
+function investorsCsv(name, { broken = false } = {}) {
+  const lines = readFileSync(join(REPO, "examples/investors_1000.csv"), "utf8").trim().split("\n").slice(0, 5);
+  if (broken) {
+    const cells = lines[3].split(",");
+    cells[5] = "1.001";
+    lines[3] = cells.join(",");
+  }
+  const path = join(workdir, name);
+  writeFileSync(path, `${lines.join("\n")}\n`);
+  return path;
+}
+
+describe("four eyes", () => {
+  test("an operator imports a CSV (dry run, then import) and starts a run; an approver approves it; the progress bar reaches completed; a payout's trace opens", async () => {
+    const page = await newPage();
+    await signIn(page, OPS_KEY);
+    await navTo(page, "Events");
+    await page.getByRole("heading", { name: "Import an event from a CSV" }).waitFor();
+    await page.getByLabel("Event code").fill("LIQ-E2E-1");
+    await page.getByLabel("Name", { exact: true }).fill("E2E Fund II distribution");
+    await page.getByLabel("CSV file").setInputFiles(investorsCsv("broken.csv", { broken: true }));
+    await page.getByRole("button", { name: "Check (dry run)" }).click();
+    const bad = page.locator("tr.row-error");
+    await bad.first().waitFor();
+    assert.equal(await bad.count(), 1, "exactly the broken row is highlighted");
+    assert.equal(await bad.getAttribute("data-row"), "4");
+    assert.match(await bad.textContent(), /amount/);
+    assert.equal(await page.getByRole("button", { name: /^Import/ }).count(), 0, "no import while the file has errors");
+    await shot(page, "13-events-dry-run-errors");
+
+    await page.getByLabel("CSV file").setInputFiles(investorsCsv("good.csv"));
+    await page.getByText("The inputs changed since the check").waitFor();
+    await page.getByRole("button", { name: "Check (dry run)" }).click();
+    await page.getByText("The file is clean: 4 rows would be imported.").waitFor();
+    assert.equal(await page.locator("tr.row-error").count(), 0);
+    await shot(page, "14-events-dry-run-clean");
+    const before = (await api(OPS_KEY, "{ events { code } }")).events.length;
+    await page.getByRole("button", { name: "Import 4 rows" }).dblclick();
+    await page.locator(".confirmation", { hasText: "LIQ-E2E-1" }).waitFor();
+    const events = (await api(OPS_KEY, "{ events { code allocationCount } }")).events;
+    assert.equal(events.length, before + 1, "imported once");
+    assert.equal(events.find((e) => e.code === "LIQ-E2E-1").allocationCount, 4);
+
+    await page.getByRole("button", { name: "Start a run of LIQ-E2E-1" }).click();
+    await page.waitForURL(/\/runs\/\d+$/);
+    const runId = page.url().split("/").pop();
+    await page.getByText("Waiting for approval").waitFor();
+    await page.getByRole("heading", { name: "Preview: what the run would pay" }).waitFor();
+    await shot(page, "15-run-awaiting-approval");
+
+    // Another person, with an approver key: the overview lists the run, Approvals approves it.
+    const approver = await newPage();
+    await signIn(approver, APPROVER_KEY);
+    const waiting = approver.locator("section.card", { has: approver.getByRole("heading", { name: "Runs awaiting approval" }) });
+    await waiting.getByRole("link", { name: `#${runId}` }).waitFor();
+    await shot(approver, "16-approver-overview");
+    await navTo(approver, "Approvals");
+    const row = approver.locator("li.approval", { has: approver.getByRole("link", { name: `Run #${runId}` }) });
+    await row.waitFor();
+    await shot(approver, "17-approvals");
+    await row.getByLabel("Note (optional)").fill("Checked against the fund's distribution notice.");
+    await row.getByRole("button", { name: "Approve" }).click();
+    await row.waitFor({ state: "detached" }); // the pending list no longer has it
+    await approver.context().close();
+
+    // The operator's run page follows the run live (runUpdated) to the end.
+    const bar = page.getByRole("progressbar");
+    await page.waitForFunction(() => document.querySelector('[role="progressbar"]')?.getAttribute("aria-valuenow") === "100", null, { timeout: 90_000 });
+    await page.locator("h1 .badge", { hasText: "completed" }).waitFor();
+    assert.match(await bar.getAttribute("aria-valuetext"), /completed/);
+    await page.getByRole("table", { name: "By rail" }).waitFor();
+    await page.getByRole("table", { name: "By status" }).locator("tbody th").first().waitFor();
+    const run = await api(OPS_KEY, `{ run(id: "${runId}") { state approval { status decidedBy } progress { total evaluated } } }`);
+    assert.equal(run.run.state, "COMPLETED");
+    assert.equal(run.run.approval.status, "APPROVED");
+    assert.equal(run.run.approval.decidedBy, "approver@example.com");
+    await shot(page, "18-run-completed");
+
+    // The CSV export downloads with the key (a plain link could not send it).
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Export CSV" }).click()]);
+    assert.equal(download.suggestedFilename(), `run-${runId}.csv`);
+    const csv = readFileSync(await download.path(), "utf8");
+    assert.equal(csv.trim().split("\n").length, 5, "a header and the run's four payouts");
+
+    // Filter the payouts, then open one's trace.
+    const payouts = page.locator("section.card", { has: page.getByRole("heading", { name: "Payouts", exact: true }) });
+    await payouts.locator("tbody tr").nth(3).waitFor();
+    await page.getByLabel("Rail").selectOption("BECS_AU"); // INV-00002, in Australia
+    await payouts.locator("tbody tr").nth(1).waitFor({ state: "detached" }); // the only one on BECS_AU
+    await payouts.locator("tbody tr").first().getByRole("cell", { name: "BECS_AU" }).waitFor();
+    await payouts.getByRole("link", { name: /^#\d+$/ }).first().click();
+    await page.getByRole("heading", { name: "Trace" }).waitFor();
+    assert.ok((await page.getByRole("list", { name: "Trace" }).locator("li").count()) >= 2);
+    await shot(page, "19-run-payout-trace");
+    await page.context().close();
+  });
+
+  test("webhooks: an endpoint's secret is shown once, deliveries are listed and replayed", async () => {
+    const page = await newPage();
+    await signIn(page, OPS_KEY);
+    await navTo(page, "Webhooks");
+    await page.getByLabel("URL").fill("http://127.0.0.1:9/other");
+    await page.getByLabel("Events").fill("payout.*");
+    await page.getByRole("button", { name: "Create endpoint" }).click();
+    const secret = page.locator(".secret code");
+    await secret.waitFor();
+    assert.match(await secret.textContent(), /^whsec_/);
+    const replay = page.getByRole("button", { name: /^Replay event/ }).first();
+    await replay.waitFor({ timeout: 30_000 });
+    await shot(page, "20-webhooks");
+    await replay.click();
+    await page.getByText(/scheduled again/).waitFor();
+    await page.reload();
+    await page.getByRole("heading", { name: "Endpoints" }).waitFor();
+    assert.equal(await page.locator(".secret").count(), 0, "the secret is not shown again");
     await page.context().close();
   });
 });

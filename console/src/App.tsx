@@ -12,6 +12,9 @@ import { PayeePage, Payees } from "./screens/Payees";
 import { PayoutPage, Payouts } from "./screens/Payouts";
 import { BreakPage, Reconciliation } from "./screens/Reconciliation";
 import { RunPage, Runs } from "./screens/Runs";
+import { Approvals } from "./screens/Approvals";
+import { Events } from "./screens/Events";
+import { Webhooks } from "./screens/Webhooks";
 import { Empty, Loading, Page } from "./ui";
 
 export const MeQuery = graphql(`
@@ -162,7 +165,10 @@ function Routes({ role, payeeId }: { role: Role; payeeId: string | null }) {
       <Route path="/payouts"><Payouts /></Route>
       <Route path="/payouts/:id">{(p) => <PayoutPage id={p.id} />}</Route>
       <Route path="/runs"><Runs /></Route>
-      <Route path="/runs/:id">{(p) => <RunPage id={p.id} />}</Route>
+      <Route path="/runs/:id">{(p) => <RunPage id={p.id} role={role} />}</Route>
+      <Route path="/events"><Events mayChange={mayChange} /></Route>
+      <Route path="/approvals"><Approvals mayDecide={role === "APPROVER"} /></Route>
+      <Route path="/webhooks"><Webhooks mayChange={mayChange} /></Route>
       <Route path="/reconciliation"><Reconciliation mayChange={mayChange} /></Route>
       <Route path="/reconciliation/breaks/:id">{(p) => <BreakPage id={p.id} mayChange={mayChange} />}</Route>
       <Route path="/payees"><Payees /></Route>

@@ -30,7 +30,7 @@ function shell(role: Role, path: string) {
 describe("navigation follows the key's role", () => {
   it("gives an ops key every operator screen, API keys included", () => {
     expect(shell("OPS", "/nowhere")).toEqual([
-      "Overview", "Payouts", "Runs", "Reconciliation", "Payees", "Job runs", "API keys", "GraphiQL",
+      "Overview", "Payouts", "Runs", "Events", "Approvals", "Reconciliation", "Payees", "Webhooks", "Job runs", "API keys", "GraphiQL",
     ]);
   });
 
@@ -48,7 +48,7 @@ describe("navigation follows the key's role", () => {
   });
 
   it("shows a payee key nothing at an operator URL", () => {
-    for (const path of ["/payouts", "/payouts/1", "/reconciliation", "/keys", "/runs/1"]) {
+    for (const path of ["/payouts", "/payouts/1", "/reconciliation", "/keys", "/runs/1", "/events", "/approvals", "/webhooks"]) {
       shell("PAYEE", path);
       expect(screen.getByRole("heading", { name: "Not available" })).toBeTruthy();
       cleanup();

@@ -1,7 +1,9 @@
+import { useState } from "react";
 import type { ReactNode } from "react";
 import type { CombinedError } from "urql";
 import { Link } from "wouter";
 import { localTime, utcTitle } from "./lib/dates";
+import { downloadWithKey } from "./lib/download";
 import { formatAmount } from "./lib/money";
 
 export function Money({ value }: { value: { amount: string; currency: string } | null | undefined }) {
@@ -115,5 +117,25 @@ export function Field({
         </small>
       ) : null}
     </div>
+  );
+}
+
+/** A button that downloads a report with the key (see lib/download.ts). */
+export function DownloadButton({ path, name, label }: { path: string; name: string; label: string }) {
+  const [state, setState] = useState<{ busy: boolean; error?: string }>({ busy: false });
+  async function go() {
+    setState({ busy: true });
+    try {
+      await downloadWithKey(path, name);
+      setState({ busy: false });
+    } catch (e) {
+      setState({ busy: false, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+  return (
+    <span className="download">
+      <button type="button" onClick={go} disabled={state.busy}>{state.busy ? "Preparing…" : label}</button>
+      {state.error ? <small className="error-text" role="alert">{state.error}</small> : null}
+    </span>
   );
 }

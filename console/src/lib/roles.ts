@@ -9,8 +9,11 @@ const OPERATOR_NAV: NavItem[] = [
   { path: "/", label: "Overview" },
   { path: "/payouts", label: "Payouts" },
   { path: "/runs", label: "Runs" },
+  { path: "/events", label: "Events" },
+  { path: "/approvals", label: "Approvals" },
   { path: "/reconciliation", label: "Reconciliation" },
   { path: "/payees", label: "Payees" },
+  { path: "/webhooks", label: "Webhooks" },
   { path: "/jobs", label: "Job runs" },
 ];
 const OPS_ONLY: NavItem[] = [{ path: "/keys", label: "API keys" }];

@@ -14,6 +14,10 @@ const OverviewQuery = graphql(`
     failed: payouts(filter: { status: FAILED }, first: 100) { edges { node { ...ProblemPayout } } }
     returned: payouts(filter: { status: RETURNED }, first: 100) { edges { node { ...ProblemPayout } } }
     jobRuns(first: 100) { edges { node { id job status trigger startedAt finishedAt error } } }
+    awaiting: approvals(filter: { status: PENDING, kind: RUN }, first: 100) {
+      edges { node { id requestedBy requestedAt expiresAt run { id event { code } preview { payouts totals { amount currency } } } } }
+      pageInfo { hasNextPage }
+    }
   }
   fragment ProblemPayout on Payout {
     id status updatedAt country railCode failureCode failureReason amount { amount currency } payee { name }
@@ -39,15 +43,37 @@ export function Overview() {
   const latest = new Map<string, (typeof data.jobRuns.edges)[number]["node"]>();
   for (const { node } of data.jobRuns.edges) if (!latest.has(node.job)) latest.set(node.job, node);
   const breaks = data.openBreaks.edges.map((e) => e.node);
+  const awaiting = data.awaiting.edges.map((e) => e.node);
   return (
     <Page title="Overview">
       <div className="stats">
+        <Stat label="Runs awaiting approval" value={`${awaiting.length}${data.awaiting.pageInfo.hasNextPage ? "+" : ""}`} href="/approvals" />
         <Stat label="Runs in progress" value={running.length} href="/runs" />
         <Stat label="Open reconciliation breaks" value={`${breaks.length}${data.openBreaks.pageInfo.hasNextPage ? "+" : ""}`} href="/reconciliation" />
         <Stat label="Failed or returned, last 7 days" value={troubled.length} href="/payouts?status=FAILED" />
         <Stat label="Jobs" value={latest.size} href="/jobs" />
       </div>
       <div className="grid">
+        <Card title="Runs awaiting approval" wide>
+          {awaiting.length ? (
+            <table>
+              <thead><tr><th>Run</th><th>Event</th><th className="num">Payouts</th><th className="num">Would pay</th><th>Asked by</th><th>Asked</th><th>Expires</th></tr></thead>
+              <tbody>
+                {awaiting.map((a) => (
+                  <tr key={a.id}>
+                    <td>{a.run ? <Link href={`/runs/${a.run.id}`}>#{a.run.id}</Link> : "—"}</td>
+                    <td>{a.run?.event.code ?? "—"}</td>
+                    <td className="num">{a.run?.preview?.payouts ?? "—"}</td>
+                    <td className="num">{a.run?.preview?.totals.map((t) => <div key={t.currency}><Money value={t} /></div>) ?? "—"}</td>
+                    <td>{a.requestedBy}</td>
+                    <td><Time iso={a.requestedAt} /></td>
+                    <td><Time iso={a.expiresAt} /></td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : <Empty>No run is waiting for an approval.</Empty>}
+        </Card>
         <Card title="Runs in progress">
           {running.length ? (
             <table>

@@ -62,7 +62,9 @@ const PayeeQuery = graphql(`
   query Payee($id: ID!) {
     payee(id: $id) {
       id reference name kind country paymentMethod email createdAt
-      bankAccounts { id holderName country currency railCode inUse retiredAt createdAt details { name value } }
+      bankAccounts { id holderName country currency railCode inUse retiredAt createdAt details { name value }
+        verification { status bankHeldName checkedAt replacesPaidAccount held holdReason clearedAt clearedBy note }
+        flag { code category description flaggedAt payoutId } }
       balances { id currency available { amount currency } postedBalance { amount currency } pendingDebits { amount currency } }
     }
     rails { code name currency countries requiredFields }
@@ -77,6 +79,60 @@ const AddBankAccount = graphql(`
     }
   }
 `);
+
+const VerifyAccount = graphql(`
+  mutation VerifyBankAccount($input: VerifyBankAccountInput!) {
+    verifyBankAccount(input: $input) { bankAccount { id verification { status held clearedAt clearedBy note } } userErrors { field code message } }
+  }
+`);
+
+type Verification = { status: string; bankHeldName?: string | null; checkedAt?: string | null; replacesPaidAccount: boolean; held: boolean; holdReason?: string | null; clearedAt?: string | null; clearedBy?: string | null; note?: string | null };
+type Flag = { code: string; category: string; description: string; flaggedAt: string; payoutId?: string | null } | null | undefined;
+
+/** The bank's answer to the name check, why runs hold the account, and (ops) clearing
+ *  the hold with a note. */
+function VerificationCell({ accountId, v, flag, mayChange, onChanged }: { accountId: string; v: Verification; flag: Flag; mayChange: boolean; onChanged: () => void }) {
+  const [open, setOpen] = useState(false);
+  const [note, setNote] = useState("");
+  const [errors, setErrors] = useState<UserError[]>([]);
+  const [result, verify] = useMutation(VerifyAccount);
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    const outcome = await verify({ input: { id: accountId, note } });
+    const payload = outcome.data?.verifyBankAccount;
+    if (payload?.userErrors.length) setErrors(payload.userErrors);
+    else if (payload?.bankAccount) { setErrors([]); setOpen(false); onChanged(); }
+  }
+  const id = `verify-note-${accountId}`;
+  return (
+    <div className="verification">
+      <Status value={v.status} />
+      {v.held ? <Status value="held" /> : null}
+      {v.bankHeldName ? <div className="small">Bank holds the name <b>{v.bankHeldName}</b></div> : null}
+      {v.checkedAt ? <div className="muted small">checked <Time iso={v.checkedAt} /></div> : null}
+      {v.replacesPaidAccount ? <div className="small warn-text">Replaces an account already paid</div> : null}
+      {v.held && v.holdReason ? <div className="small error-text">Held: {v.holdReason.replace(/_/g, " ")}</div> : null}
+      {v.clearedAt ? <div className="small">Cleared by {v.clearedBy}, <Time iso={v.clearedAt} />{v.note ? <> — “{v.note}”</> : null}</div> : null}
+      {flag ? <div className="small error-text">Flagged {flag.code}: {flag.description} (<Time iso={flag.flaggedAt} />{flag.payoutId ? <>, payout <PayoutLinkInline id={flag.payoutId} /></> : null})</div> : null}
+      {mayChange && v.held ? (
+        open ? (
+          <form onSubmit={submit} noValidate aria-label={`Clear the hold on account ${accountId}`} className="decision">
+            <FormErrors errors={errors} fields={["note"]} />
+            <Problem error={result.error} />
+            <Field id={id} label="Why it is safe to pay" error={fieldError(errors, "note")}>
+              <input id={id} value={note} aria-invalid={!!fieldError(errors, "note")} onChange={(e) => setNote(e.target.value)} />
+            </Field>
+            <button type="submit" className="primary" disabled={result.fetching}>Clear hold</button>
+          </form>
+        ) : <button type="button" onClick={() => setOpen(true)}>Clear hold…</button>
+      ) : null}
+    </div>
+  );
+}
+
+function PayoutLinkInline({ id }: { id: string }) {
+  return <Link href={`/payouts/${id}`}>#{id}</Link>;
+}
 
 const ACCOUNT_FIELDS: Record<string, string> = {
   iban: "IBAN", bic: "BIC (SWIFT)", abaRouting: "ABA routing number", accountNumber: "Account number",
@@ -160,13 +216,14 @@ export function PayeePage({ id, mayChange }: { id: string; mayChange: boolean })
         <Card title="Bank accounts" wide>
           {p.bankAccounts.length ? (
             <table>
-              <thead><tr><th>Account</th><th>Holder</th><th>Rail</th><th>Details</th><th>State</th><th>Added</th></tr></thead>
+              <thead><tr><th>Account</th><th>Holder</th><th>Rail</th><th>Details</th><th>State</th><th>Verification</th><th>Added</th></tr></thead>
               <tbody>
                 {p.bankAccounts.map((a) => (
                   <tr key={a.id}>
                     <td>#{a.id}</td><td>{a.holderName}</td><td>{a.railCode ?? "—"}</td>
                     <td>{a.details.map((d) => <div key={d.name}><span className="muted">{d.name}</span> <code>{d.value}</code></div>)}</td>
                     <td>{a.inUse ? <Status value="in_use" /> : a.retiredAt ? <Status value="retired" /> : <Status value="kept" />}</td>
+                    <td><VerificationCell accountId={a.id} v={a.verification} flag={a.flag} mayChange={mayChange} onChanged={() => refetch({ requestPolicy: "network-only" })} /></td>
                     <td><Time iso={a.createdAt} /></td>
                   </tr>
                 ))}

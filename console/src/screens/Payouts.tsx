@@ -108,7 +108,7 @@ const PayoutQuery = graphql(`
   query Payout($id: ID!) {
     payout(id: $id) {
       id status idempotencyKey country railCode provider providerOrderId routingRule fxRate
-      expectedSettlementDate skipReason skipDetail failureCode failureReason createdAt updatedAt
+      expectedSettlementDate skipReason skipDetail failureCode failureReason failureCategory failureDescription retryable createdAt updatedAt
       amount { amount currency } targetAmount { amount currency }
       rail { code name currency }
       payee { id name reference }
@@ -148,6 +148,7 @@ export function PayoutPage({ id }: { id: string }) {
             <dt>Order id</dt><dd>{p.providerOrderId ? <code>{p.providerOrderId}</code> : "none yet"}</dd>
             <dt>Settles</dt><dd>{p.expectedSettlementDate ?? "—"}</dd>
             {p.failureCode || p.failureReason ? <><dt>Failure</dt><dd className="error-text">{p.failureCode} {p.failureReason}</dd></> : null}
+            {p.failureCategory ? <><dt>What it means</dt><dd>{p.failureDescription ?? p.failureCategory.toLowerCase().replace(/_/g, " ")} <span className="muted">({p.failureCategory.toLowerCase().replace(/_/g, " ")}; {p.retryable ? "paying again can work" : "paying again will not work"})</span></dd></> : null}
           </dl>
         </Card>
         <Card title="Trace" wide>

@@ -3,7 +3,7 @@ import { useMutation, useQuery } from "urql";
 import { Link, useLocation } from "wouter";
 import { graphql } from "../gql";
 import type { BreakStatus } from "../gql/graphql";
-import { Card, Empty, Field, FormErrors, Json, Loading, Page, Pager, PayoutLink, Problem, Status, Time, fieldError, type UserError } from "../ui";
+import { Card, DownloadButton, Empty, Field, FormErrors, Json, Loading, Page, Pager, PayoutLink, Problem, Status, Time, fieldError, type UserError } from "../ui";
 
 const ReconciliationQuery = graphql(`
   query Reconciliation($status: BreakStatus, $after: String) {
@@ -42,7 +42,10 @@ export function Reconciliation({ mayChange }: { mayChange: boolean }) {
   return (
     <Page
       title="Reconciliation"
-      actions={mayChange ? <button type="button" className="primary" onClick={reconcile} disabled={run.fetching}>{run.fetching ? "Reconciling…" : "Reconcile now"}</button> : null}
+      actions={<>
+        <DownloadButton path="/reports/breaks.csv" name="breaks.csv" label="Export breaks CSV" />
+        {mayChange ? <button type="button" className="primary" onClick={reconcile} disabled={run.fetching}>{run.fetching ? "Reconciling…" : "Reconcile now"}</button> : null}
+      </>}
     >
       <Problem error={error ?? run.error} />
       <FormErrors errors={runErrors} fields={[]} />

@@ -241,7 +241,7 @@ describe("operator", () => {
     await page.context().close();
   });
 
-  test("sees a bank account held by verification and clears it with a note", async () => {
+  test("sees a bank account held by verification; an ops key asks, an approver clears it", async () => {
     const data = await api(OPS_KEY, `{ payees(first: 100) { edges { node { id name country accountInUse { railCode } } } } }`);
     const payee = data.payees.edges.map((e) => e.node).find((p) => p.country === "DE" && p.accountInUse?.railCode === "SEPA");
     const added = await api(OPS_KEY, `mutation($input: AddBankAccountInput!) { addBankAccount(input: $input) { bankAccount { id } userErrors { message } } }`, {
@@ -251,18 +251,23 @@ describe("operator", () => {
     const page = await newPage();
     await signIn(page, OPS_KEY);
     await page.goto(`${base}/payees/${payee.id}`);
-    const cell = page.locator(".verification").filter({ has: page.getByRole("button", { name: "Clear hold…" }) });
+    const cell = page.locator(".verification").filter({ has: page.getByRole("button", { name: "Ask to clear…" }) });
     await cell.waitFor(); // the bank's answer arrives within seconds of the account
     assert.match(await cell.textContent(), /No Match|no match/i);
     assert.match(await cell.textContent(), /Held: /);
-    await cell.getByRole("button", { name: "Clear hold…" }).click();
+    await cell.getByRole("button", { name: "Ask to clear…" }).click();
     await shot(page, "21-payee-verification-held");
-    const form = page.getByRole("form", { name: `Clear the hold on account ${accountId}` });
-    await form.getByRole("button", { name: "Clear hold" }).click();
+    const form = page.getByRole("form", { name: `Ask to clear the hold on account ${accountId}` });
+    await form.getByRole("button", { name: "Ask to clear" }).click();
     await page.locator(`#verify-note-${accountId}-error`).waitFor(); // an empty note is refused, next to the field
     await form.getByLabel("Why it is safe to pay").fill("Called the payee: the account is theirs.");
-    await form.getByRole("button", { name: "Clear hold" }).click();
-    await page.getByText(/Cleared by .*Called the payee/).waitFor();
+    await form.getByRole("button", { name: "Ask to clear" }).click();
+    await page.getByText(/Clearance asked: approval #\d+ waits for an approver/).waitFor();
+    const pending = await api(OPS_KEY, `{ approvals(filter: {status: PENDING}, first: 50) { edges { node { id kind subjectId } } } }`);
+    const approval = pending.approvals.edges.map((e) => e.node).find((a) => a.kind === "BANK_ACCOUNT" && a.subjectId === accountId);
+    await api(APPROVER_KEY, `mutation { decideApproval(input: {approvalId: "${approval.id}", decision: APPROVE}) { userErrors { code } } }`);
+    await page.reload();
+    await page.getByText(/Cleared by approver@example.com.*Called the payee/).waitFor();
     const after = await api(OPS_KEY, `{ payee(id: "${payee.id}") { bankAccounts { id verification { held note } } } }`);
     const account = after.payee.bankAccounts.find((a) => a.id === accountId);
     assert.equal(account.verification.held, false);

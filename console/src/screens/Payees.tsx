@@ -82,26 +82,27 @@ const AddBankAccount = graphql(`
 
 const VerifyAccount = graphql(`
   mutation VerifyBankAccount($input: VerifyBankAccountInput!) {
-    verifyBankAccount(input: $input) { bankAccount { id verification { status held clearedAt clearedBy note } } userErrors { field code message } }
+    verifyBankAccount(input: $input) { bankAccount { id verification { status held clearedAt clearedBy note } } approval { id status } userErrors { field code message } }
   }
 `);
 
 type Verification = { status: string; bankHeldName?: string | null; checkedAt?: string | null; replacesPaidAccount: boolean; held: boolean; holdReason?: string | null; clearedAt?: string | null; clearedBy?: string | null; note?: string | null };
 type Flag = { code: string; category: string; description: string; flaggedAt: string; payoutId?: string | null } | null | undefined;
 
-/** The bank's answer to the name check, why runs hold the account, and (ops) clearing
- *  the hold with a note. */
+/** The bank's answer to the name check, why runs hold the account, and (ops) asking for
+ *  the hold to be cleared, with why: an approver of another owner decides it. */
 function VerificationCell({ accountId, v, flag, mayChange, onChanged }: { accountId: string; v: Verification; flag: Flag; mayChange: boolean; onChanged: () => void }) {
   const [open, setOpen] = useState(false);
   const [note, setNote] = useState("");
   const [errors, setErrors] = useState<UserError[]>([]);
+  const [asked, setAsked] = useState<string | null>(null);
   const [result, verify] = useMutation(VerifyAccount);
   async function submit(event: FormEvent) {
     event.preventDefault();
     const outcome = await verify({ input: { id: accountId, note } });
     const payload = outcome.data?.verifyBankAccount;
     if (payload?.userErrors.length) setErrors(payload.userErrors);
-    else if (payload?.bankAccount) { setErrors([]); setOpen(false); onChanged(); }
+    else if (payload?.approval) { setErrors([]); setOpen(false); setAsked(payload.approval.id); onChanged(); }
   }
   const id = `verify-note-${accountId}`;
   return (
@@ -114,17 +115,18 @@ function VerificationCell({ accountId, v, flag, mayChange, onChanged }: { accoun
       {v.held && v.holdReason ? <div className="small error-text">Held: {v.holdReason.replace(/_/g, " ")}</div> : null}
       {v.clearedAt ? <div className="small">Cleared by {v.clearedBy}, <Time iso={v.clearedAt} />{v.note ? <> — “{v.note}”</> : null}</div> : null}
       {flag ? <div className="small error-text">Flagged {flag.code}: {flag.description} (<Time iso={flag.flaggedAt} />{flag.payoutId ? <>, payout <PayoutLinkInline id={flag.payoutId} /></> : null})</div> : null}
-      {mayChange && v.held ? (
+      {asked && v.held ? <div className="small">Clearance asked: <Link href="/approvals">approval #{asked}</Link> waits for an approver of another owner.</div> : null}
+      {mayChange && v.held && !asked ? (
         open ? (
-          <form onSubmit={submit} noValidate aria-label={`Clear the hold on account ${accountId}`} className="decision">
+          <form onSubmit={submit} noValidate aria-label={`Ask to clear the hold on account ${accountId}`} className="decision">
             <FormErrors errors={errors} fields={["note"]} />
             <Problem error={result.error} />
             <Field id={id} label="Why it is safe to pay" error={fieldError(errors, "note")}>
               <input id={id} value={note} aria-invalid={!!fieldError(errors, "note")} onChange={(e) => setNote(e.target.value)} />
             </Field>
-            <button type="submit" className="primary" disabled={result.fetching}>Clear hold</button>
+            <button type="submit" className="primary" disabled={result.fetching}>Ask to clear</button>
           </form>
-        ) : <button type="button" onClick={() => setOpen(true)}>Clear hold…</button>
+        ) : <button type="button" onClick={() => setOpen(true)}>Ask to clear…</button>
       ) : null}
     </div>
   );

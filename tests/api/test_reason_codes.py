@@ -228,7 +228,7 @@ async def test_a_crash_while_flagging_leaves_the_payout_unmoved_and_the_next_pol
     async def crash(*args: object) -> None:
         raise RuntimeError("killed while flagging")
 
-    monkeypatch.setattr(account_flags, "_flag_one", crash)
+    monkeypatch.setattr(account_flags, "_write", crash)
     outcome = await seeded.jobs.poll_provider_status()
     assert outcome.status == "failed"
     assert (await payout(gql, payee_id, "LIQ-RC-CRASH"))["status"] == "SUBMITTED"

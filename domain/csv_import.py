@@ -31,7 +31,7 @@ from domain.errors import ErrorCode, PayoutEngineError, Problem, quoted
 from domain.events import EVENT_CODE
 from domain.idempotency import key_problem
 from domain.money import Money, allocate, check_currency
-from domain.new_accounts import AccountInput, AccountPlan, plan_account, rail_for
+from domain.new_accounts import ACCOUNT_FIELDS, AccountInput, AccountPlan, plan_account, rail_for
 from domain.payees import MAX_NAME, NewPayee, PayeeKind, check_new_payee, text_problem
 from domain.rails import PaymentMethod
 from domain.routing import route
@@ -42,21 +42,7 @@ ERRORS_SHOWN = 1_000
 ROWS_SHOWN = 1_000
 PAYEE_COLUMNS = ("external_id", "name", "kind", "country", "email")
 REQUIRED = ("external_id", "name", "kind", "country")
-ACCOUNT_COLUMNS = (
-    "iban",
-    "bic",
-    "aba_routing",
-    "account_number",
-    "account_type",
-    "sort_code",
-    "bsb",
-    "ifsc",
-    "clabe",
-    "institution_number",
-    "transit_number",
-    "bank_code",
-    "branch_code",
-)
+ACCOUNT_COLUMNS = ACCOUNT_FIELDS  # the account fields addBankAccount takes
 COLUMNS = (*PAYEE_COLUMNS, "amount", "weight", "holder_name", *ACCOUNT_COLUMNS)
 ALIASES = {"e_mail": "email", "routing_number": "aba_routing", "externalid": "external_id"}
 FORMULA_STARTS = ("=", "+", "-", "@")

@@ -28,6 +28,24 @@ _COMPACTED = frozenset({"iban", "bic", "swift_bic", "ifsc"})
 BAD = ErrorCode.INVALID_BANK_ACCOUNT
 
 
+# The account fields addBankAccount takes, by name (a CSV import's columns too).
+ACCOUNT_FIELDS = (
+    "iban",
+    "bic",
+    "aba_routing",
+    "account_number",
+    "account_type",
+    "sort_code",
+    "bsb",
+    "ifsc",
+    "clabe",
+    "institution_number",
+    "transit_number",
+    "bank_code",
+    "branch_code",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class AccountInput:
     holder_name: str

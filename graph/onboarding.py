@@ -14,7 +14,7 @@ import strawberry
 
 from domain import payees
 from domain.errors import ErrorCode, Problem, quoted
-from domain.new_accounts import AccountInput
+from domain.new_accounts import ACCOUNT_FIELDS, AccountInput
 from graph.context import Info
 from graph.errors import UserError, from_problems
 from graph.ids import parse_id
@@ -95,23 +95,6 @@ class AddBankAccountInput:
     transit_number: str | None = None
     bank_code: str | None = None
     branch_code: str | None = None
-
-
-ACCOUNT_FIELDS = (
-    "iban",
-    "bic",
-    "aba_routing",
-    "account_number",
-    "account_type",
-    "sort_code",
-    "bsb",
-    "ifsc",
-    "clabe",
-    "institution_number",
-    "transit_number",
-    "bank_code",
-    "branch_code",
-)
 
 
 @strawberry.type

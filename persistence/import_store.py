@@ -22,7 +22,7 @@ from datetime import datetime
 from itertools import islice
 from typing import IO, Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,10 +30,9 @@ from domain import csv_import as csvi
 from domain import ledger
 from domain.bank_details import BankAccount as Account
 from domain.errors import ErrorCode, Problem
-from domain.idempotency import KEY_LIFETIME
 from domain.money import Money
-from persistence import audit, ledger_store
-from persistence.sql import chunked, insert_new, rowcount
+from persistence import audit, idempotency_keys, ledger_store
+from persistence.sql import chunked
 from persistence.tables import Allocation, BankAccount, IdempotencyKey, LiquidationEvent, Payee
 
 OPERATION = "importLiquidationEvent"
@@ -488,28 +487,12 @@ async def _claim_key(
     session: AsyncSession, scope: str, request: csvi.ImportRequest, now: datetime
 ) -> tuple[int, bool] | None:
     """Take the key (None), or the event it already made (its id, replayed)."""
-    key = request.idempotency_key
-    row: dict[str, Any] = {
-        "scope": scope,
-        "key": key,
-        "operation": OPERATION,
-        "request_hash": request.fingerprint(),
-        "payout_id": None,
-        "response": {},
-        "created_at": now,
-        "expires_at": now + KEY_LIFETIME,
-    }
-    table, unique = IdempotencyKey.__table__, ["scope", "key"]
-    if await insert_new(session, table, row, unique):
-        return None
-    mine = (IdempotencyKey.scope == scope) & (IdempotencyKey.key == key)
-    expired = await session.execute(
-        delete(IdempotencyKey).where(mine, IdempotencyKey.expires_at <= now)
+    assert request.idempotency_key is not None
+    held = await idempotency_keys.take(
+        session, scope, request.idempotency_key, OPERATION, request.fingerprint(), now
     )
-    if rowcount(expired) and await insert_new(session, table, row, unique):
+    if held is None:
         return None
-    held = await session.scalar(select(IdempotencyKey).where(mine))
-    assert held is not None
     event_id = held.response.get("event_id")
     if held.operation != OPERATION or held.request_hash != request.fingerprint() or not event_id:
         message = "this idempotencyKey was used for a different request"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,12 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain import ledger
 from domain.eligibility import PayeeProfile
 from domain.errors import ErrorCode, Problem
-from domain.idempotency import KEY_LIFETIME
 from domain.lifecycle import Path, PayoutStatus, Trigger, can_move
 from domain.merchant_payouts import PayoutRequest, PlannedPayout, plan_payout
-from persistence import ledger_store, lifecycle
+from persistence import idempotency_keys, ledger_store, lifecycle
 from persistence.run_store import account_from_row, request_to_json, routed_note
-from persistence.sql import insert_new, rowcount
+from persistence.sql import rowcount
 from persistence.tables import BankAccount, IdempotencyKey, Payee
 
 OPERATION = "createPayout"
@@ -79,33 +77,11 @@ async def _claim_key(
 ) -> Outcome | list[Problem] | None:
     """Take the key for this request, or find the answer it already has: one INSERT
     for a new key; a key in use is read, and an expired one taken over."""
-    key = request.idempotency_key
-    row: dict[str, Any] = {
-        "scope": scope,
-        "key": key,
-        "operation": OPERATION,
-        "request_hash": request.fingerprint(),
-        "payout_id": None,
-        "response": {},
-        "created_at": now,
-        "expires_at": now + KEY_LIFETIME,
-    }
-    table, unique = IdempotencyKey.__table__, ["scope", "key"]
-    if await insert_new(session, table, row, unique):
+    held = await idempotency_keys.take(
+        session, scope, request.idempotency_key, OPERATION, request.fingerprint(), now
+    )
+    if held is None:
         return None  # ours
-    expired = await session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.scope == scope,
-            IdempotencyKey.key == key,
-            IdempotencyKey.expires_at <= now,
-        )
-    )
-    if rowcount(expired) and await insert_new(session, table, row, unique):
-        return None  # ours now
-    held = await session.scalar(
-        select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
-    )
-    assert held is not None
     if held.request_hash != request.fingerprint():
         return [
             Problem(

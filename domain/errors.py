@@ -58,6 +58,8 @@ class ErrorCode(StrEnum):
     INVALID_CSV = "INVALID_CSV"  # the file as a whole: encoding, delimiter, header, size
     FORMULA_INJECTION = "FORMULA_INJECTION"  # a cell a spreadsheet would run as a formula
     ROW_ERRORS = "ROW_ERRORS"  # a real import refused because rows have errors
+    # Paying again (retryPayout, retryPayouts):
+    NOT_RETRYABLE = "NOT_RETRYABLE"  # not failed or returned, or already paid again
 
 
 @dataclass(frozen=True, slots=True)

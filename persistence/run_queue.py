@@ -32,7 +32,7 @@ from domain.run_workflow import (
     approval_outcome,
     decision_problem,
 )
-from persistence import audit, outbox
+from persistence import audit, outbox, retry_store
 from persistence.sql import rowcount
 from persistence.tables import Approval, PayoutRun, PayoutRunItem
 
@@ -297,6 +297,10 @@ class SqlRunQueue:
                 rows += await _move_waiting_run(
                     session, approval.subject_id, run_status, now, caller.owner
                 )
+            if approval.kind == ApprovalKind.RETRY.value:
+                rows += await retry_store.decided(
+                    session, approval.subject_id, approval_status, now, caller.owner
+                )
             await audit.write(session, rows)
             return None
 
@@ -324,6 +328,10 @@ class SqlRunQueue:
                 if approval.kind == ApprovalKind.RUN.value:
                     rows += await _move_waiting_run(
                         session, approval.subject_id, RunStatus.EXPIRED, now, audit.SYSTEM
+                    )
+                if approval.kind == ApprovalKind.RETRY.value:
+                    rows += await retry_store.decided(
+                        session, approval.subject_id, ApprovalStatus.EXPIRED, now, audit.SYSTEM
                     )
             await audit.write(session, rows)
             return len(due)

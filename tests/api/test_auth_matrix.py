@@ -316,13 +316,13 @@ PROBES: dict[str, Probe] = {
     ),
     # Answered (a pending payout is not paid again: a userError, nothing written):
     "retryPayout": Probe(
-        "mutation($id: ID!) { retryPayout(input: {payoutId: $id, idempotencyKey: \"m-r\"}) "
+        'mutation($id: ID!) { retryPayout(input: {payoutId: $id, idempotencyKey: "m-r"}) '
         "{ retry { id } userErrors { code } } }",
         lambda refs, caller: {"id": refs["acme_payout"]},
         lambda data, refs: data["retryPayout"] is not None,
     ),
     "retryPayouts": Probe(
-        "mutation($id: ID!) { retryPayouts(input: {runId: $id, idempotencyKey: \"m-rs\"}) "
+        'mutation($id: ID!) { retryPayouts(input: {runId: $id, idempotencyKey: "m-rs"}) '
         "{ retry { id } userErrors { code } } }",
         lambda refs, caller: {"id": refs["run_to_cancel"]},
         lambda data, refs: data["retryPayouts"] is not None,

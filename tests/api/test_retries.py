@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 
 from domain.ports import OrderStatus, ProviderKind
 from persistence import ledger_checks, lifecycle
-from persistence.tables import LedgerAccount, Payout
+from persistence.tables import BankAccount, LedgerAccount, Payout, PayoutRetry
 from service.bootstrap import Container, build_app
-from service.demo import DEMO_APPROVER_KEY
+from service.demo import DEMO_APPROVER_KEY, DEMO_MERCHANT_KEYS
+from tests.api.test_merchant_payouts import CREATE, merchant, payout_input
 from tests.api.test_onboarding import add_account
 from tests.api.test_reason_codes import Banks, ach_account, investor, pay, payout, run, settle
 from tests.conftest import GraphQLClient
@@ -257,3 +258,56 @@ async def test_a_retry_waits_for_its_approval(
     else:
         assert replay["retry"]["status"] == "REJECTED"
         assert await count(seeded) == 1 and await held(seeded) == 0
+
+
+async def test_bad_inputs_are_user_errors_and_write_nothing(
+    gql: GraphQLClient, seeded: Container, banks: Banks
+) -> None:
+    original = await failed_payout(gql, seeded, banks, "H1")
+    before = (await count(seeded), await count(seeded, PayoutRetry), await held(seeded))
+    cases = [
+        (original, "", "INVALID_INPUT", ["input", "idempotencyKey"]),
+        (original, "k\u0000" * 3, "INVALID_INPUT", ["input", "idempotencyKey"]),
+        ("not-an-id", "h-1", "NOT_FOUND", ["input", "payoutId"]),
+        ("99999999999999999999999", "h-2", "NOT_FOUND", ["input", "payoutId"]),
+        ("424242", "h-3", "NOT_FOUND", ["input", "payoutId"]),
+    ]
+    for payout_id, key, code, field in cases:
+        body = await gql(RETRY, id=payout_id, key=key)
+        if "errors" in body:  # text the database cannot store is refused before resolvers
+            continue
+        errors = body["data"]["retryPayout"]["userErrors"]
+        assert [(e["code"], e["field"]) for e in errors] == [(code, field)], (key, body)
+    unknown = await gql.data(RETRY_RUN, run="31337", key="h-run", status=["FAILED"])
+    assert [e["code"] for e in unknown["retryPayouts"]["userErrors"]] == ["NOT_FOUND"]
+    empty = await gql.data(RETRY_RUN, run="1", key="h-run-2", status=[])
+    assert [e["code"] for e in empty["retryPayouts"]["userErrors"]] == ["INVALID_INPUT"]
+    after = (await count(seeded), await count(seeded, PayoutRetry), await held(seeded))
+    assert after == before
+
+
+async def test_a_merchant_payout_is_not_paid_again_this_way(
+    gql: GraphQLClient, seeded: Container, banks: Banks
+) -> None:
+    payee_id, account_id = await merchant(seeded, "MER-ACME")
+    acme = gql.as_key(DEMO_MERCHANT_KEYS["MER-ACME"])
+    async with seeded.sessions() as session:
+        details = await session.scalar(
+            select(BankAccount.details).where(BankAccount.id == int(account_id))
+        )
+    assert details is not None
+    xb = banks[ProviderKind.CROSS_BORDER]
+    for value in details.values():
+        xb.set_outcome(str(value), OrderStatus.FAILED, "TECH")
+    made = await acme.data(CREATE, input=payout_input(payee_id, account_id, "10.00", "m-1"))
+    payout_id = made["createPayout"]["payout"]["id"]
+    await seeded.jobs.dispatch_pending_payouts()
+    await settle(seeded, xb)
+    async with seeded.sessions() as session:
+        assert await session.scalar(select(Payout.status).where(Payout.id == int(payout_id))) == (
+            "failed"
+        )
+    before = await count(seeded)
+    refused = await retry(gql, payout_id, "m-1")
+    assert [e["code"] for e in refused["userErrors"]] == ["NOT_RETRYABLE"]
+    assert await count(seeded) == before

@@ -95,6 +95,17 @@ class RetryPayoutPayload:
     user_errors: list[UserError]
 
 
+@strawberry.type
+class RetryPayoutsPayload:
+    retry: PayoutRetry | None
+    replayed: bool
+    user_errors: list[UserError]
+
+    @classmethod
+    def of(cls, one: RetryPayoutPayload) -> RetryPayoutsPayload:
+        return cls(retry=one.retry, replayed=one.replayed, user_errors=one.user_errors)
+
+
 def _failed(problems: list[Problem]) -> RetryPayoutPayload:
     return RetryPayoutPayload(retry=None, replayed=False, user_errors=from_problems(problems))
 
@@ -144,7 +155,11 @@ async def retry_payout(info: Info, input: RetryPayoutInput) -> RetryPayoutPayloa
     return await _request(info, "retryPayout", input.idempotency_key, digest, [ident], True)
 
 
-async def retry_payouts(info: Info, input: RetryPayoutsInput) -> RetryPayoutPayload:
+async def retry_payouts(info: Info, input: RetryPayoutsInput) -> RetryPayoutsPayload:
+    return RetryPayoutsPayload.of(await _retry_payouts(info, input))
+
+
+async def _retry_payouts(info: Info, input: RetryPayoutsInput) -> RetryPayoutPayload:
     bad_key = key_problem(input.idempotency_key)
     if bad_key is not None:
         return _failed([bad_key])
@@ -191,4 +206,10 @@ def _matches(row: tables.Payout, chosen: RetryFilter) -> bool:
     return not (chosen.retryable_only and (reason is None or not reason.retryable))
 
 
-__all__ = ["PayoutStatus", "RetryPayoutPayload", "retry_payout", "retry_payouts"]
+__all__ = [
+    "PayoutStatus",
+    "RetryPayoutPayload",
+    "RetryPayoutsPayload",
+    "retry_payout",
+    "retry_payouts",
+]

@@ -431,7 +431,7 @@ class Mutation:
     )
     async def retry_payouts(
         self, info: Info, input: retries.RetryPayoutsInput
-    ) -> retries.RetryPayoutPayload:
+    ) -> retries.RetryPayoutsPayload:
         return await retries.retry_payouts(info, input)
 
     @strawberry.mutation(description="Onboard a payee.", permission_classes=OPS)

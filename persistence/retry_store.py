@@ -102,7 +102,7 @@ class SqlPayoutRetries:
             waiting = needs_approval(amounts, threshold)
             retry = PayoutRetry(
                 status=(RetryStatus.AWAITING_APPROVAL if waiting else RetryStatus.DONE).value,
-                payout_ids={
+                request={
                     "ids": sorted(payout_ids),
                     "rates": {k: str(v) for k, v in rates.items()},
                 },
@@ -208,8 +208,8 @@ async def decided(
         ended = RetryStatus.EXPIRED if status is ApprovalStatus.EXPIRED else RetryStatus.REJECTED
         retry.status = ended.value
         return []
-    rates = {k: Decimal(v) for k, v in retry.payout_ids.get("rates", {}).items()}
-    plans, skipped = await _plans(session, list(retry.payout_ids["ids"]), rates, now)
+    rates = {k: Decimal(v) for k, v in retry.request.get("rates", {}).items()}
+    plans, skipped = await _plans(session, list(retry.request["ids"]), rates, now)
     retry.status = RetryStatus.DONE.value
     retry.result = {"skipped": _counts(skipped)}
     await _create(session, retry, plans, now, actor[:64])

@@ -561,7 +561,7 @@ class PayoutRetry(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     status: Mapped[str] = mapped_column(String(32))  # domain.retries.RetryStatus
-    payout_ids: Mapped[dict[str, Any]]  # {"ids": [...]}: the payouts to pay again
+    request: Mapped[dict[str, Any]]  # {"ids": [...], "rates": {...}}: what to pay again
     requested_by_key_id: Mapped[int | None] = mapped_column(Integer)
     requested_by_owner: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]

@@ -47,7 +47,7 @@ def upgrade() -> None:
         "payout_retries",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("status", sa.String(length=32), nullable=False),
-        sa.Column("payout_ids", sa.JSON(), nullable=False),
+        sa.Column("request", sa.JSON(), nullable=False),
         sa.Column("requested_by_key_id", sa.Integer(), nullable=True),
         sa.Column("requested_by_owner", sa.String(length=200), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

@@ -588,6 +588,15 @@ async def retry_request(world: World) -> Action:
         ).all()
     chosen, currency = world.rng.choice(found) if found else (None, "USD")
     key = f"retry-{world.next_id()}"
+    if chosen is not None and world.rng.random() < 0.7:
+        # the payee gives a new account: its flag goes (the bank may still refuse it)
+        async with world.c.sessions.begin() as session:
+            payee_id = select(Payout.payee_id).where(Payout.id == chosen).scalar_subquery()
+            await session.execute(
+                update(BankAccount)
+                .where(BankAccount.payee_id == payee_id)
+                .values(flag_code=None, flagged_at=None, flagged_by_payout_id=None)
+            )
 
     async def call() -> str:
         if chosen is None:
@@ -825,7 +834,7 @@ OPS: list[tuple[Op, int]] = [
     (op_dispatch, 2),
     (op_poll_job, 2),
     (op_reconcile, 1),
-    (op_retry, 3),
+    (op_retry, 5),
     (op_crash, 5),
     (op_drop_connection, 3),
 ]

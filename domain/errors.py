@@ -59,6 +59,8 @@ class ErrorCode(StrEnum):
     FORMULA_INJECTION = "FORMULA_INJECTION"  # a cell a spreadsheet would run as a formula
     ROW_ERRORS = "ROW_ERRORS"  # a real import refused because rows have errors
     RATE_LIMITED = "RATE_LIMITED"  # this key sent too many requests: wait Retry-After seconds
+    # Paying again (retryPayout, retryPayouts):
+    NOT_RETRYABLE = "NOT_RETRYABLE"  # not failed or returned, or already paid again
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,7 +80,7 @@ _S, _E, _T = PayoutStatus, LedgerEffect, Trigger
 # fmt: off
 STEPS: tuple[Step, ...] = (
     _step(None,           _S.SKIPPED,    _E.NONE,    _T.RUN),
-    _step(None,           _S.PENDING,    _E.RESERVE, _T.RUN, _T.PAYEE),
+    _step(None,           _S.PENDING,    _E.RESERVE, _T.RUN, _T.PAYEE, _T.OPERATOR),
     _step(_S.SKIPPED,     _S.PENDING,    _E.RESERVE, _T.RUN),
     _step(_S.PENDING,     _S.SUBMITTING, _E.NONE,    _T.RUN, _T.DISPATCHER),
     _step(_S.PENDING,     _S.CANCELLED,  _E.VOID,    _T.PAYEE, _T.OPERATOR),

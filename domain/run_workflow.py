@@ -45,6 +45,7 @@ CANCELLABLE = frozenset({RunStatus.AWAITING_APPROVAL, RunStatus.QUEUED, RunStatu
 class ApprovalKind(StrEnum):
     RUN = "RUN"
     BANK_ACCOUNT = "BANK_ACCOUNT"  # reserved: an account held back as bank_account_unverified
+    RETRY = "RETRY"  # paying failed or returned payouts again (domain.retries)
 
 
 class ApprovalStatus(StrEnum):

@@ -14,8 +14,10 @@ A run is safe to repeat and to resume after a crash:
 4. A run cut off half-way (a lost database connection) is resumed with its key,
    which is what a restarted process does too: ``resume`` may do it in the same call.
 
-(event, payee) is unique, so a second run creates no new payouts; it reports
-the existing ones as ``existing_payment_order``.
+A run creates attempt 1 of an (event, payee) only where none exists, so a second
+run creates no new payouts; it reports the existing ones (the last attempt of each
+allocation) as ``existing_payment_order``. A failed or returned payout is paid again
+only by ``retryPayout``, never by a run.
 """
 
 from __future__ import annotations
@@ -370,8 +372,10 @@ class PayoutRunner:
         return Evaluation(candidate, target, eligibility, key)
 
     async def _fx_rates(self, candidates: Iterable[Candidate]) -> dict[str, Decimal]:
+        return await self.limit_rates({c.amount.currency for c in candidates})
+
+    async def limit_rates(self, funding: set[str]) -> dict[str, Decimal]:
         """Indicative rates for the rail limits that are not in the funding currency."""
-        funding = {c.amount.currency for c in candidates}
         pairs = {
             (source, rail.currency)
             for rail in RAILS

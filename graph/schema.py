@@ -27,7 +27,7 @@ from domain.events import EVENT_CODE, EventInput, plan_event
 from domain.events import AllocationInput as DomainAllocation
 from domain.idempotency import key_problem
 from domain.merchant_payouts import parse_request
-from graph import imports, keys, onboarding, reasons, run_workflow, verification, webhooks
+from graph import imports, keys, onboarding, reasons, retries, run_workflow, verification, webhooks
 from graph import reconciliation as ops
 from graph.context import Info
 from graph.errors import (
@@ -414,6 +414,25 @@ class Mutation:
         row = await info.context.loaders.runs.load(run_id)
         assert row is not None
         return StartRunPayload(run=PayoutRun.of(row), user_errors=[])
+
+    @strawberry.mutation(
+        description="Pay a failed or returned payout again: a new attempt (new provider key,"
+        " new hold, the payee's current account), behind the run approval rule.",
+        permission_classes=OPS,
+    )
+    async def retry_payout(
+        self, info: Info, input: retries.RetryPayoutInput
+    ) -> retries.RetryPayoutPayload:
+        return await retries.retry_payout(info, input)
+
+    @strawberry.mutation(
+        description="Pay again each failed or returned payout of a run that the filter picks.",
+        permission_classes=OPS,
+    )
+    async def retry_payouts(
+        self, info: Info, input: retries.RetryPayoutsInput
+    ) -> retries.RetryPayoutsPayload:
+        return await retries.retry_payouts(info, input)
 
     @strawberry.mutation(description="Onboard a payee.", permission_classes=OPS)
     async def create_payee(

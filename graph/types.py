@@ -426,6 +426,25 @@ class Payout:
     updated_at: datetime
     payee_id: strawberry.Private[int]
     event_id: strawberry.Private[int | None]
+    attempt: int = strawberry.field(
+        default=1, description="Which attempt at paying its allocation (retryPayout)."
+    )
+    retry_of_id: strawberry.Private[int | None] = None
+
+    @strawberry.field(description="The payout this attempt pays again.")
+    async def retry_of(self, info: Info) -> Payout | None:
+        if self.retry_of_id is None:
+            return None
+        row = await info.context.loaders.payouts.load(self.retry_of_id)
+        return Payout.of(row) if row else None
+
+    @strawberry.field(description="Every attempt at paying this payout's allocation, in order.")
+    async def attempts(self, info: Info) -> list[Payout]:
+        if self.event_id is None:
+            return [self]
+        async with info.context.session() as session:
+            rows = await queries.attempts_of(session, self.event_id, self.payee_id)
+        return [Payout.of(row) for row in rows]
 
     @strawberry.field
     def rail(self) -> Rail | None:
@@ -494,6 +513,8 @@ class Payout:
             updated_at=row.updated_at,
             payee_id=row.payee_id,
             event_id=row.event_id,
+            attempt=row.attempt,
+            retry_of_id=row.retry_of_payout_id,
         )
 
 

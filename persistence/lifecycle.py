@@ -72,16 +72,20 @@ async def create(
     run_id: int | None = None,
     balances: dict[str, ledger.Balance] | None = None,
 ) -> dict[str, int]:
-    """Insert the payouts (a row whose (event, payee) exists already is left out) and
-    apply their paths. Returns payout ids by idempotency key, of the rows inserted."""
+    """Insert the payouts (a row another payout of its (event, payee) stands in the way
+    of is left out) and apply their paths. Returns payout ids by idempotency key, of the
+    rows inserted."""
     for item in new:
         _check(item.path, trigger)
     if not new:
         return {}
-    rows = [{**item.values, "status": item.path.target.value, "version": 1} for item in new]
-    statement = dialect_insert(session, _PAYOUTS).on_conflict_do_nothing(
-        index_elements=["event_id", "payee_id"]
-    )
+    rows = [
+        {"attempt": 1, **item.values, "status": item.path.target.value, "version": 1}
+        for item in new
+    ]
+    # Every unique index arbitrates: (event, payee, attempt) and the one live attempt
+    # per (event, payee) alike, so a racing insert is left out, never an error.
+    statement = dialect_insert(session, _PAYOUTS).on_conflict_do_nothing()
     inserted = await session.execute(
         statement.returning(_PAYOUTS.c.idempotency_key, _PAYOUTS.c.id), rows
     )

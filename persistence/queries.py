@@ -297,3 +297,13 @@ async def job_runs_page(
 ) -> Page[JobRun]:
     statement = select(JobRun) if job is None else select(JobRun).where(JobRun.job == job)
     return await _page(session, statement, JobRun.id, first, after)
+
+
+async def attempts_of(session: AsyncSession, event_id: int, payee_id: int) -> list[Payout]:
+    """Every attempt at paying one allocation, first to last."""
+    rows = await session.scalars(
+        select(Payout)
+        .where(Payout.event_id == event_id, Payout.payee_id == payee_id)
+        .order_by(Payout.attempt)
+    )
+    return list(rows.all())

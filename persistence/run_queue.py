@@ -32,7 +32,7 @@ from domain.run_workflow import (
     approval_outcome,
     decision_problem,
 )
-from persistence import audit, outbox
+from persistence import audit, outbox, retry_store
 from persistence.sql import rowcount
 from persistence.tables import Approval, PayoutRun, PayoutRunItem
 from persistence.verification_store import clear_approved
@@ -301,6 +301,10 @@ class SqlRunQueue:
             elif approval.kind == ApprovalKind.BANK_ACCOUNT.value and decision is Decision.APPROVE:
                 asked = str(approval.summary.get("request_note") or "")
                 rows += await clear_approved(session, approval.subject_id, asked, now, caller.owner)
+            elif approval.kind == ApprovalKind.RETRY.value:
+                rows += await retry_store.decided(
+                    session, approval.subject_id, approval_status, now, caller.owner
+                )
             await audit.write(session, rows)
             return None
 
@@ -328,6 +332,10 @@ class SqlRunQueue:
                 if approval.kind == ApprovalKind.RUN.value:
                     rows += await _move_waiting_run(
                         session, approval.subject_id, RunStatus.EXPIRED, now, audit.SYSTEM
+                    )
+                if approval.kind == ApprovalKind.RETRY.value:
+                    rows += await retry_store.decided(
+                        session, approval.subject_id, ApprovalStatus.EXPIRED, now, audit.SYSTEM
                     )
             await audit.write(session, rows)
             return len(due)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from domain.bank_details import BankAccount
 from domain.eligibility import PayeeProfile, SkipReason
@@ -196,7 +197,11 @@ class SqlPayoutStore:
                     .join(Payee, Payee.id == Allocation.payee_id)
                     .outerjoin(
                         Payout,
-                        and_(Payout.event_id == event_id, Payout.payee_id == Allocation.payee_id),
+                        and_(
+                            Payout.event_id == event_id,
+                            Payout.payee_id == Allocation.payee_id,
+                            ~_LATER_ATTEMPT.exists(),  # a run sees an allocation's last attempt
+                        ),
                     )
                     .where(Allocation.event_id == event_id)
                     .order_by(Allocation.id)
@@ -269,7 +274,9 @@ class SqlPayoutStore:
                     await session.scalars(
                         select(Payout.id)
                         .where(
-                            Payout.status == PayoutStatus.PENDING.value, Payout.event_id.is_(None)
+                            Payout.status == PayoutStatus.PENDING.value,
+                            # ad-hoc payouts, and attempts paying an allocation again
+                            or_(Payout.event_id.is_(None), Payout.retry_of_payout_id.is_not(None)),
                         )
                         .order_by(Payout.id)
                         .limit(limit)
@@ -387,6 +394,12 @@ class SqlPayoutStore:
                     await _store_counts(session, earlier)
 
 
+_LATER = aliased(Payout)
+_LATER_ATTEMPT = select(_LATER.id).where(
+    _LATER.event_id == Payout.event_id,
+    _LATER.payee_id == Payout.payee_id,
+    _LATER.attempt > Payout.attempt,
+)
 _SUBMISSION = select(Payout.id, Payout.provider, Payout.order_request, Payout.run_id)
 
 

@@ -175,12 +175,24 @@ class PayoutRun(Base):
 
 # The CHECK constraint's list: every status the lifecycle knows, and nothing else.
 PAYOUT_STATUSES = ", ".join(f"'{s.value}'" for s in PayoutStatus)
+# An attempt in any other status still pays (or paid) its allocation.
+LIVE_ATTEMPT = "status NOT IN ('failed', 'returned', 'cancelled')"
 
 
 class Payout(Base):
     __tablename__ = "payouts"
     __table_args__ = (
-        UniqueConstraint("event_id", "payee_id"),
+        # An allocation is paid by attempts 1, 2, ... (``retryPayout``); at most one of
+        # them is live (not failed, returned or cancelled) at a time.
+        UniqueConstraint("event_id", "payee_id", "attempt"),
+        Index(
+            "uq_payouts_live_attempt",
+            "event_id",
+            "payee_id",
+            unique=True,
+            sqlite_where=text(LIVE_ATTEMPT),
+            postgresql_where=text(LIVE_ATTEMPT),
+        ),
         CheckConstraint(f"status IN ({PAYOUT_STATUSES})", name="payout_status"),
         Index("ix_payouts_status_id", "status", "id"),
         Index("ix_payouts_event_status", "event_id", "status"),
@@ -218,6 +230,11 @@ class Payout(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     # A worker re-asking the provider about a stuck ``submitting`` payout holds it until then.
     claimed_until: Mapped[datetime | None]
+    # Which attempt at paying its allocation this is, and the one it pays again (0015).
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    retry_of_payout_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("payouts.id"), index=True
+    )
 
 
 class PayoutRunItem(Base):
@@ -534,3 +551,19 @@ class Approval(Base):
     decided_at: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[dict[str, Any]]
+
+
+class PayoutRetry(Base):
+    """A request to pay failed or returned payouts again (``retryPayout(s)``): the
+    subject of its approval; the attempts are created when it is approved."""
+
+    __tablename__ = "payout_retries"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    status: Mapped[str] = mapped_column(String(32))  # domain.retries.RetryStatus
+    request: Mapped[dict[str, Any]]  # {"ids": [...], "rates": {...}}: what to pay again
+    requested_by_key_id: Mapped[int | None] = mapped_column(Integer)
+    requested_by_owner: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    result: Mapped[dict[str, Any]]  # attempts created, payouts skipped and why

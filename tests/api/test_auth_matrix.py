@@ -89,6 +89,8 @@ POLICY: dict[str, tuple[str, str, str, str, str, str, str, str]] = {
     "decideApproval":         (U,      U,     U,       F,             F,         F,  A,       F),
     "cancelRun":              (U,      U,     U,       F,             F,         A,  F,       F),
     "importLiquidationEvent": (U,      U,     U,       F,             F,         A,  F,       F),
+    "retryPayout":            (U,      U,     U,       F,             F,         A,  F,       F),
+    "retryPayouts":           (U,      U,     U,       F,             F,         A,  F,       F),
     # a socket:
     "payoutUpdated":          (U,      U,     U,       F,             A,         A,  A,       A),
     "runUpdated":             (U,      U,     U,       F,             F,         A,  A,       A),
@@ -311,6 +313,19 @@ PROBES: dict[str, Probe] = {
         { event { id } userErrors { code } } }""",
         lambda refs, caller: {"e": f"LIQ-MATRIX-CSV-{CALLERS.index(caller)}"},
         lambda data, refs: (data["importLiquidationEvent"] or {}).get("event") is not None,
+    ),
+    # Answered (a pending payout is not paid again: a userError, nothing written):
+    "retryPayout": Probe(
+        'mutation($id: ID!) { retryPayout(input: {payoutId: $id, idempotencyKey: "m-r"}) '
+        "{ retry { id } userErrors { code } } }",
+        lambda refs, caller: {"id": refs["acme_payout"]},
+        lambda data, refs: data["retryPayout"] is not None,
+    ),
+    "retryPayouts": Probe(
+        'mutation($id: ID!) { retryPayouts(input: {runId: $id, idempotencyKey: "m-rs"}) '
+        "{ retry { id } userErrors { code } } }",
+        lambda refs, caller: {"id": refs["run_to_cancel"]},
+        lambda data, refs: data["retryPayouts"] is not None,
     ),
     "__schema": Probe(
         "{ __schema { queryType { name } types { name } } }",

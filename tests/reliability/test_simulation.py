@@ -69,20 +69,24 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import aliased
 
 from domain.clock import ManualClock
-from domain.errors import JobInProgress
+from domain.errors import JobInProgress, ProviderUnavailable
 from domain.events import AllocationInput, EventInput, plan_event, require
 from domain.ledger import Balance
 from domain.lifecycle import PayoutStatus, can_move
 from domain.merchant_payouts import PayoutRequest
 from domain.money import Money
 from domain.ports import OrderStatus, ProviderKind
+from domain.retries import fingerprint
+from domain.run_workflow import Requester
 from domain.settlement import StatusReport
 from persistence import ledger_checks
 from persistence.db import create_engine, sessionmaker
 from persistence.event_store import SqlEventStore
 from persistence.merchant_store import SqlMerchantPayouts
+from persistence.retry_store import SqlPayoutRetries
 from persistence.settlement_store import SqlSettlementStore
 from persistence.tables import (
     Allocation,
@@ -131,7 +135,7 @@ def _ints(name: str, default: list[int]) -> list[int]:
 SEEDS = _ints("PAYOUT_SIM_SEEDS", list(range(100)))
 STEPS = _ints("PAYOUT_SIM_STEPS", [12])[0]
 BENCH_SEEDS = list(range(1000, 1000 + _ints("PAYOUT_SIM_BENCH_SEEDS", [1000])[0]))
-REPLAYED_SEEDS = [0, 1, 2]
+REPLAYED_SEEDS = [0, 1, 2, 3, 4]
 # Where the simulated faults struck, over the session (see PAYOUT_SIM_STATS).
 KILL_POINTS: Counter[str] = Counter()
 DROP_POINTS: Counter[str] = Counter()
@@ -560,6 +564,73 @@ async def op_dispatch(world: World) -> None:
     world.note(f"{await world.c.runner.dispatch()} sent")
 
 
+async def retry_request(world: World) -> Action:
+    """Pay a failed or returned event payout again (an attempt), as retryPayout does;
+    asked again after a failure with the same key."""
+    later = aliased(Payout)
+    last = (
+        ~select(later.id)
+        .where(
+            later.event_id == Payout.event_id,
+            later.payee_id == Payout.payee_id,
+            later.attempt > Payout.attempt,
+        )
+        .exists()
+    )
+    async with world.c.sessions() as session:
+        found = (
+            await session.execute(
+                select(Payout.id, Payout.currency)
+                .where(Payout.event_id.is_not(None), Payout.status.in_(["failed", "returned"]))
+                .where(last)
+                .order_by(Payout.id)
+            )
+        ).all()
+    chosen, currency = world.rng.choice(found) if found else (None, "USD")
+    key = f"retry-{world.next_id()}"
+    if chosen is not None and world.rng.random() < 0.7:
+        # the payee gives a new account: its flag goes (the bank may still refuse it)
+        async with world.c.sessions.begin() as session:
+            payee_id = select(Payout.payee_id).where(Payout.id == chosen).scalar_subquery()
+            await session.execute(
+                update(BankAccount)
+                .where(BankAccount.payee_id == payee_id)
+                .values(flag_code=None, flagged_at=None, flagged_by_payout_id=None)
+            )
+
+    async def call() -> str:
+        if chosen is None:
+            return "nothing to retry"
+        try:
+            rates = await world.c.runner.limit_rates({currency})
+        except ProviderUnavailable:
+            return "no FX quotes: not retried"
+        outcome = await SqlPayoutRetries(world.c.sessions).request(
+            operation="retryPayout",
+            scope="ops:sim",
+            key=key,
+            digest=fingerprint("retryPayout", {"payout_id": chosen}),
+            payout_ids=[chosen],
+            all_or_nothing=True,
+            requester=Requester(None, "sim"),
+            threshold=None,
+            approval_ttl=timedelta(hours=1),
+            rates=rates,
+            now=world.clock.now(),
+        )
+        if isinstance(outcome, list):
+            return f"retry {chosen} refused {sorted(p.code for p in outcome)}"
+        return f"retry {chosen}: attempts {list(outcome.created)}"
+
+    return Action(f"retry payout {chosen} key={key}", call)
+
+
+async def op_retry(world: World) -> None:
+    action = await retry_request(world)
+    world.log.append(action.text)
+    world.note(await action.call())
+
+
 # --- faults underneath the engine: a killed process, a dropped connection ----------------
 
 
@@ -615,9 +686,21 @@ async def pick_action(world: World) -> Action:
     await points count."""
     rng = world.rng
     what = rng.choices(
-        ["run", "merchant", "cancel", "dispatch", "recover", "poll", "reconcile", "settle"],
-        [6, 4, 1, 2, 1, 3, 2, 2],
+        [
+            "run",
+            "merchant",
+            "cancel",
+            "dispatch",
+            "recover",
+            "poll",
+            "reconcile",
+            "settle",
+            "retry",
+        ],
+        [6, 4, 1, 2, 1, 3, 2, 2, 2],
     )[0]
+    if what == "retry":
+        return await retry_request(world)
     if what == "run":
         code = pick_event(world)
         key = pick_key(world, code)
@@ -751,6 +834,7 @@ OPS: list[tuple[Op, int]] = [
     (op_dispatch, 2),
     (op_poll_job, 2),
     (op_reconcile, 1),
+    (op_retry, 5),
     (op_crash, 5),
     (op_drop_connection, 3),
 ]
@@ -827,6 +911,10 @@ async def check(world: World) -> list[str]:
             )
         ).all()
         runs = list((await session.scalars(select(PayoutRun))).all())
+        allocations = {
+            (a.event_id, a.payee_id): a.amount_minor
+            for a in (await session.scalars(select(Allocation))).all()
+        }
         items = dict(
             (
                 await session.execute(
@@ -836,6 +924,7 @@ async def check(world: World) -> list[str]:
         )
 
     problems += history_problems(payouts, transfers, legs)
+    problems += attempt_problems(payouts, allocations)
     problems += balance_problems(payouts, accounts, allocated, funded)
     problems += order_problems(world, payouts)
 
@@ -851,6 +940,29 @@ async def check(world: World) -> list[str]:
             problems.append(
                 f"run {r.id}: counts {counts}, total {r.total}, {items.get(r.id)} items"
             )
+    return problems
+
+
+def attempt_problems(payouts: list[Payout], allocations: dict[tuple[int, int], int]) -> list[str]:
+    """At most one attempt per allocation that is not failed, returned or cancelled; the
+    money that reached the payee (completed, not returned) never exceeds the allocation."""
+    problems = []
+    live: Counter[tuple[int, int]] = Counter()
+    reached: Counter[tuple[int, int]] = Counter()
+    for p in payouts:
+        if p.event_id is None:
+            continue
+        allocation = (p.event_id, p.payee_id)
+        if p.status not in ("failed", "returned", "cancelled"):
+            live[allocation] += 1
+        if p.status == "completed":
+            reached[allocation] += p.amount_minor
+    for allocation, n in live.items():
+        if n > 1:
+            problems.append(f"allocation {allocation}: {n} live attempts")
+    for allocation, minor in reached.items():
+        if minor > allocations.get(allocation, 0):
+            problems.append(f"allocation {allocation}: {minor} reached the payee, above it")
     return problems
 
 

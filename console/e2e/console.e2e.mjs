@@ -149,6 +149,11 @@ before(async () => {
       DISPATCH_INTERVAL_S: "3600",
       // The webhook endpoints of the test listen on 127.0.0.1.
       WEBHOOK_ALLOW_PRIVATE_NETWORKS: "true",
+      // The in-process banks' clocks run a day a second and fail a quarter of their orders at
+      // settlement, and the poller asks every 2 s: the demo run has failed payouts to pay again.
+      MOCK_CLOCK_SPEED: "86400",
+      MOCK_FAILURE_RATE: "0.25",
+      POLL_INTERVAL_S: "2",
     },
   });
   await waitForHealth(180_000);
@@ -194,7 +199,7 @@ describe("operator", () => {
     assert.ok((await steps.count()) >= 2, "a trace with its steps");
     await page.getByRole("heading", { name: "Ledger entries" }).waitFor();
     assert.ok((await page.locator("th", { hasText: "Debit" }).count()) === 1);
-    await page.getByText("Order id").waitFor();
+    await page.getByText("Order id", { exact: true }).waitFor();
     await shot(page, "03-operator-payout-trace");
 
     await navTo(page, "Runs");
@@ -410,6 +415,43 @@ describe("four eyes", () => {
     await page.reload();
     await page.getByRole("heading", { name: "Endpoints" }).waitFor();
     assert.equal(await page.locator(".secret").count(), 0, "the secret is not shown again");
+    await page.context().close();
+  });
+
+  test("Pay again on a failed payout, double-clicked, makes one attempt after its approval", async () => {
+    const attemptsOf = async (id) => (await api(OPS_KEY, `{ payout(id: "${id}") { attempts { id attempt status } } }`)).payout.attempts;
+    let candidates = [];
+    for (const until = Date.now() + 120_000; !candidates.length && Date.now() < until; await new Promise((r) => setTimeout(r, 500))) {
+      const failed = await api(OPS_KEY, `{ payouts(filter: {status: FAILED}, first: 100) { edges { node { id retryable attempts { id } } } } }`);
+      candidates = failed.payouts.edges.map((e) => e.node).filter((p) => p.retryable !== false && p.attempts.length === 1);
+    }
+    assert.ok(candidates.length, "the demo run has a failed payout to pay again");
+    const id = candidates[0].id;
+    const page = await newPage();
+    await signIn(page, OPS_KEY);
+    await page.goto(`${base}/payouts/${id}`);
+    await page.getByRole("table", { name: "Attempts" }).waitFor();
+    await page.getByRole("button", { name: "Pay again" }).dblclick();
+    // Every retry needs an approval in the demo (RUN_APPROVAL_MIN_TOTAL 0).
+    const waiting = page.getByRole("status").filter({ hasText: /Waiting for approval #\d+/ });
+    await waiting.waitFor();
+    const approvalId = (await waiting.textContent()).match(/approval #(\d+)/)[1];
+    assert.equal((await attemptsOf(id)).length, 1, "no attempt before the approval");
+    const decided = await api(APPROVER_KEY, `mutation { decideApproval(input: {approvalId: "${approvalId}", decision: APPROVE, note: "e2e retry"}) { userErrors { code } } }`);
+    assert.deepEqual(decided.decideApproval.userErrors, []);
+    let attempts = await attemptsOf(id);
+    for (const until = Date.now() + 30_000; attempts.length < 2 && Date.now() < until; attempts = await attemptsOf(id)) await new Promise((r) => setTimeout(r, 250));
+    assert.equal(attempts.length, 2, "exactly one new attempt");
+    assert.equal(attempts[1].attempt, 2);
+    await page.reload();
+    const table = page.getByRole("table", { name: "Attempts" });
+    await table.getByRole("link", { name: `#${attempts[1].id}` }).waitFor();
+    await shot(page, "21-payout-attempts");
+    // Paid again once: the first attempt offers no second "Pay again", and the API refuses one.
+    assert.equal(await page.getByRole("button", { name: "Pay again" }).count(), 0);
+    const again = await api(OPS_KEY, `mutation { retryPayout(input: {payoutId: "${id}", idempotencyKey: "e2e-again"}) { userErrors { code } } }`);
+    assert.deepEqual(again.retryPayout.userErrors.map((e) => e.code), ["NOT_RETRYABLE"]);
+    assert.equal((await attemptsOf(id)).length, 2, "still one new attempt");
     await page.context().close();
   });
 });

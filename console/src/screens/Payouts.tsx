@@ -131,6 +131,7 @@ const RetryPayout = graphql(`
   }
 `);
 
+// Paid again only from the last attempt: an earlier one already has a later attempt.
 const PAYABLE_AGAIN = new Set(["FAILED", "RETURNED"]);
 
 export function PayoutPage({ id, mayRetry = false }: { id: string; mayRetry?: boolean }) {
@@ -165,7 +166,7 @@ export function PayoutPage({ id, mayRetry = false }: { id: string; mayRetry?: bo
             {p.failureCode || p.failureReason ? <><dt>Failure</dt><dd className="error-text">{p.failureCode} {p.failureReason}</dd></> : null}
             {p.failureCategory ? <><dt>What it means</dt><dd>{p.failureDescription ?? p.failureCategory.toLowerCase().replace(/_/g, " ")} <span className="muted">({p.failureCategory.toLowerCase().replace(/_/g, " ")}; {p.retryable ? "paying again can work" : "paying again will not work"})</span></dd></> : null}
           </dl>
-          {mayRetry && PAYABLE_AGAIN.has(p.status) ? (
+          {mayRetry && PAYABLE_AGAIN.has(p.status) && p.attempts[p.attempts.length - 1]?.id === p.id ? (
             <RetryButton
               key={p.id}
               label="Pay again"

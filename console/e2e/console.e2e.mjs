@@ -31,6 +31,7 @@ let serverLog;
 let base;
 let browser;
 let workdir;
+let demoRunId;
 const offsite = [];
 const cspViolations = [];
 
@@ -163,6 +164,7 @@ before(async () => {
   // The demo's run: it waits for an approval by another person, then the job runner runs it.
   const started = await api(OPS_KEY, `mutation { startRun(input: {liquidationEventId: "LIQ-2024-001", idempotencyKey: "e2e-1"}) { run { id approval { id } } userErrors { code } } }`);
   const approvalId = started.startRun.run.approval.id;
+  demoRunId = started.startRun.run.id;
   await api(APPROVER_KEY, `mutation { decideApproval(input: {approvalId: "${approvalId}", decision: APPROVE, note: "e2e"}) { userErrors { code } } }`);
   await waitForRun(started.startRun.run.id, 120_000);
   await api(OPS_KEY, `mutation { runReconciliation(input: {businessDate: "2026-11-20"}) { reconciliationRun { id } userErrors { code } } }`);
@@ -452,6 +454,12 @@ describe("four eyes", () => {
     const again = await api(OPS_KEY, `mutation { retryPayout(input: {payoutId: "${id}", idempotencyKey: "e2e-again"}) { userErrors { code } } }`);
     assert.deepEqual(again.retryPayout.userErrors.map((e) => e.code), ["NOT_RETRYABLE"]);
     assert.equal((await attemptsOf(id)).length, 2, "still one new attempt");
+
+    // The run's other failed and returned payouts, all at once: one approval for them.
+    await page.goto(`${base}/runs/${demoRunId}`);
+    await page.getByRole("button", { name: "Retry failed and returned" }).click();
+    await page.getByRole("status").filter({ hasText: /Waiting for approval #\d+/ }).waitFor();
+    await shot(page, "22-run-retry");
     await page.context().close();
   });
 });

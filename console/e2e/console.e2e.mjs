@@ -448,7 +448,7 @@ describe("four eyes", () => {
     await page.reload();
     const table = page.getByRole("table", { name: "Attempts" });
     await table.getByRole("link", { name: `#${attempts[1].id}` }).waitFor();
-    await shot(page, "21-payout-attempts");
+    await shot(page, "22-payout-attempts");
     // Paid again once: the first attempt offers no second "Pay again", and the API refuses one.
     assert.equal(await page.getByRole("button", { name: "Pay again" }).count(), 0);
     const again = await api(OPS_KEY, `mutation { retryPayout(input: {payoutId: "${id}", idempotencyKey: "e2e-again"}) { userErrors { code } } }`);
@@ -459,7 +459,7 @@ describe("four eyes", () => {
     await page.goto(`${base}/runs/${demoRunId}`);
     await page.getByRole("button", { name: "Retry failed and returned" }).click();
     await page.getByRole("status").filter({ hasText: /Waiting for approval #\d+/ }).waitFor();
-    await shot(page, "22-run-retry");
+    await shot(page, "23-run-retry");
     await page.context().close();
   });
 });

@@ -31,6 +31,7 @@ let serverLog;
 let base;
 let browser;
 let workdir;
+let demoRunId;
 const offsite = [];
 const cspViolations = [];
 
@@ -149,6 +150,11 @@ before(async () => {
       DISPATCH_INTERVAL_S: "3600",
       // The webhook endpoints of the test listen on 127.0.0.1.
       WEBHOOK_ALLOW_PRIVATE_NETWORKS: "true",
+      // The in-process banks' clocks run a day a second and fail a quarter of their orders at
+      // settlement, and the poller asks every 2 s: the demo run has failed payouts to pay again.
+      MOCK_CLOCK_SPEED: "86400",
+      MOCK_FAILURE_RATE: "0.25",
+      POLL_INTERVAL_S: "2",
     },
   });
   await waitForHealth(180_000);
@@ -158,6 +164,7 @@ before(async () => {
   // The demo's run: it waits for an approval by another person, then the job runner runs it.
   const started = await api(OPS_KEY, `mutation { startRun(input: {liquidationEventId: "LIQ-2024-001", idempotencyKey: "e2e-1"}) { run { id approval { id } } userErrors { code } } }`);
   const approvalId = started.startRun.run.approval.id;
+  demoRunId = started.startRun.run.id;
   await api(APPROVER_KEY, `mutation { decideApproval(input: {approvalId: "${approvalId}", decision: APPROVE, note: "e2e"}) { userErrors { code } } }`);
   await waitForRun(started.startRun.run.id, 120_000);
   await api(OPS_KEY, `mutation { runReconciliation(input: {businessDate: "2026-11-20"}) { reconciliationRun { id } userErrors { code } } }`);
@@ -194,7 +201,7 @@ describe("operator", () => {
     assert.ok((await steps.count()) >= 2, "a trace with its steps");
     await page.getByRole("heading", { name: "Ledger entries" }).waitFor();
     assert.ok((await page.locator("th", { hasText: "Debit" }).count()) === 1);
-    await page.getByText("Order id").waitFor();
+    await page.getByText("Order id", { exact: true }).waitFor();
     await shot(page, "03-operator-payout-trace");
 
     await navTo(page, "Runs");
@@ -410,6 +417,49 @@ describe("four eyes", () => {
     await page.reload();
     await page.getByRole("heading", { name: "Endpoints" }).waitFor();
     assert.equal(await page.locator(".secret").count(), 0, "the secret is not shown again");
+    await page.context().close();
+  });
+
+  test("Pay again on a failed payout, double-clicked, makes one attempt after its approval", async () => {
+    const attemptsOf = async (id) => (await api(OPS_KEY, `{ payout(id: "${id}") { attempts { id attempt status } } }`)).payout.attempts;
+    let candidates = [];
+    for (const until = Date.now() + 120_000; !candidates.length && Date.now() < until; await new Promise((r) => setTimeout(r, 500))) {
+      const failed = await api(OPS_KEY, `{ payouts(filter: {status: FAILED}, first: 100) { edges { node { id retryable attempts { id } } } } }`);
+      candidates = failed.payouts.edges.map((e) => e.node).filter((p) => p.retryable !== false && p.attempts.length === 1);
+    }
+    assert.ok(candidates.length, "the demo run has a failed payout to pay again");
+    const id = candidates[0].id;
+    const page = await newPage();
+    await signIn(page, OPS_KEY);
+    await page.goto(`${base}/payouts/${id}`);
+    await page.getByRole("table", { name: "Attempts" }).waitFor();
+    await page.getByRole("button", { name: "Pay again" }).dblclick();
+    // Every retry needs an approval in the demo (RUN_APPROVAL_MIN_TOTAL 0).
+    const waiting = page.getByRole("status").filter({ hasText: /Waiting for approval #\d+/ });
+    await waiting.waitFor();
+    const approvalId = (await waiting.textContent()).match(/approval #(\d+)/)[1];
+    assert.equal((await attemptsOf(id)).length, 1, "no attempt before the approval");
+    const decided = await api(APPROVER_KEY, `mutation { decideApproval(input: {approvalId: "${approvalId}", decision: APPROVE, note: "e2e retry"}) { userErrors { code } } }`);
+    assert.deepEqual(decided.decideApproval.userErrors, []);
+    let attempts = await attemptsOf(id);
+    for (const until = Date.now() + 30_000; attempts.length < 2 && Date.now() < until; attempts = await attemptsOf(id)) await new Promise((r) => setTimeout(r, 250));
+    assert.equal(attempts.length, 2, "exactly one new attempt");
+    assert.equal(attempts[1].attempt, 2);
+    await page.reload();
+    const table = page.getByRole("table", { name: "Attempts" });
+    await table.getByRole("link", { name: `#${attempts[1].id}` }).waitFor();
+    await shot(page, "22-payout-attempts");
+    // Paid again once: the first attempt offers no second "Pay again", and the API refuses one.
+    assert.equal(await page.getByRole("button", { name: "Pay again" }).count(), 0);
+    const again = await api(OPS_KEY, `mutation { retryPayout(input: {payoutId: "${id}", idempotencyKey: "e2e-again"}) { userErrors { code } } }`);
+    assert.deepEqual(again.retryPayout.userErrors.map((e) => e.code), ["NOT_RETRYABLE"]);
+    assert.equal((await attemptsOf(id)).length, 2, "still one new attempt");
+
+    // The run's other failed and returned payouts, all at once: one approval for them.
+    await page.goto(`${base}/runs/${demoRunId}`);
+    await page.getByRole("button", { name: "Retry failed and returned" }).click();
+    await page.getByRole("status").filter({ hasText: /Waiting for approval #\d+/ }).waitFor();
+    await shot(page, "23-run-retry");
     await page.context().close();
   });
 });

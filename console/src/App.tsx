@@ -163,7 +163,7 @@ function Routes({ role, payeeId }: { role: Role; payeeId: string | null }) {
     <Switch>
       <Route path="/"><Overview /></Route>
       <Route path="/payouts"><Payouts /></Route>
-      <Route path="/payouts/:id">{(p) => <PayoutPage id={p.id} />}</Route>
+      <Route path="/payouts/:id">{(p) => <PayoutPage id={p.id} mayRetry={mayChange} />}</Route>
       <Route path="/runs"><Runs /></Route>
       <Route path="/runs/:id">{(p) => <RunPage id={p.id} role={role} />}</Route>
       <Route path="/events"><Events mayChange={mayChange} /></Route>

@@ -2,6 +2,7 @@ import { useRef, useState, type FormEvent } from "react";
 import { useMutation, useQuery } from "urql";
 import { useLocation } from "wouter";
 import { graphql } from "../gql";
+import { newKey } from "../lib/keys";
 import { Card, Empty, Field, FormErrors, Loading, Money, Page, Problem, Time, fieldError, type UserError } from "../ui";
 import { ImportPreview, type PreviewData } from "./ImportPreview";
 
@@ -35,10 +36,6 @@ const StartRun = graphql(`
 `);
 
 const FIELDS = ["eventId", "name", "currency", "csv", "csvText"];
-
-function newKey(prefix: string): string {
-  return `console-${prefix}-${crypto.randomUUID()}`;
-}
 
 export function Events({ mayChange }: { mayChange: boolean }) {
   const [{ data, error, fetching }, refetch] = useQuery({ query: EventsQuery });

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import { useMutation, useQuery, useSubscription } from "urql";
 import { Link } from "wouter";
 import { graphql } from "../gql";
+import { newKey } from "../lib/keys";
 import { formatMoney, parseAmount } from "../lib/money";
 import { Card, Empty, Field, FormErrors, Loading, Money, Page, Pager, Problem, Status, Time, fieldError, type UserError } from "../ui";
 
@@ -68,10 +69,6 @@ const CreatePayout = graphql(`
 const FORM_KEY = "payout-console.request-form";
 
 type Draft = { idempotencyKey: string; amount: string; currency: string };
-
-function newKey(): string {
-  return `console-${crypto.randomUUID()}`;
-}
 
 /** The form's idempotency key is made once per form and kept (with what was typed) in
  *  this tab's sessionStorage until the payout is confirmed: a double click, a retry

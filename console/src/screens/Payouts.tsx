@@ -1,9 +1,10 @@
 import { useState, type FormEvent } from "react";
-import { useQuery } from "urql";
+import { useMutation, useQuery } from "urql";
 import { Link, useLocation, useSearch } from "wouter";
 import { graphql } from "../gql";
 import type { PayoutStatus } from "../gql/graphql";
 import { Card, Empty, Json, Loading, Money, Page, Pager, PayoutLink, Problem, Status, Time } from "../ui";
+import { RetryButton } from "./Retry";
 
 export const STATUSES: PayoutStatus[] = ["PENDING", "SUBMITTING", "SUBMITTED", "COMPLETED", "FAILED", "RETURNED", "CANCELLED", "SKIPPED"];
 
@@ -113,14 +114,29 @@ const PayoutQuery = graphql(`
       rail { code name currency }
       payee { id name reference }
       event { id code name }
+      attempt retryOf { id } attempts { id attempt status createdAt }
       trace { id occurredAt action actor detail }
       ledgerEntries { id transferId kind account side phase createdAt amount { amount currency } }
     }
   }
 `);
 
-export function PayoutPage({ id }: { id: string }) {
-  const [{ data, error, fetching }] = useQuery({ query: PayoutQuery, variables: { id } });
+const RetryPayout = graphql(`
+  mutation RetryPayout($input: RetryPayoutInput!) {
+    retryPayout(input: $input) {
+      retry { id status approvalId skipped { code count } attempts { id status attempt } }
+      replayed
+      userErrors { field code message }
+    }
+  }
+`);
+
+// Paid again only from the last attempt: an earlier one already has a later attempt.
+const PAYABLE_AGAIN = new Set(["FAILED", "RETURNED"]);
+
+export function PayoutPage({ id, mayRetry = false }: { id: string; mayRetry?: boolean }) {
+  const [{ data, error, fetching }, refetch] = useQuery({ query: PayoutQuery, variables: { id } });
+  const [, retry] = useMutation(RetryPayout);
   if (fetching && !data) return <Loading />;
   const p = data?.payout;
   if (!p) return <Page title={`Payout #${id}`}><Problem error={error} />{error ? null : <Empty>No such payout.</Empty>}</Page>;
@@ -150,6 +166,34 @@ export function PayoutPage({ id }: { id: string }) {
             {p.failureCode || p.failureReason ? <><dt>Failure</dt><dd className="error-text">{p.failureCode} {p.failureReason}</dd></> : null}
             {p.failureCategory ? <><dt>What it means</dt><dd>{p.failureDescription ?? p.failureCategory.toLowerCase().replace(/_/g, " ")} <span className="muted">({p.failureCategory.toLowerCase().replace(/_/g, " ")}; {p.retryable ? "paying again can work" : "paying again will not work"})</span></dd></> : null}
           </dl>
+          {mayRetry && PAYABLE_AGAIN.has(p.status) && p.attempts[p.attempts.length - 1]?.id === p.id ? (
+            <RetryButton
+              key={p.id}
+              label="Pay again"
+              onDone={() => refetch({ requestPolicy: "network-only" })}
+              send={async (idempotencyKey) => {
+                const outcome = await retry({ input: { payoutId: p.id, idempotencyKey } });
+                if (!outcome.data) return { userErrors: [], failed: outcome.error?.message ?? "No answer." };
+                return outcome.data.retryPayout;
+              }}
+            />
+          ) : null}
+        </Card>
+        <Card title="Attempts">
+          {p.retryOf ? <p>Attempt {p.attempt}: pays payout <PayoutLink id={p.retryOf.id} /> again.</p> : null}
+          <table aria-label="Attempts">
+            <thead><tr><th>Attempt</th><th>Payout</th><th>Status</th><th>Created</th></tr></thead>
+            <tbody>
+              {p.attempts.map((a) => (
+                <tr key={a.id} aria-current={a.id === p.id ? "page" : undefined}>
+                  <td>{a.attempt}</td>
+                  <td>{a.id === p.id ? `#${a.id} (this one)` : <PayoutLink id={a.id} />}</td>
+                  <td><Status value={a.status} /></td>
+                  <td><Time iso={a.createdAt} /></td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
         </Card>
         <Card title="Trace" wide>
           <ol className="timeline" aria-label="Trace">

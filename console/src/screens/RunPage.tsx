@@ -9,6 +9,7 @@ import type { Role } from "../lib/roles";
 import { Card, DownloadButton, Empty, FormErrors, Loading, Money, Page, Pager, Problem, Status, Time, type UserError } from "../ui";
 import { DecisionForm } from "./Approvals";
 import { PayoutTable } from "./Payouts";
+import { RetryButton } from "./Retry";
 
 const RunQuery = graphql(`
   query Run($id: ID!) {
@@ -53,12 +54,23 @@ const CancelRun = graphql(`
   }
 `);
 
+const RetryPayouts = graphql(`
+  mutation RetryPayouts($input: RetryPayoutsInput!) {
+    retryPayouts(input: $input) {
+      retry { id status approvalId skipped { code count } attempts { id status attempt } }
+      replayed
+      userErrors { field code message }
+    }
+  }
+`);
+
 const CANCELLABLE = new Set(["AWAITING_APPROVAL", "QUEUED", "RUNNING"]);
 const STATUSES: PayoutStatus[] = ["PENDING", "SUBMITTING", "SUBMITTED", "COMPLETED", "FAILED", "RETURNED", "SKIPPED", "CANCELLED"];
 const CHART_PAGES = 50; // 5,000 payouts
 
 export function RunPage({ id, role }: { id: string; role: Role }) {
   const [{ data, error, fetching }, refetch] = useQuery({ query: RunQuery, variables: { id } });
+  const [, retryRun] = useMutation(RetryPayouts);
   const r = data?.run;
   const ended = r ? hasEnded(r.state) : true;
   const [live] = useSubscription({ query: RunUpdated, variables: { runId: id }, pause: !r || ended });
@@ -80,6 +92,15 @@ export function RunPage({ id, role }: { id: string; role: Role }) {
         {role === "OPS" && CANCELLABLE.has(state) ? <CancelButton runId={r.id} onDone={refresh} /> : null}
       </>}
     >
+      {role === "OPS" && hasEnded(state) ? (
+        <Card title="Pay failed and returned payouts again" wide>
+          <RetryButton key={r.id} label="Retry failed and returned" send={async (idempotencyKey) => {
+            const outcome = await retryRun({ input: { runId: r.id, idempotencyKey, filter: { status: ["FAILED", "RETURNED"] } } });
+            if (!outcome.data) return { userErrors: [], failed: outcome.error?.message ?? "No answer." };
+            return outcome.data.retryPayouts;
+          }} />
+        </Card>
+      ) : null}
       <Card title="Progress" wide>
         <ProgressBar state={state} progress={progress} live={!!update && !hasEnded(state)} />
       </Card>

@@ -145,7 +145,7 @@ def _ints(name: str, default: list[int]) -> list[int]:
 SEEDS = _ints("PAYOUT_SIM_SEEDS", list(range(100)))
 STEPS = _ints("PAYOUT_SIM_STEPS", [12])[0]
 BENCH_SEEDS = list(range(1000, 1000 + _ints("PAYOUT_SIM_BENCH_SEEDS", [1000])[0]))
-REPLAYED_SEEDS = [0, 1, 2]
+REPLAYED_SEEDS = [0, 1, 12]  # between them: kills and dropped connections
 # Where the simulated faults struck, over the session (see PAYOUT_SIM_STATS).
 KILL_POINTS: Counter[str] = Counter()
 DROP_POINTS: Counter[str] = Counter()

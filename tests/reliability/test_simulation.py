@@ -9,7 +9,13 @@ keys reused for another amount), cancels, dispatches, recoveries, polls (the ban
 applied directly, or the real polling job), reconciliations, made-up settlement reports
 (duplicated in a batch and redelivered), clock advances, a payee's bank account off file
 and back, and two things at once (two runs of one event, a run beside a recovery or a
-settlement batch). Interleaved with faults:
+settlement batch). The background workflow too: ``startRun`` (queued, or waiting for four
+eyes), approvals and rejections by an approver (now and then the requester, in another
+spelling, who must be refused), approvals expiring, waiting runs cancelled, the job runner
+executing queued runs (one cancelled mid-run, between two batches; two workers racing
+for them), and the webhook delivery job, its endpoints failing (500), timing out before
+or after acting on an event, or acting on one and losing the answer (so it comes twice).
+Interleaved with faults:
 
 * at the providers: 5xx storms shorter or longer than the retry budget, 429 with
   Retry-After, a timeout after the order was created, an answer lost on the wire after
@@ -17,7 +23,8 @@ settlement batch). Interleaved with faults:
 * underneath the engine (``sim_faults``): the process **killed** at a random await point
   (the Nth statement, commit or provider request of an operation; nothing it does after
   reaches the database or a bank), then a new process on the same database recovers as
-  ``serve`` does and the caller asks again; or the **database connection dropped**
+  ``serve`` does and the caller asks again (a run or a batch of deliveries the dead
+  process held is taken over once its lease lapses); or the **database connection dropped**
   mid-transaction (terminated by the server on PostgreSQL), then the caller asks again.
 
 After every step:
@@ -34,10 +41,20 @@ After every step:
   orders, at one bank or across banks; every ``provider_order_id`` names a real order;
 * payouts in ``submitted``/``completed``/``returned`` have a ``provider_order_id``;
 * no audit row ever changes or goes away, and each payout's audited status changes chain
-  into one legal path ending at its status (no change recorded twice); every run is
-  completed and its counts add up to its items.
+  into one legal path ending at its status (no change recorded twice); every synchronous
+  run is completed; an ended run's counts add up to its items;
+* no run executed by two processes at once (watched as it happens, and in the audit: one
+  ``run.claimed``, then each ``run.resumed`` names the last holder and comes a lease
+  after its claim at the earliest); a run is ``running`` between steps only under a
+  killed process's lease; a waiting, rejected or expired run has no items;
+* no approval decided by its requester's owner, every run's approval agrees with the
+  run's status, and no run that needed one was executed without it;
+* every outbox event is fanned out to every matching enabled endpoint, or still waiting
+  to be; each delivery is pending, succeeded (and that endpoint did get the event), or
+  failed after three days of tries; every attempt made is on record.
 
-At the end of each seed the faults stop: recovery must leave nothing ``submitting``, a
+At the end of each seed the faults stop: queued runs are executed, every event reaches
+every enabled endpoint it is for, recovery must leave nothing ``submitting``, a
 repeated poll of the banks must change nothing, and a reconciliation may find nothing but
 the status lags the made-up settlement reports caused.
 
@@ -1100,6 +1117,11 @@ OPS: list[tuple[Op, int]] = [
     (op_cancel_run, 1),
     (op_expire_approvals, 1),
     (op_webhooks, 4),
+    # Retries of failed and returned payouts (issue 16, on another branch) belong here:
+    # an op that retries a random failed/returned payout (sometimes twice, sometimes
+    # killed midway through ``pick_action``), with HISTORY and audit_problems taught the
+    # retried payout's path, and a check that a payout and its retries hold at most one
+    # live order between them.
 ]
 
 

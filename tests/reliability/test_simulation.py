@@ -91,7 +91,7 @@ from sqlalchemy.exc import DBAPIError
 from domain import webhooks as webhook_rules
 from domain.auth import Caller, Role
 from domain.clock import ManualClock
-from domain.errors import JobInProgress
+from domain.errors import ErrorCode, JobInProgress
 from domain.events import AllocationInput, EventInput, plan_event, require
 from domain.ledger import Balance
 from domain.lifecycle import PayoutStatus, can_move
@@ -890,6 +890,11 @@ async def op_drop_connection(world: World) -> None:
         DROP_POINTS[world.injector.hit or "?"] += 1
         world.injector.disarm()
         world.note(f"dropped at {world.injector.hit}: {type(exc).__name__}")
+        if action.lease:
+            # what it had claimed before the drop (a run, a batch of deliveries) stays
+            # claimed by this process until the lease lapses: then it is taken up again
+            advance(world, action.lease + timedelta(seconds=1))
+            world.note(f"{action.lease} later")
         world.note(f"again: {await action.call()}")
         return
     finally:
@@ -982,6 +987,7 @@ async def op_decide(world: World) -> None:
     world.note("done" if problem is None else f"refused {problem.code}")
     if own:
         assert problem is not None, "the requester decided their own approval"
+        assert expired or problem.code is ErrorCode.SELF_APPROVAL, problem
     elif not expired:
         assert problem is None, problem
 
@@ -1569,6 +1575,11 @@ async def quiesce(world: World) -> None:
     advance(world, timedelta(days=7))
     world.note(await execute_runs(world))
     await op_expire_approvals(world)
+    async with world.c.sessions() as session:
+        running = (
+            await session.scalars(select(PayoutRun.id).where(PayoutRun.status == "running"))
+        ).all()
+    assert not running, f"runs never finished: {list(running)}"
     await world.c.runner.recover()
     for _ in range(10):  # a payout's later events wait for its earlier ones
         sent = await deliver(world)

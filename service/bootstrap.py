@@ -87,6 +87,7 @@ class Container:
                 allow_private_networks=s.webhook_allow_private_networks,
                 timeout=timedelta(seconds=s.webhook_timeout_s),
                 interval=timedelta(seconds=s.webhook_interval_s),
+                lease=timedelta(seconds=s.webhook_lease_s),
             ),
             run_check_interval=timedelta(seconds=s.run_check_interval_s),
             run_lease=timedelta(seconds=s.run_lease_s),

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     webhook_allow_private_networks: bool = False
     webhook_timeout_s: float = 10.0
     webhook_interval_s: float = 5.0
+    webhook_lease_s: float = 300.0  # a killed sender's deliveries are sent again after this
 
     # Payout runs in the background, behind four eyes.
     # A run waits for an approver when its total in some currency reaches this amount

@@ -384,8 +384,12 @@ async def test_two_workers_at_once_send_each_event_once(
     await small_event(seeded, "LIQ-TWO", ("US", "DE", "GB", "IN"))
     await seeded.runner.run("LIQ-TWO", "run-two")
     other = jobs_of(seeded, "other-worker", settings=jobs.settings)
-    await asyncio.gather(jobs.deliver_webhooks("manual"), other.deliver_webhooks("manual"))
-    await asyncio.gather(jobs.deliver_webhooks("manual"), other.deliver_webhooks("manual"))
+    # A payout's events go out in order, one per round at most, and which worker fans out
+    # or claims first is up to timing: both run at once until nothing is pending (bounded).
+    for _ in range(8):
+        await asyncio.gather(jobs.deliver_webhooks("manual"), other.deliver_webhooks("manual"))
+        if {d.status for d in await deliveries(seeded)} == {"succeeded"}:
+            break
     ids = [r.event_id for r in receiver.received]
     assert len(ids) == len(set(ids)) == len(await deliveries(seeded))
     await nothing_lost(seeded)

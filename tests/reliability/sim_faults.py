@@ -26,6 +26,7 @@ sends provider requests one at a time.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,11 @@ class Injector:
     dead: bool = False
     hit: str | None = None  # the await point the fault struck
     lose_answers: int = 0  # provider answers to lose after the bank processed the request
+    # Something the outside world does just before the ``hook_at``-th order sent to a
+    # provider from now on (an operator cancelling the run that sends it): once, then
+    # cleared. Only orders (POSTs) count: quotes may come from a cache.
+    hook: Callable[[], Awaitable[None]] | None = None
+    hook_at: int = 0
 
     def arm(self, fault: str, kind: str, at: int) -> None:
         self.fault, self.kind, self.at = fault, kind, at
@@ -63,6 +69,14 @@ class Injector:
 
     def disarm(self) -> None:
         self.kind = None
+
+    async def before_request(self, method: str) -> None:
+        if self.hook is None or method != "POST":
+            return
+        self.hook_at -= 1
+        if self.hook_at <= 0:
+            hook, self.hook = self.hook, None
+            await hook()
 
     def point(self, kind: str, where: str) -> bool:
         """Called at each await point; True when a connection drop is due here."""
@@ -132,6 +146,7 @@ class FaultyTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         where = f"{request.method} {request.url.host}{request.url.path}"
         self._injector.point(PROVIDER, f"before {where}")
+        await self._injector.before_request(request.method)
         response = await self._inner.handle_async_request(request)
         await response.aread()
         # after the bank acted: a death here loses the answer along with the process

@@ -24,7 +24,6 @@ from sqlalchemy.orm import aliased
 
 from domain.eligibility import MissingFxRate, PayeeProfile, check_eligibility
 from domain.errors import ErrorCode, Problem
-from domain.idempotency import KEY_LIFETIME
 from domain.lifecycle import Path, PayoutStatus, Trigger
 from domain.money import Money
 from domain.orders import new_provider_key, order_for
@@ -35,9 +34,9 @@ from domain.retries import (
     status_problem,
 )
 from domain.run_workflow import ApprovalKind, ApprovalStatus, Requester
-from persistence import audit, lifecycle
+from persistence import audit, idempotency_keys, lifecycle
 from persistence.run_store import default_accounts, request_to_json, routed_note
-from persistence.sql import insert_new, rowcount
+from persistence.sql import rowcount
 from persistence.tables import (
     Allocation,
     Approval,
@@ -348,32 +347,9 @@ async def _claim_key(
     session: AsyncSession, scope: str, key: str, operation: str, digest: str, now: datetime
 ) -> int | list[Problem] | None:
     """None: the key is ours now. Otherwise the retry it made first, or why not."""
-    row: dict[str, Any] = {
-        "scope": scope,
-        "key": key,
-        "operation": operation,
-        "request_hash": digest,
-        "payout_id": None,
-        "response": {},
-        "created_at": now,
-        "expires_at": now + KEY_LIFETIME,
-    }
-    table, unique = IdempotencyKey.__table__, ["scope", "key"]
-    if await insert_new(session, table, row, unique):
+    held = await idempotency_keys.take(session, scope, key, operation, digest, now)
+    if held is None:
         return None
-    expired = await session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.scope == scope,
-            IdempotencyKey.key == key,
-            IdempotencyKey.expires_at <= now,
-        )
-    )
-    if rowcount(expired) and await insert_new(session, table, row, unique):
-        return None
-    held = await session.scalar(
-        select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
-    )
-    assert held is not None
     return _held_answer(held, operation, digest)
 
 

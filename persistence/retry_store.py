@@ -34,7 +34,7 @@ from domain.retries import (
     status_problem,
 )
 from domain.run_workflow import ApprovalKind, ApprovalStatus, Requester
-from persistence import audit, idempotency_keys, lifecycle
+from persistence import approvals, audit, idempotency_keys, lifecycle
 from persistence.run_store import default_accounts, request_to_json, routed_note
 from persistence.sql import rowcount
 from persistence.tables import (
@@ -125,15 +125,13 @@ class SqlPayoutRetries:
                 for p in plans
             ]
             if waiting:
-                approval = Approval(
-                    kind=ApprovalKind.RETRY.value,
-                    subject_id=retry.id,
-                    status=ApprovalStatus.PENDING.value,
-                    requested_by_key_id=requester.key_id,
-                    requested_by_owner=requester.owner,
-                    requested_at=now,
-                    expires_at=now + approval_ttl,
-                    summary={
+                approval = approvals.pending(
+                    ApprovalKind.RETRY,
+                    retry.id,
+                    requester,
+                    now,
+                    approval_ttl,
+                    {
                         "retry_id": retry.id,
                         "payout_ids": [p.original.id for p in plans],
                         "totals": _totals(amounts),

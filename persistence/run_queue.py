@@ -32,7 +32,7 @@ from domain.run_workflow import (
     approval_outcome,
     decision_problem,
 )
-from persistence import audit, outbox, retry_store
+from persistence import approvals, audit, outbox, retry_store
 from persistence.sql import rowcount
 from persistence.tables import Approval, PayoutRun, PayoutRunItem
 from persistence.verification_store import clear_approved
@@ -130,15 +130,13 @@ class SqlRunQueue:
             ]
             await outbox.run_changed(session, run.id, now)
             if needs_approval:
-                approval = Approval(
-                    kind=ApprovalKind.RUN.value,
-                    subject_id=run.id,
-                    status=ApprovalStatus.PENDING.value,
-                    requested_by_key_id=requester.key_id,
-                    requested_by_owner=requester.owner,
-                    requested_at=now,
-                    expires_at=now + approval_ttl,
-                    summary={"run_id": run.id, "event_id": event_id, **preview.to_json()},
+                approval = approvals.pending(
+                    ApprovalKind.RUN,
+                    run.id,
+                    requester,
+                    now,
+                    approval_ttl,
+                    {"run_id": run.id, "event_id": event_id, **preview.to_json()},
                 )
                 session.add(approval)
                 await session.flush()

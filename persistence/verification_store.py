@@ -20,7 +20,7 @@ from domain.errors import ErrorCode, Problem
 from domain.lifecycle import PayoutStatus
 from domain.new_accounts import rail_for
 from domain.ports import ProviderKind
-from domain.run_workflow import ApprovalKind, ApprovalStatus, Requester
+from domain.run_workflow import ApprovalKind, Requester
 from domain.verification import (
     UNSETTLED,
     VerificationAnswer,
@@ -30,8 +30,8 @@ from domain.verification import (
     hold_reason,
     not_held,
 )
-from persistence import audit
-from persistence.tables import Approval, BankAccount, Payee, Payout
+from persistence import approvals, audit
+from persistence.tables import BankAccount, Payee, Payout
 
 _UNSETTLED = [status.value for status in UNSETTLED]
 
@@ -141,16 +141,13 @@ class SqlVerifications:
             if account is None or problems:
                 return (account.payee_id if account else 0), None, problems
             state = state_of(account)
-            approval = Approval(
-                kind=ApprovalKind.BANK_ACCOUNT.value,
-                subject_id=account_id,
-                status=ApprovalStatus.PENDING.value,
-                requested_by_key_id=requester.key_id,
-                requested_by_owner=requester.owner,
-                requested_at=now,
-                expires_at=now + ttl,
-                note=None,
-                summary={
+            approval = approvals.pending(
+                ApprovalKind.BANK_ACCOUNT,
+                account_id,
+                requester,
+                now,
+                ttl,
+                {
                     "bank_account_id": account_id,
                     "payee_id": account.payee_id,
                     "verification": state.status.value,

@@ -175,9 +175,11 @@ async def test_a_refused_account_fails_at_once_with_the_scheme_code_and_is_flagg
     assert [a["flag"]["code"] for a in await accounts(gql, payee_id)] == ["R02"]
 
 
-async def test_a_merchant_payout_to_a_flagged_account_is_refused_and_writes_nothing(
-    gql: GraphQLClient, seeded: Container, banks: Banks
-) -> None:
+async def failing_merchant(
+    gql: GraphQLClient, seeded: Container, banks: Banks, code: str
+) -> tuple[str, str, GraphQLClient, MockBank]:
+    """Acme's payee and account, a client on Acme's key, and the bank that will fail
+    Acme's payouts with ``code``."""
     payee_id, account_id = await merchant(seeded, "MER-ACME")
     acme = gql.as_key(DEMO_MERCHANT_KEYS["MER-ACME"])
     async with seeded.sessions() as session:
@@ -187,7 +189,14 @@ async def test_a_merchant_payout_to_a_flagged_account_is_refused_and_writes_noth
     assert details is not None
     xb = banks[ProviderKind.CROSS_BORDER]
     for value in details.values():
-        xb.set_outcome(str(value), OrderStatus.FAILED, "AC04")
+        xb.set_outcome(str(value), OrderStatus.FAILED, code)
+    return payee_id, account_id, acme, xb
+
+
+async def test_a_merchant_payout_to_a_flagged_account_is_refused_and_writes_nothing(
+    gql: GraphQLClient, seeded: Container, banks: Banks
+) -> None:
+    payee_id, account_id, acme, xb = await failing_merchant(gql, seeded, banks, "AC04")
     first = await acme.data(CREATE, input=payout_input(payee_id, account_id, "10.00", "rc-1"))
     assert first["createPayout"]["userErrors"] == []
     await seeded.jobs.dispatch_pending_payouts()

@@ -14,12 +14,21 @@ from sqlalchemy import func, select
 
 from domain.ports import OrderStatus, ProviderKind
 from persistence import ledger_checks, lifecycle
-from persistence.tables import BankAccount, LedgerAccount, Payout, PayoutRetry
+from persistence.tables import LedgerAccount, Payout, PayoutRetry
 from service.bootstrap import Container, build_app
-from service.demo import DEMO_APPROVER_KEY, DEMO_MERCHANT_KEYS
-from tests.api.test_merchant_payouts import CREATE, merchant, payout_input
+from service.demo import DEMO_APPROVER_KEY
+from tests.api.test_merchant_payouts import CREATE, payout_input
 from tests.api.test_onboarding import add_account
-from tests.api.test_reason_codes import Banks, ach_account, investor, pay, payout, run, settle
+from tests.api.test_reason_codes import (
+    Banks,
+    ach_account,
+    failing_merchant,
+    investor,
+    pay,
+    payout,
+    run,
+    settle,
+)
 from tests.conftest import GraphQLClient
 
 RETRY = """mutation($id: ID!, $key: String!) {
@@ -289,16 +298,7 @@ async def test_bad_inputs_are_user_errors_and_write_nothing(
 async def test_a_merchant_payout_is_not_paid_again_this_way(
     gql: GraphQLClient, seeded: Container, banks: Banks
 ) -> None:
-    payee_id, account_id = await merchant(seeded, "MER-ACME")
-    acme = gql.as_key(DEMO_MERCHANT_KEYS["MER-ACME"])
-    async with seeded.sessions() as session:
-        details = await session.scalar(
-            select(BankAccount.details).where(BankAccount.id == int(account_id))
-        )
-    assert details is not None
-    xb = banks[ProviderKind.CROSS_BORDER]
-    for value in details.values():
-        xb.set_outcome(str(value), OrderStatus.FAILED, "TECH")
+    payee_id, account_id, acme, xb = await failing_merchant(gql, seeded, banks, "TECH")
     made = await acme.data(CREATE, input=payout_input(payee_id, account_id, "10.00", "m-1"))
     payout_id = made["createPayout"]["payout"]["id"]
     await seeded.jobs.dispatch_pending_payouts()

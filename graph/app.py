@@ -20,8 +20,6 @@ from typing import Any
 
 from cross_web import HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
@@ -39,7 +37,7 @@ from domain.auth import NOBODY, SCHEME, Caller, key_hash, parse_authorization
 from domain.rate_limit import RateLimiter, retry_after_header
 from graph import console, engine_metrics
 from graph.context import AppDeps, Context, Reads
-from graph.errors import ErrorCode
+from graph.errors import DATABASE_AWAY, DATABASE_AWAY_MESSAGE, ErrorCode
 from graph.reports import report_routes
 from graph.request_log import RequestLog
 from graph.schema import build_schema
@@ -49,9 +47,6 @@ from persistence.payout_feed import PayoutFeed
 
 log = logging.getLogger(__name__)
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
-# No connection to the database could be made or kept (the server down, restarting or
-# not answering, the database missing, a file that cannot be opened), or none was free.
-DATABASE_AWAY = (OperationalError, InterfaceError, PoolTimeout)
 MAX_REQUEST_BYTES = 1 << 20
 # A multipart upload (the CSV import's file) streams to a temporary file, up to this.
 MAX_UPLOAD_BYTES = 50 << 20
@@ -72,6 +67,14 @@ def error_response(
 ) -> JSONResponse:
     body = {"errors": [{"message": message, "extensions": {"code": code.value}}]}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _database_away_only(response_data: Any) -> bool:
+    """An answer with no data whose every error is DATABASE_UNAVAILABLE."""
+    if not isinstance(response_data, dict) or response_data.get("data") is not None:
+        return False
+    codes = [(e.get("extensions") or {}).get("code") for e in response_data.get("errors") or []]
+    return bool(codes) and all(c == ErrorCode.DATABASE_UNAVAILABLE.value for c in codes)
 
 
 def wants_graphiql(request: Request) -> bool:
@@ -123,6 +126,14 @@ class GraphQLApp(GraphQL[Context, None]):
             raise HTTPException(400, 'the body must be a JSON object: {"query": "...", ...}')
         return body
 
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        """200, as GraphQL over HTTP has it; but 503 when the database going away left
+        nothing to answer, so that a client or a load balancer asks again, as it does
+        when the key could not be looked up."""
+        if _database_away_only(response_data):
+            sub_response.status_code = 503
+        return super().create_response(response_data, sub_response)
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         return Context(
             deps=self.deps,
@@ -170,8 +181,7 @@ def _log_unavailable(error: Exception, where: str) -> None:
 
 
 def _database_unavailable() -> JSONResponse:
-    message = "the database is unavailable; try again later"
-    return error_response(503, ErrorCode.DATABASE_UNAVAILABLE, message)
+    return error_response(503, ErrorCode.DATABASE_UNAVAILABLE, DATABASE_AWAY_MESSAGE)
 
 
 class AuthGate:

@@ -9,6 +9,8 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.extensions import SchemaExtension
 
 from domain import errors
@@ -69,6 +71,18 @@ _LIMITS = re.compile(
 MAX_MESSAGE = 500
 
 
+# No connection to the database could be made or kept (the server down, restarting or
+# not answering, the database missing, a file that cannot be opened), or none was free.
+DATABASE_AWAY = (OperationalError, InterfaceError, PoolTimeout)
+DATABASE_AWAY_MESSAGE = "the database is unavailable; try again later"
+
+
+def is_database_away(error: GraphQLError) -> bool:
+    """A resolver cut off by the database going away: no fault of the caller's, and
+    worth asking again (a mutation with its idempotency key, safely)."""
+    return isinstance(error.original_error, DATABASE_AWAY)
+
+
 def is_unexpected(error: GraphQLError) -> bool:
     """An exception no resolver meant to raise: a crash, whose details stay on the server."""
     original = error.original_error
@@ -83,6 +97,10 @@ def log_error(error: GraphQLError) -> None:
     """A crash at ERROR, with its traceback. Anything else refused what a client sent (a
     coded error, a document that does not parse or validate, a variable that does not
     fit its type): one line at INFO, which is no server fault to be alerted about."""
+    if is_database_away(error):
+        first_line = str(error.original_error).splitlines()[0]
+        log.warning("the database is unavailable at %s: %s", error.path, first_line)
+        return
     if is_unexpected(error):
         log.error(error, exc_info=error.original_error)
         return
@@ -125,6 +143,9 @@ class CodedErrors(SchemaExtension):
     def _coded(self, error: GraphQLError) -> GraphQLError:
         if error.extensions and "code" in error.extensions:
             return error
+        if is_database_away(error):
+            code = ErrorCode.DATABASE_UNAVAILABLE
+            return _rewritten(error, DATABASE_AWAY_MESSAGE, {"code": code.value})
         if is_unexpected(error):
             return _rewritten(error, "Unexpected error.", {"code": ErrorCode.INTERNAL.value})
         if _LIMITS.search(error.message):

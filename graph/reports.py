@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -19,10 +17,10 @@ from starlette.routing import Route
 from domain.auth import SCHEME, parse_authorization
 from domain.errors import ErrorCode
 from graph.context import AppDeps
+from graph.errors import DATABASE_AWAY, DATABASE_AWAY_MESSAGE
 from graph.reconciliation import BreakStatus
 from persistence import report_store
 
-_DATABASE_AWAY = (OperationalError, InterfaceError, PoolTimeout)
 CSV_TYPE = "text/csv; charset=utf-8"
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -41,9 +39,8 @@ def _guarded(deps: AppDeps, handler: Endpoint) -> Endpoint:
             caller = await deps.api_keys.authenticate(key) if key else None
             if caller is not None:
                 await deps.api_keys.note_use(caller, deps.clock.now())
-        except _DATABASE_AWAY:
-            message = "the database is unavailable; try again later"
-            return _error(503, ErrorCode.DATABASE_UNAVAILABLE, message)
+        except DATABASE_AWAY:
+            return _error(503, ErrorCode.DATABASE_UNAVAILABLE, DATABASE_AWAY_MESSAGE)
         if caller is None:
             message = (
                 "unknown or revoked API key" if key else f"send 'Authorization: {SCHEME} <key>'"

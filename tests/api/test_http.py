@@ -158,6 +158,38 @@ async def test_graphql_answers_503_with_a_code_when_the_database_is_unreachable(
     assert not [detail for detail in DETAILS if detail in response.text], response.text
 
 
+async def test_a_database_lost_mid_request_answers_503_to_be_asked_again(
+    gql: GraphQLClient,
+) -> None:
+    """The key was looked up, then the connection went (a restart, a failover) while the
+    resolver read: the client is told to ask again, as when the key could not be looked
+    up, not that the server crashed; and asked again, it gets its answer."""
+    from sqlalchemy.exc import OperationalError
+
+    assert gql.container is not None
+    engine = gql.container.reads_engine.sync_engine
+    cut = {"left": 1}
+
+    def lose_connection(_c: object, _cur: object, statement: str, *_: object) -> None:
+        if "FROM payees" in statement and cut["left"]:
+            cut["left"] -= 1
+            raise OperationalError(statement, {}, ConnectionError("server closed the connection"))
+
+    event.listen(engine, "before_cursor_execute", lose_connection)
+    try:
+        document = "{ payees(first: 1) { edges { node { id } } } }"
+        response = await gql.http.post("/graphql", json={"query": document}, headers=gql.headers)
+        assert response.status_code == 503, response.text
+        [error] = response.json()["errors"]
+        assert error["extensions"]["code"] == "DATABASE_UNAVAILABLE"
+        assert "server closed" not in response.text  # the cause stays in the server's log
+        assert cut["left"] == 0
+        again = await gql.data(document)
+        assert len(again["payees"]["edges"]) == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", lose_connection)
+
+
 async def test_health_says_the_database_is_unavailable_and_no_more(
     unreachable: httpx.AsyncClient,
 ) -> None:

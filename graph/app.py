@@ -42,7 +42,6 @@ from graph.reports import report_routes
 from graph.request_log import RequestLog
 from graph.schema import build_schema
 from persistence import queries
-from persistence.api_keys import find_caller
 from persistence.payout_feed import PayoutFeed
 
 log = logging.getLogger(__name__)
@@ -217,7 +216,7 @@ class AuthGate:
             if key:
                 try:
                     async with reads.session() as session:
-                        caller = await find_caller(session, key)
+                        caller = await self.deps.api_keys.caller(session, key)
                     if caller is not None:
                         await self._note_use(caller)
                 except DATABASE_AWAY as exc:

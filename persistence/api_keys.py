@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
@@ -28,9 +30,55 @@ _CALLER = select(
 PREFIX = 12
 
 
+# A key looked up is believed for this long: a revocation holds at once in the process
+# that revokes and within this long in every other one.
+KNOWN_FOR_S = 1.0
+MAX_KNOWN = 10_000
+
+
+class KnownKeys:
+    """The callers of keys looked up in the last ``KNOWN_FOR_S``, by database and key
+    hash: at hundreds of requests a second, one look-up a second per key instead of one a
+    request. Unknown keys are not remembered (a flood of made-up keys cannot fill it).
+    One per process (``KNOWN``), so that every ``SqlApiKeys`` that revokes forgets."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.monotonic = monotonic
+        self._callers: dict[tuple[str, str], tuple[Caller, float]] = {}
+
+    def get(self, database: str, digest: str) -> Caller | None:
+        found = self._callers.get((database, digest))
+        if found is None:
+            return None
+        caller, since = found
+        if self.monotonic() - since >= KNOWN_FOR_S:
+            del self._callers[(database, digest)]
+            return None
+        return caller
+
+    def put(self, database: str, digest: str, caller: Caller) -> None:
+        if len(self._callers) >= MAX_KNOWN:
+            self._callers.clear()
+        self._callers[(database, digest)] = (caller, self.monotonic())
+
+    def used(self, database: str, key_id: int, at: datetime) -> None:
+        """The key's last use as now written, so that the next requests do not write it."""
+        for where, (caller, since) in list(self._callers.items()):
+            if where[0] == database and caller.key_id == key_id:
+                self._callers[where] = (replace(caller, last_used_at=at), since)
+
+    def forget(self, database: str) -> None:
+        """A key of ``database`` was revoked: believe none of them until looked up again."""
+        for where in [w for w in self._callers if w[0] == database]:
+            del self._callers[where]
+
+
+KNOWN = KnownKeys()
+
+
 async def find_caller(session: AsyncSession, key: str) -> Caller | None:
-    """Who holds ``key``, unless it is unknown or revoked (looked up every time, so a
-    revocation holds at once, in every process)."""
+    """Who holds ``key``, unless it is unknown or revoked: looked up in the database (for
+    a request, ``SqlApiKeys.caller`` first asks what this process saw in the last second)."""
     row = (await session.execute(_CALLER, {"key_hash": key_hash(key)})).first()
     if row is None:
         return None
@@ -62,10 +110,24 @@ class IssuedKey:
 class SqlApiKeys:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        bind = sessions.kw.get("bind")
+        self._database = bind.url.render_as_string(hide_password=True) if bind else ""
 
     async def authenticate(self, key: str) -> Caller | None:
         async with self._sessions() as session:
-            return await find_caller(session, key)
+            return await self.caller(session, key)
+
+    async def caller(self, session: AsyncSession, key: str) -> Caller | None:
+        """Who holds ``key``: as this process saw it in the last ``KNOWN_FOR_S``, or
+        looked up on ``session`` (and remembered)."""
+        digest = key_hash(key)
+        known = KNOWN.get(self._database, digest)
+        if known is not None:
+            return known
+        found = await find_caller(session, key)
+        if found is not None:
+            KNOWN.put(self._database, digest, found)
+        return found
 
     async def note_use(self, caller: Caller, now: datetime) -> None:
         """Record that the key was used, if what is stored is over a minute old; the
@@ -84,6 +146,7 @@ class SqlApiKeys:
                 )
                 .values(last_used_at=now)
             )
+        KNOWN.used(self._database, caller.key_id, now)
 
     async def issue(
         self,
@@ -144,7 +207,9 @@ class SqlApiKeys:
                 )
                 .values(revoked_at=now)
             )
-            return bool(rowcount(result))
+            revoked = bool(rowcount(result))
+        KNOWN.forget(self._database)
+        return revoked
 
     async def revoke_id(self, ident: int, now: datetime, actor: str) -> list[Problem]:
         """Revoke a key by its id, audited; an unknown or already revoked key is a problem."""
@@ -163,6 +228,7 @@ class SqlApiKeys:
                 "api_key.revoked", now, entity="api_key", entity_id=ident, actor=actor
             )
             await audit.write(session, [row])
+        KNOWN.forget(self._database)
         return []
 
     async def page(self, first: int, after: int | None) -> Page[ApiKey]:

@@ -3,8 +3,12 @@ Who may do what with a valid key is in test_auth_matrix.py."""
 
 from __future__ import annotations
 
+import pytest
+from sqlalchemy import event, func, update
+
 from domain.auth import Role, key_hash
-from persistence.api_keys import SqlApiKeys
+from persistence.api_keys import KNOWN, KNOWN_FOR_S, SqlApiKeys
+from persistence.tables import ApiKey
 from service.bootstrap import Container
 from service.demo import DEMO_OPS_KEY
 from tests.conftest import GraphQLClient
@@ -53,6 +57,56 @@ async def test_white_space_around_the_key_is_tolerated(gql: GraphQLClient) -> No
     )
     assert response.status_code == 200
     assert response.json()["data"]["events"]
+
+
+async def test_a_key_revoked_elsewhere_stops_working_within_a_second(
+    gql: GraphQLClient, seeded: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process (another ``serve``, the CLI) revokes by writing the row: this one
+    believes what it looked up for at most ``KNOWN_FOR_S``, then refuses the key."""
+    now = [100.0]
+    monkeypatch.setattr(KNOWN, "monotonic", lambda: now[0])
+    key = await SqlApiKeys(seeded.sessions).issue(Role.OPS, "temp", seeded.clock.now())
+    assert (await gql.as_key(key).data("{ events { code } }"))["events"]
+    async with seeded.sessions.begin() as session:
+        await session.execute(
+            update(ApiKey).where(ApiKey.key_hash == key_hash(key)).values(revoked_at=func.now())
+        )
+    now[0] += KNOWN_FOR_S / 2
+    assert (await gql.as_key(key).data("{ events { code } }"))["events"]  # believed, still
+    now[0] += KNOWN_FOR_S / 2
+    response = await gql.http.post(
+        "/graphql", json=EVENTS, headers={"Authorization": f"Api-Key {key}"}
+    )
+    assert response.status_code == 401
+
+
+async def test_a_key_is_looked_up_once_a_second_not_once_a_request(
+    gql: GraphQLClient, seeded: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [100.0]
+    monkeypatch.setattr(KNOWN, "monotonic", lambda: now[0])
+    looked_up: list[str] = []
+
+    def record(_c: object, _cur: object, statement: str, *_: object) -> None:
+        if "api_keys" in statement:
+            looked_up.append(statement)
+
+    engines = [seeded.engine.sync_engine, seeded.reads_engine.sync_engine]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        for _ in range(5):
+            await gql.data("{ __typename }")
+        first_second = len(looked_up)
+        now[0] += KNOWN_FOR_S
+        await gql.data("{ __typename }")
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
+    # The look-up, and the key's last use written once (the demo key was never used).
+    assert first_second == 2, looked_up
+    assert len(looked_up) == 3, looked_up  # looked up again; its use not written again
 
 
 async def test_a_revoked_key_stops_working_at_once(gql: GraphQLClient, seeded: Container) -> None:

@@ -19,6 +19,7 @@ from domain.rate_limit import RateLimiter
 from graph.app import create_app
 from jobs.scheduled import RECONCILE
 from persistence import metrics
+from persistence.api_keys import KNOWN
 from persistence.tables import ApiKey, Payout, ReconciliationBreak
 from service import logging_setup
 from service.bootstrap import Container
@@ -242,9 +243,10 @@ async def test_a_throttled_key_is_refused_without_asking_the_database(
 
 
 async def test_a_key_revoked_while_remembered_is_refused_as_unknown(
-    limited: tuple[httpx.AsyncClient, Ticks], seeded: Container
+    limited: tuple[httpx.AsyncClient, Ticks], seeded: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     http, ticks = limited
+    monkeypatch.setattr(KNOWN, "monotonic", ticks)  # what a key's look-up is believed for
     assert (
         await http.post("/graphql", json=TYPENAME, headers=auth(DEMO_OPS_KEY))
     ).status_code == 200

@@ -11,6 +11,7 @@ never with a crash.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import logging
@@ -30,6 +31,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from domain import log_context
@@ -38,6 +41,7 @@ from domain.rate_limit import RateLimiter, retry_after_header
 from graph import console, engine_metrics
 from graph.context import AppDeps, Context, Reads
 from graph.errors import DATABASE_AWAY, DATABASE_AWAY_MESSAGE, ErrorCode
+from graph.literals import Hoister
 from graph.reports import report_routes
 from graph.request_log import RequestLog
 from graph.schema import build_schema
@@ -87,11 +91,18 @@ def wants_graphiql(request: Request) -> bool:
 
 class GraphQLApp(GraphQL[Context, None]):
     def __init__(
-        self, deps: AppDeps, feed: PayoutFeed, *, graphiql: bool = True, **kwargs: Any
+        self,
+        deps: AppDeps,
+        feed: PayoutFeed,
+        *,
+        hoister: Hoister,
+        graphiql: bool = True,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.deps = deps
         self.feed = feed
+        self.hoister = hoister
         self.graphiql = graphiql  # our own page, built into the console (no CDN)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -124,6 +135,38 @@ class GraphQLApp(GraphQL[Context, None]):
         if not isinstance(body, dict | list):
             raise HTTPException(400, 'the body must be a JSON object: {"query": "...", ...}')
         return body
+
+    async def execute_single(
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """A query with its values written in runs in its variables form
+        (``graph.literals``): the form's parse and validation are cached. An error before
+        execution (no path: a value its variable's type refuses) runs the query as sent,
+        so that the error reads as it would have."""
+
+        async def execute(data: GraphQLRequestData) -> ExecutionResult:
+            return await super(GraphQLApp, self).execute_single(
+                request, request_adapter, sub_response, context, root_value, data
+            )
+
+        query = request_data.query
+        hoisted = self.hoister.hoisted(query, request_data.variables) if query else None
+        if hoisted is None:
+            return await execute(request_data)
+        result = await execute(
+            dataclasses.replace(request_data, query=hoisted.query, variables=hoisted.variables)
+        )
+        if result.errors:
+            if any(error.path is None for error in result.errors):
+                return await execute(request_data)
+            hoisted.relocate(result.errors)
+        return result
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
         """200, as GraphQL over HTTP has it; but 503 when the database going away left
@@ -406,10 +449,12 @@ def create_app(
     ``rate_limiter``: requests a key may send (none: no limit). ``metrics_token``: when
     set, /metrics wants it as a bearer token."""
     feed = PayoutFeed(deps.sessions) if feed is None else feed
+    schema = build_schema(max_depth, max_tokens, max_aliases)
     graphql = GraphQLApp(
         deps,
         feed,
-        schema=build_schema(max_depth, max_tokens, max_aliases),
+        schema=schema,
+        hoister=Hoister(schema._schema, max_tokens),
         graphiql=graphiql,
         graphql_ide=None,  # Strawberry's page loads GraphiQL from a CDN; ours is built in
         subscription_protocols=("graphql-transport-ws",),

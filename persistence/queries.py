@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, inspect, select
+from sqlalchemy import BindParameter, Select, bindparam, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.run_store import skip_breakdowns
@@ -139,21 +139,40 @@ async def event_by_ref(session: AsyncSession, ref: str) -> LiquidationEvent | No
     return found
 
 
+# The dataloaders' statements are built once, their ids bound at execution (an
+# "expanding" parameter): building a statement and its cache key cost more than a
+# small read itself.
+def _ids() -> BindParameter[Any]:
+    return bindparam("ids", expanding=True)
+
+
+_BY_IDS: dict[type[Any], tuple[Select[Any], str]] = {}
+
+
+def _by_ids(model: type[Any]) -> tuple[Select[Any], str]:
+    found = _BY_IDS.get(model)
+    if found is None:
+        key = inspect(model).primary_key[0]
+        found = _BY_IDS[model] = (select(model).where(key.in_(_ids())), key.key)
+    return found
+
+
+_TRACES = (
+    select(AuditEvent)
+    .where(AuditEvent.payout_id.in_(_ids()))
+    .order_by(AuditEvent.payout_id, AuditEvent.id)
+)
+
+
 async def by_ids(session: AsyncSession, model: type[T], ids: Sequence[int]) -> list[T | None]:
-    key = inspect(model).primary_key[0]
-    rows = (await session.scalars(select(model).where(key.in_(set(ids))))).all()
-    found = {getattr(row, key.key): row for row in rows}
+    statement, key = _by_ids(model)
+    rows = (await session.scalars(statement, {"ids": sorted(set(ids))})).all()
+    found = {getattr(row, key): row for row in rows}
     return [found.get(i) for i in ids]
 
 
 async def traces(session: AsyncSession, payout_ids: Sequence[int]) -> list[list[AuditEvent]]:
-    rows = (
-        await session.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.payout_id.in_(set(payout_ids)))
-            .order_by(AuditEvent.payout_id, AuditEvent.id)
-        )
-    ).all()
+    rows = (await session.scalars(_TRACES, {"ids": sorted(set(payout_ids))})).all()
     grouped: dict[int, list[AuditEvent]] = defaultdict(list)
     for row in rows:
         assert row.payout_id is not None
@@ -232,27 +251,30 @@ class EntryView:
     created_at: Any
 
 
+_ENTRIES = (
+    select(
+        LedgerTransfer.payout_id,
+        LedgerEntry.id,
+        LedgerTransfer.id,
+        LedgerTransfer.kind,
+        LedgerAccount.code,
+        LedgerEntry.side,
+        LedgerEntry.amount_minor,
+        LedgerEntry.currency,
+        LedgerEntry.phase,
+        LedgerTransfer.created_at,
+    )
+    .join(LedgerEntry, LedgerEntry.transfer_id == LedgerTransfer.id)
+    .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+    .where(LedgerTransfer.payout_id.in_(_ids()))
+    .order_by(LedgerTransfer.id, LedgerEntry.id)
+)
+
+
 async def entries_by_payout(
     session: AsyncSession, payout_ids: Sequence[int]
 ) -> list[list[EntryView]]:
-    rows = await session.execute(
-        select(
-            LedgerTransfer.payout_id,
-            LedgerEntry.id,
-            LedgerTransfer.id,
-            LedgerTransfer.kind,
-            LedgerAccount.code,
-            LedgerEntry.side,
-            LedgerEntry.amount_minor,
-            LedgerEntry.currency,
-            LedgerEntry.phase,
-            LedgerTransfer.created_at,
-        )
-        .join(LedgerEntry, LedgerEntry.transfer_id == LedgerTransfer.id)
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .where(LedgerTransfer.payout_id.in_(set(payout_ids)))
-        .order_by(LedgerTransfer.id, LedgerEntry.id)
-    )
+    rows = await session.execute(_ENTRIES, {"ids": sorted(set(payout_ids))})
     grouped: dict[int, list[EntryView]] = defaultdict(list)
     for payout_id, *values in rows.all():
         if payout_id is not None:

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import pq
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -28,6 +28,8 @@ from tenacity import (
     wait_exponential,
 )
 
+from persistence import inline_sqlite
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 # A server shutting down, crashed, or still starting; class 08 is "connection exception".
@@ -35,6 +37,7 @@ _SERVER_AWAY = frozenset({"57P01", "57P02", "57P03"})
 # A restart takes seconds; a server down for longer is an operator's matter.
 RECONNECT_FOR_S = 120.0
 CONNECT_TIMEOUT_S = 10
+READ_BUSY_TIMEOUT_S = 2  # SQLite: a read that finds the file locked (rare in WAL mode)
 
 
 def is_sqlite(url: str) -> bool:
@@ -53,7 +56,14 @@ def create_engine(
     so that a request holding a read connection while it waits for a write one can
     never starve the writers of connections."""
     if is_sqlite(url):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **kwargs)
+        if reads_only and make_url(url).database not in (None, "", ":memory:"):
+            # On the event loop's thread (``persistence.inline_sqlite``): a read in WAL
+            # mode waits for no writer, and a busy database fails it in 2 s, not 30.
+            path = str(make_url(url).database)
+            kwargs["async_creator"] = inline_sqlite.connector(path, READ_BUSY_TIMEOUT_S)
+        else:
+            kwargs["connect_args"] = {"timeout": 30}
+        engine = create_async_engine(url, echo=echo, **kwargs)
         _configure_sqlite(engine, begin_immediate=not reads_only)
         return engine
     # A server that takes the connection but does not answer (one shutting down, or
@@ -88,7 +98,8 @@ def _configure_sqlite(engine: AsyncEngine, *, begin_immediate: bool) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        busy_ms = (READ_BUSY_TIMEOUT_S if not begin_immediate else 30) * 1000
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cursor.close()
 
     if begin_immediate:

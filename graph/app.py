@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -124,6 +125,16 @@ class GraphQLApp(GraphQL[Context, None]):
         finally:
             await request.close()  # an upload's temporary file
         await response(scope, receive, send)
+
+    def encode_json(self, data: object) -> str:
+        """The answer as JSON, encoded in C; the standard library's encoder for what
+        orjson refuses (a lone surrogate quoted back in an error message). Text, not
+        bytes: Strawberry sends bytes on a WebSocket as a binary frame, which
+        graphql-transport-ws clients do not read."""
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError:
+            return json.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
         """The body as JSON: an object (or a list, which Strawberry refuses as a batch).

@@ -22,6 +22,7 @@ import httpx
 
 from domain import webhooks
 from domain.ports import Clock
+from persistence import metrics
 from persistence.webhook_store import Attempt, Claimed, SqlWebhooks
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -108,7 +109,12 @@ class WebhookSender:
                 if not claimed:
                     break
                 attempts = await self._send_all(client, claimed)
-                await self.store.record(attempts, self._worker, self._clock.now())
+                recorded_at = self._clock.now()
+                await self.store.record(attempts, self._worker, recorded_at)
+                created = {c.delivery_id: c.event_created_at for c in claimed}
+                metrics.webhooks_delivered(
+                    recorded_at - created[a.delivery_id] for a in attempts if a.succeeded
+                )
                 ok = sum(a.succeeded for a in attempts)
                 counts["sent"] += len(attempts)
                 counts["delivered"] += ok

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -44,6 +44,13 @@ OPEN_BREAKS = Gauge(
     "payout_engine_reconciliation_breaks_open", "Open reconciliation breaks, by kind.", ["kind"]
 )
 
+WEBHOOK_LAG = Histogram(
+    "payout_engine_webhook_delivery_lag_seconds",
+    "From a webhook event's creation to its delivery acknowledged by the endpoint (2xx),"
+    " on the engine's clock; retries included.",
+    buckets=(1, 5, 15, 30, 60, 300, 900, 3600, 21600, 86400, 259200),
+)
+
 _PENDING = "payout_engine.metrics.pending"
 NO_RAIL = "none"  # a payout refused before routing has no rail
 
@@ -70,6 +77,11 @@ def _count_committed(session: Session) -> None:
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_rolled_back(session: Session, _previous: object) -> None:
     session.info.pop(_PENDING, None)
+
+
+def webhooks_delivered(lags: Iterable[timedelta]) -> None:
+    for lag in lags:
+        WEBHOOK_LAG.observe(max(lag.total_seconds(), 0.0))
 
 
 def run_finished(started_at: datetime, finished_at: datetime, created: int) -> None:

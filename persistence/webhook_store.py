@@ -43,6 +43,7 @@ class Claimed:
     secret: str
     event_id: int
     body: bytes
+    event_created_at: datetime  # for the delivery lag
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +245,7 @@ class SqlWebhooks:
                 r.secret,
                 r.event_id,
                 event_body(r.event_id, r.type, r.created_at, r.data),
+                r.created_at,
             )
             for r in rows
         ]

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -151,6 +152,10 @@ async def endpoint_row(container: Container, ident: int) -> WebhookEndpoint:
     return row
 
 
+def lag_count(name: str, le: str) -> float:
+    return REGISTRY.get_sample_value(f"{name}_bucket", {"le": le}) or 0.0
+
+
 async def nothing_lost(container: Container) -> None:
     """Every outbox event has been fanned out, and each of its deliveries either
     succeeded or is still pending."""
@@ -206,9 +211,14 @@ async def test_a_500_is_retried_30_s_later_and_holds_back_the_payouts_next_event
     await jobs.deliver_webhooks("manual")
     assert len(receiver.received) == 1
 
+    lag = "payout_engine_webhook_delivery_lag_seconds"
+    before = {le: lag_count(lag, le) for le in ("15.0", "60.0")}
     seeded.clock.advance(timedelta(seconds=1))
     await jobs.deliver_webhooks("manual")
     assert receiver.types() == ["payout.submitting"] * 2 + ["payout.submitted"]
+    # /metrics: two deliveries, 30 s after their events (the retry held both back)
+    assert lag_count(lag, "15.0") == before["15.0"]
+    assert lag_count(lag, "60.0") == before["60.0"] + 2
     assert receiver.received[0].event_id == receiver.received[1].event_id
     assert receiver.received[0].body == receiver.received[1].body  # the same event again
     first = [a for a in await attempts(seeded) if a.delivery_id == 1]

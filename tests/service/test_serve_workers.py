@@ -140,6 +140,8 @@ async def test_two_processes_answer_on_one_port_and_stop_on_sigterm(
         assert await serve.wait(60) == 0
         assert not any(_running(pid) for pid in pids)
     output = serve.output()
+    for name in processes:  # each runs the jobs, holding leases under its own name
+        assert f"scheduler started as {name}" in output, output
     assert output.count("Application shutdown complete") == 2, output
     assert "payout_engine.access: POST /graphql 200" in output, output
     assert "Traceback" not in output

@@ -1,8 +1,9 @@
 """Several server processes on one PostgreSQL: ``payout-engine serve --workers N``.
 
 For N = 1, 2 and 4 (``--workers``), the real command serves a fresh database with its
-jobs off, its access log off and no rate limits (the three mock banks served over HTTP,
-since several processes cannot share in-process ones; nothing calls them here). Once
+jobs off, its access log off, no rate limits and the default read pool split between
+the processes (25 connections in all; the three mock banks served over HTTP, since
+several processes cannot share in-process ones; nothing calls them here). Once
 every process answers, two loads run against it:
 
 * reads: ``payout(id){trace}`` at 20 clients over seeded payouts (``bench.seed`` and
@@ -58,6 +59,7 @@ from persistence.db import create_engine
 from persistence.migrate import upgrade
 
 READ_CLIENTS = 20
+READ_POOL = 25  # the default READ_POOL_SIZE of one process
 CREATE_CLIENTS = 16
 MERCHANTS = 100
 # Each load runs this long unmeasured first: a process's first requests import what they
@@ -118,6 +120,9 @@ def server(database_url: str, workers: int, banks: dict[str, str]) -> Iterator[t
         **banks,
         **{f"RATE_LIMIT_{role.value.upper()}": "0" for role in Role},
         "DATABASE_URL": database_url,
+        # N processes share one read pool's worth of connections (PostgreSQL's
+        # max_connections is shared with everything else on the server)
+        "READ_POOL_SIZE": str(-(-READ_POOL // workers)),
         "SCHEDULER_ENABLED": "false",
         "GRAPHIQL": "false",
     }

@@ -38,6 +38,7 @@ bench: install
 	$(UV) run --locked python -m bench.webhooks
 	$(UV) run --locked python -m bench.report_export --sizes 10000
 	$(UV) run --locked python -m bench.csv_import --rows 10000
+	$(UV) run --locked python -m bench.scaling
 
 # The issue's full scale (10k provider-bound, 100k GraphQL reads, 1M reconciliation): ~20 min.
 bench-full: install

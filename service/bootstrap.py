@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from prometheus_client import Info
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
@@ -21,7 +22,7 @@ from domain.runs import PayoutRunner
 from graph.app import create_app
 from graph.context import AppDeps
 from jobs.polling import PollSettings
-from jobs.scheduled import Jobs, JobSettings
+from jobs.scheduled import Jobs, JobSettings, worker_name
 from jobs.scheduler import JobScheduler
 from jobs.webhooks import WebhookSettings
 from persistence.api_keys import SqlApiKeys
@@ -36,7 +37,11 @@ from providers.client import HttpPaymentProvider, in_process_provider, remote_pr
 from providers.mock.bank import MockBank
 from providers.mock.clock import AcceleratedClock
 from providers.mock.config import MockBankConfig
+from service.logging_setup import configure as configure_logging
 from service.settings import Settings
+
+# Each server process has its own series; this one says which process answered a scrape.
+PROCESS = Info("payout_engine_process", "The process serving this /metrics answer.")
 
 
 @dataclass
@@ -214,6 +219,7 @@ def build_app(
     and starts the scheduled jobs (``scheduler_enabled``); shutdown stops the jobs
     before it closes the database."""
     run_jobs = container.settings.scheduler_enabled if scheduler is None else scheduler
+    PROCESS.info({"worker": worker_name()})
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -250,3 +256,13 @@ def rate_limiter(settings: Settings) -> RateLimiter:
     """Requests a second per key, by role (``RATE_LIMIT_<ROLE>``; 0 = unlimited)."""
     rates = {role: getattr(settings, f"rate_limit_{role.value}") for role in Role}
     return RateLimiter(rates, burst_s=settings.rate_limit_burst_s)
+
+
+def app_from_environment() -> Starlette:
+    """The app of each process of ``serve --workers N`` (uvicorn imports it by name and
+    calls it, ``factory=True``): settings from the environment, where ``serve`` put its
+    flags; the database already migrated by ``serve``. Each process logs, recovers, runs
+    the jobs and limits rates on its own."""
+    settings = Settings()
+    configure_logging(settings.log_format)
+    return build_app(build(settings), migrate=False)

@@ -8,6 +8,7 @@ the engine's wiring take seconds to import, and ``--help`` needs none of them.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 import uuid
@@ -15,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -110,6 +111,14 @@ def serve(
     access_log: Annotated[
         bool | None, typer.Option(help="a line per request (default: ACCESS_LOG)")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="server processes on the port (default: WEB_CONCURRENCY, else 1); more"
+            " than 1 needs PostgreSQL and served providers",
+        ),
+    ] = None,
 ) -> None:
     """Serve the GraphQL API (GraphiQL at /graphql) with in-process mock providers."""
     import uvicorn
@@ -117,18 +126,22 @@ def serve(
     from service import demo as demo_data
     from service.bootstrap import build, build_app, clock_for, server_limits
 
-    given = {"host": host, "port": port, "access_log": access_log}
-    settings = _settings().model_copy(update={k: v for k, v in given.items() if v is not None})
+    given = {"host": host, "port": port, "access_log": access_log, "web_concurrency": workers}
+    flags: dict[str, object] = {k: v for k, v in given.items() if v is not None}
+    settings = _settings().model_copy(update=flags)
+    if settings.web_concurrency > 1:
+        _require_shareable(settings)
     _migrated(settings)
     _configure_logging(settings)
     load_demo = demo if demo is not None else settings.database_url.startswith("sqlite")
     if load_demo and settings.clock_start is None:
         settings = settings.model_copy(update={"clock_start": demo_data.DEMO_CLOCK_START})
+        flags["clock_start"] = settings.clock_start
     clock = clock_for(settings)
     if load_demo:
         asyncio.run(_seed(build(settings, clock=clock), 500))
-    container = build(settings, clock=clock)
-    if load_demo:
+    container = build(settings, clock=clock) if settings.web_concurrency == 1 else None
+    if load_demo and container is not None:
         demo_data.plant_unknown_order(container.banks)
     console.print(f"Web console: http://{settings.host}:{settings.port}/", markup=False)
     console.print(f"GraphiQL: http://{settings.host}:{settings.port}/graphql")
@@ -147,15 +160,65 @@ def serve(
             markup=False,
             soft_wrap=True,
         )
-    uvicorn.run(
-        build_app(container, migrate=False),
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        log_config=None,  # uvicorn's lines go through _configure_logging's handler
-        access_log=False,  # the app writes its own, with the request id and key name
+    options = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "log_config": None,  # uvicorn's lines go through _configure_logging's handler
+        "access_log": False,  # the app writes its own, with the request id and key name
         **server_limits(settings),
+    }
+    if container is not None:
+        uvicorn.run(build_app(container, migrate=False), **options)
+        return
+    os.environ.update(_environment(flags))  # each process builds its app from these
+    _serve_processes(settings.web_concurrency, options)
+
+
+def _serve_processes(workers: int, options: dict[str, Any]) -> None:
+    """uvicorn's supervisor: ``workers`` processes accepting on one socket, each building
+    its app with ``app_from_environment``; one that dies is replaced, SIGTERM or SIGINT
+    stops them all (each finishes its requests and running jobs first). Exits 3 when a
+    process could not start (its app's start-up failed), as one process would."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        "service.bootstrap:app_from_environment", factory=True, workers=workers, **options
     )
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+        raise typer.Exit(STARTUP_FAILURE)
+
+
+def _require_shareable(settings: Settings) -> None:
+    """Several server processes share what they keep in the database, so the database
+    and the providers must be ones that several processes can share."""
+    from persistence.db import is_sqlite
+
+    if is_sqlite(settings.database_url):
+        Console(stderr=True).print(
+            f"serve --workers {settings.web_concurrency} needs PostgreSQL: SQLite lets one"
+            " process write at a time, so more processes would queue for its lock instead of"
+            " serving more. Use --workers 1 with SQLite.",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+    _require_served_providers(settings, f"serve --workers {settings.web_concurrency}")
+
+
+def _environment(settings: dict[str, object]) -> dict[str, str]:
+    """Settings as the environment variables ``Settings`` reads them from."""
+
+    def text(value: object) -> str:
+        if isinstance(value, bool):
+            return str(value).lower()
+        return value.isoformat() if isinstance(value, datetime) else str(value)
+
+    return {name.upper(): text(value) for name, value in settings.items()}
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -358,17 +421,22 @@ async def _worker(settings: Settings) -> None:
 
 def _require_served_providers(settings: Settings, command: str) -> None:
     """In-process mock banks live and die with one process: a worker or a reconciliation
-    in a process of its own would see empty banks and call every payout missing."""
+    in a process of its own would see empty banks and call every payout missing, and
+    so would each of several server processes."""
     from service.bootstrap import provider_urls
 
     in_process = [kind.value for kind, url in provider_urls(settings).items() if not url]
     if in_process:
+        instead = (
+            "or serve with --workers 1"
+            if command.startswith("serve")
+            else "or use the jobs that run inside `serve` (and the runReconciliation mutation)"
+        )
         console.print(
-            f"[red]{command} needs providers it shares with serve[/red]: {', '.join(in_process)}"
+            f"[red]{command} needs providers its processes share[/red]: {', '.join(in_process)}"
             " use in-process mock banks, which exist only inside one process. Serve them with"
             " `payout-engine mock-provider --kind <kind> --port <port>` and set"
-            " ACH_PROVIDER_URL, WIRE_PROVIDER_URL and CROSS_BORDER_PROVIDER_URL, or use the jobs"
-            " that run inside `serve` (and the runReconciliation mutation).",
+            f" ACH_PROVIDER_URL, WIRE_PROVIDER_URL and CROSS_BORDER_PROVIDER_URL, {instead}.",
             soft_wrap=True,
         )
         raise typer.Exit(2)

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     database_connect_timeout_s: int = 5
     host: str = "127.0.0.1"
     port: int = 8000
+    # `serve`'s processes on that port (`serve --workers`; WEB_CONCURRENCY is uvicorn's
+    # and gunicorn's name for it). More than 1 needs PostgreSQL and served providers.
+    web_concurrency: int = Field(default=1, ge=1)
     # Providers: empty URL = the in-process mock bank of that kind.
     ach_provider_url: str = ""
     wire_provider_url: str = ""

@@ -48,6 +48,7 @@ class GroupCommit(Generic[K, T, R]):
             worker = asyncio.create_task(self._drain(key, queue))
             self._workers.add(worker)
             worker.add_done_callback(self._workers.discard)
+            worker.add_done_callback(_seen)
         queue.append((item, future))
         # A caller that goes away (a dropped connection) cancels only its own wait: its
         # request may still be committed with the batch, and its key then replays it.
@@ -59,7 +60,7 @@ class GroupCommit(Generic[K, T, R]):
                 await self._one_batch(key, self._take(queue))
         finally:
             del self._queues[key]
-            for _, future in queue:  # only if this task was cancelled
+            for _, future in queue:  # only if this task was cancelled or went down
                 future.cancel()
 
     def _take(self, queue: deque[tuple[T, asyncio.Future[R]]]) -> list[tuple[T, asyncio.Future[R]]]:
@@ -79,15 +80,23 @@ class GroupCommit(Generic[K, T, R]):
     async def _one_batch(self, key: K, batch: Sequence[tuple[T, asyncio.Future[R]]]) -> None:
         try:
             outcomes = await self._commit(key, [item for item, _ in batch])
-        except Exception as error:  # each caller gets it, as if it were its own
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
-            return
-        except BaseException:  # cancelled: the batch's callers are too
+        except asyncio.CancelledError:  # the batch's callers are cancelled too
             for _, future in batch:
                 future.cancel()
             raise
+        except BaseException as error:  # each caller gets it, as if it were its own
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            if not isinstance(error, Exception):
+                raise  # the process is going down (SystemExit and the like): stop here
+            return
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)
+
+
+def _seen(worker: asyncio.Task[None]) -> None:
+    """A worker that went down handed its error to its batch's callers already."""
+    if not worker.cancelled():
+        worker.exception()

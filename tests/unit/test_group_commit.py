@@ -84,3 +84,18 @@ def test_a_payees_requests_are_planned_in_order_against_what_is_left() -> None:
     assert [isinstance(p, PlannedPayout) for p in plans] == [True, True, False, True]
     refused = plans[2]
     assert isinstance(refused, list) and [p.code.value for p in refused] == ["INSUFFICIENT_FUNDS"]
+
+
+class Killed(BaseException):
+    """Not an Exception: the process is going down."""
+
+
+async def test_an_error_that_is_no_exception_reaches_the_callers_too() -> None:
+    async def commit(key: str, items: Sequence[tuple[str, int]]) -> list[int]:
+        raise Killed
+
+    group: GroupCommit[str, tuple[str, int], int] = GroupCommit(commit, distinct=lambda i: i[0])
+    answers = await asyncio.gather(
+        *(group.submit("acme", (f"k{i}", i)) for i in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(a, Killed) for a in answers), answers

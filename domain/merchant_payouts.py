@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -124,6 +125,35 @@ def plan_payout(
         return [exc.problem()]
     order = order_for(new_provider_key(), request.amount, decision, account, payee.country)
     return PlannedPayout(decision, order)
+
+
+def plan_payouts(
+    requests: Sequence[PayoutRequest],
+    payee: PayeeProfile,
+    accounts: Mapping[int, BankAccount],
+    balances: Mapping[str, ledger.Balance],
+    now: datetime,
+) -> list[PlannedPayout | list[Problem]]:
+    """``plan_payout`` for each of one payee's requests, in order, each against what
+    the ones before it left: ``accounts`` by id, ``balances`` (the payee's payables) by
+    currency. A refused request holds nothing, so it changes nothing for the next."""
+    left = dict(balances)
+    plans: list[PlannedPayout | list[Problem]] = []
+    for request in requests:
+        currency = request.amount.currency
+        account = accounts.get(request.bank_account_id)
+        plan = plan_payout(request, payee, account, left.get(currency), now)
+        if isinstance(plan, PlannedPayout):
+            left[currency] = left[currency] + _held(request, plan)
+        plans.append(plan)
+    return plans
+
+
+def _held(request: PayoutRequest, plan: PlannedPayout) -> ledger.Balance:
+    """How the payout's reservation changes the payee's payable."""
+    hold = ledger.reserve(request.payee_id, request.amount, plan.decision.rail.provider.value)
+    payable = ledger.payable(request.payee_id, request.amount.currency)
+    return ledger.balance_deltas(hold)[payable.code]
 
 
 def _route(

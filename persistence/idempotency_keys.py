@@ -6,14 +6,15 @@ its answer or refuse another request with it; an expired one is taken over.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.idempotency import KEY_LIFETIME
-from persistence.sql import insert_new, rowcount
+from persistence.sql import dialect_insert, insert_new, rowcount
 from persistence.tables import IdempotencyKey
 
 
@@ -43,3 +44,54 @@ async def take(
     held = await session.scalar(select(IdempotencyKey).where(mine))
     assert held is not None  # the INSERT lost to it, and nothing deletes a live key
     return held
+
+
+async def take_many(
+    session: AsyncSession,
+    claims: Sequence[tuple[str, str, str]],
+    operation: str,
+    now: datetime,
+) -> dict[tuple[str, str], IdempotencyKey | None]:
+    """``take`` for several (scope, key, fingerprint) claims at once, by (scope, key):
+    one INSERT when every key is new. Keys are taken in one order (sorted), so two
+    transactions claiming the same keys never wait for each other in a circle."""
+    table, unique = IdempotencyKey.__table__, ["scope", "key"]
+    rows: dict[tuple[str, str], dict[str, Any]] = {
+        (scope, key): {
+            "scope": scope,
+            "key": key,
+            "operation": operation,
+            "request_hash": fingerprint,
+            "payout_id": None,
+            "response": {},
+            "created_at": now,
+            "expires_at": now + KEY_LIFETIME,
+        }
+        for scope, key, fingerprint in sorted(claims)
+    }
+    statement = dialect_insert(session, table).on_conflict_do_nothing(index_elements=unique)
+    statement = statement.returning(table.c.scope, table.c.key)
+
+    async def insert(wanted: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        inserted = await session.execute(statement, [rows[w] for w in wanted])
+        return {(scope, key) for scope, key in inserted.all()}
+
+    ours = await insert(list(rows))
+    rest = [w for w in rows if w not in ours]
+    if rest:
+        expired = await session.execute(
+            delete(IdempotencyKey).where(any_of(rest), IdempotencyKey.expires_at <= now)
+        )
+        if rowcount(expired):
+            ours |= await insert(rest)
+            rest = [w for w in rest if w not in ours]
+    held: dict[tuple[str, str], IdempotencyKey | None] = {w: None for w in ours}
+    if rest:
+        for row in await session.scalars(select(IdempotencyKey).where(any_of(rest))):
+            held[(row.scope, row.key)] = row
+    assert len(held) == len(rows)  # each INSERT lost to a live key, and none is deleted
+    return held
+
+
+def any_of(wanted: Sequence[tuple[str, str]]) -> ColumnElement[bool]:
+    return or_(*((IdempotencyKey.scope == s) & (IdempotencyKey.key == k) for s, k in wanted))

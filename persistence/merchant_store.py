@@ -1,30 +1,42 @@
-"""Merchant payouts: create (idempotent, never overdrawing) and cancel, each one transaction.
+"""Merchant payouts: create (idempotent, never overdrawing) and cancel.
 
-The key row, the payout and its ledger hold commit together. A request racing one
-with the same key waits on the key's unique index (PostgreSQL) or the write lock
-(SQLite, BEGIN IMMEDIATE), then finds the committed key and replays its answer, so
-two requests can never make two payouts. A refused request writes nothing at all.
+Requests for one payee that arrive together share one transaction (group commit,
+``persistence.group_commit``): the payee's balance row is locked once for all of
+them, and each is checked in order against what the ones before it left, so one
+refusal changes nothing for the others. Each still gets its own key row, payout,
+ledger hold and audit rows, and its own answer; if the transaction fails, all of
+them get the error and none of it is kept. Across processes the balance row lock
+(FOR UPDATE; SQLite: BEGIN IMMEDIATE) still takes the batches in turn.
+
+The key rows, the payouts and their ledger holds commit together. A request racing
+one with the same key waits on the key's unique index (PostgreSQL) or the write lock
+(SQLite), then finds the committed key and replays its answer, so two requests can
+never make two payouts. A refused request leaves no trace: its key row is removed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain import ledger
+from domain import ledger, log_context
 from domain.eligibility import PayeeProfile
 from domain.errors import ErrorCode, Problem
 from domain.lifecycle import Path, PayoutStatus, Trigger, can_move
-from domain.merchant_payouts import PayoutRequest, PlannedPayout, plan_payout
+from domain.merchant_payouts import PayoutRequest, PlannedPayout, plan_payouts
 from persistence import idempotency_keys, ledger_store, lifecycle
+from persistence.group_commit import GroupCommit
 from persistence.run_store import account_from_row, request_to_json, routed_note
 from persistence.sql import rowcount
 from persistence.tables import BankAccount, IdempotencyKey, Payee
 
 OPERATION = "createPayout"
+_KEYS = IdempotencyKey.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,29 +45,39 @@ class Outcome:
     replayed: bool
 
 
+Answer = Outcome | list[Problem]
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    scope: str
+    request: PayoutRequest
+    now: datetime
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.scope, self.request.idempotency_key
+
+
 class SqlMerchantPayouts:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        # A key twice in one batch: the second waits for the next batch and replays.
+        self._batches: GroupCommit[int, _Ask, Answer] = GroupCommit(
+            self._commit, distinct=lambda ask: ask.key
+        )
 
-    async def create(
-        self, scope: str, request: PayoutRequest, now: datetime
-    ) -> Outcome | list[Problem]:
-        """A refused request rolls back, key claim included: it leaves no trace."""
-        async with self._sessions() as session, session.begin() as transaction:
-            done = await _claim_key(session, scope, request, now)
-            if done is None:
-                done = await _create_payout(session, scope, request, now)
-            if isinstance(done, list):
-                await transaction.rollback()
-            elif not done.replayed:
-                await session.execute(
-                    update(IdempotencyKey)
-                    .where(
-                        IdempotencyKey.scope == scope, IdempotencyKey.key == request.idempotency_key
-                    )
-                    .values(payout_id=done.payout_id, response={"payout_id": done.payout_id})
-                )
-            return done
+    async def create(self, scope: str, request: PayoutRequest, now: datetime) -> Answer:
+        """A refused request leaves nothing behind, key claim included."""
+        answer = await self._batches.submit(request.payee_id, _Ask(scope, request, now))
+        if isinstance(answer, Outcome):
+            log_context.bind(payout_id=answer.payout_id)
+        return answer
+
+    async def _commit(self, payee_id: int, asks: Sequence[_Ask]) -> list[Answer]:
+        now = max(ask.now for ask in asks)
+        async with self._sessions() as session, session.begin():
+            return await _create_batch(session, payee_id, asks, now)
 
     async def cancel(
         self, scope: str, payout_id: int, owner: int | None, now: datetime
@@ -72,14 +94,32 @@ class SqlMerchantPayouts:
             return rowcount(result)
 
 
-async def _claim_key(
-    session: AsyncSession, scope: str, request: PayoutRequest, now: datetime
-) -> Outcome | list[Problem] | None:
-    """Take the key for this request, or find the answer it already has: one INSERT
-    for a new key; a key in use is read, and an expired one taken over."""
-    held = await idempotency_keys.take(
-        session, scope, request.idempotency_key, OPERATION, request.fingerprint(), now
-    )
+async def _create_batch(
+    session: AsyncSession, payee_id: int, asks: Sequence[_Ask], now: datetime
+) -> list[Answer]:
+    """One answer per ask (no two with one key), all written in ``session``."""
+    answers = await _claim_keys(session, asks, now)
+    fresh = [i for i, answer in enumerate(answers) if answer is None]
+    if fresh:
+        made = await _create_payouts(session, payee_id, [asks[i] for i in fresh], now)
+        for i, answer in zip(fresh, made, strict=True):
+            answers[i] = answer
+        await _settle_keys(session, [(asks[i], made[n]) for n, i in enumerate(fresh)])
+    done = [answer for answer in answers if answer is not None]
+    assert len(done) == len(asks)
+    return done
+
+
+async def _claim_keys(
+    session: AsyncSession, asks: Sequence[_Ask], now: datetime
+) -> list[Answer | None]:
+    """Take each ask's key (None: ours now), or find the answer it already has."""
+    claims = [(a.scope, a.request.idempotency_key, a.request.fingerprint()) for a in asks]
+    held = await idempotency_keys.take_many(session, claims, OPERATION, now)
+    return [_held_answer(held[ask.key], ask.request) for ask in asks]
+
+
+def _held_answer(held: IdempotencyKey | None, request: PayoutRequest) -> Answer | None:
     if held is None:
         return None  # ours
     if held.request_hash != request.fingerprint():
@@ -95,41 +135,76 @@ async def _claim_key(
     raise AssertionError("a committed key always names its payout")
 
 
-async def _create_payout(
-    session: AsyncSession, scope: str, request: PayoutRequest, now: datetime
-) -> Outcome | list[Problem]:
+async def _create_payouts(
+    session: AsyncSession, payee_id: int, asks: Sequence[_Ask], now: datetime
+) -> list[Answer]:
+    requests = [ask.request for ask in asks]
+    wanted = sorted({r.bank_account_id for r in requests})
     found = (
         await session.execute(
             select(Payee, BankAccount)
             .outerjoin(
                 BankAccount,
                 (BankAccount.payee_id == Payee.id)
-                & (BankAccount.id == request.bank_account_id)
+                & BankAccount.id.in_(wanted)
                 & BankAccount.retired_at.is_(None),  # a retired account is paid no more
             )
-            .where(Payee.id == request.payee_id)
+            .where(Payee.id == payee_id)
         )
-    ).first()
-    if found is None:
-        return [Problem("payee_id", ErrorCode.NOT_FOUND, f"no payee {request.payee_id}")]
-    payee, account_row = found
+    ).all()
+    if not found:
+        return [[Problem("payee_id", ErrorCode.NOT_FOUND, f"no payee {payee_id}")] for _ in asks]
+    payee = found[0][0]
+    accounts = {row.id: account_from_row(row) for _, row in found if row is not None}
+    payables = [ledger.payable(payee.id, c) for c in sorted({r.amount.currency for r in requests})]
+    # Locked now, until commit: other batches against these balances take turns from here.
+    balances = await ledger_store.lock_balances(session, payables)
+    held = {p.currency: balances[p.code] for p in payables if p.code in balances}
     profile = PayeeProfile(country=payee.country, payment_method=payee.payment_method)
-    payable = ledger.payable(payee.id, request.amount.currency)
-    # Locked now, until commit: two requests against one balance take turns from here.
-    balances = await ledger_store.lock_balances(session, [payable])
-    account = account_from_row(account_row) if account_row is not None else None
-    plan = plan_payout(request, profile, account, balances.get(payable.code), now)
-    if isinstance(plan, list):
-        return plan
-    ids = await lifecycle.create(
-        session,
-        [_new_payout(payee, request, plan, now)],
-        now,
-        Trigger.PAYEE,
-        actor=scope,
-        balances=balances,
-    )
-    return Outcome(ids[plan.order.idempotency_key], replayed=False)
+    plans = plan_payouts(requests, profile, accounts, held, now)
+    by_actor: dict[str, list[lifecycle.NewPayout]] = {}
+    for ask, plan in zip(asks, plans, strict=True):
+        if isinstance(plan, PlannedPayout):
+            new = _new_payout(payee, ask.request, plan, now)
+            by_actor.setdefault(ask.scope, []).append(new)
+    ids: dict[str, int] = {}
+    for actor, new_payouts in by_actor.items():  # the audit rows name each request's caller
+        ids |= await lifecycle.create(
+            session, new_payouts, now, Trigger.PAYEE, actor=actor, balances=balances
+        )
+    return [
+        Outcome(ids[plan.order.idempotency_key], replayed=False)
+        if isinstance(plan, PlannedPayout)
+        else plan
+        for plan in plans
+    ]
+
+
+_SETTLE = (
+    update(_KEYS)
+    .where(_KEYS.c.scope == bindparam("s"), _KEYS.c.key == bindparam("k"))
+    .values(payout_id=bindparam("pid"), response=bindparam("answer", type_=_KEYS.c.response.type))
+)
+
+
+async def _settle_keys(session: AsyncSession, made: Sequence[tuple[_Ask, Answer]]) -> None:
+    """Keys of payouts made name them; keys of refused requests are let go."""
+    paid: list[dict[str, Any]] = []
+    refused: list[tuple[str, str]] = []
+    for ask, answer in made:
+        if isinstance(answer, Outcome):
+            s, k = ask.key
+            paid.append({"s": s, "k": k, "pid": answer.payout_id, "answer": _response(answer)})
+        else:
+            refused.append(ask.key)
+    if paid:
+        await session.execute(_SETTLE, paid)
+    if refused:
+        await session.execute(delete(IdempotencyKey).where(idempotency_keys.any_of(refused)))
+
+
+def _response(outcome: Outcome) -> dict[str, Any]:
+    return {"payout_id": outcome.payout_id}
 
 
 def _new_payout(

@@ -143,21 +143,16 @@ REST_PAGE = Shape("REST /payouts?first=100", "page", REFERENCE)
 REST_PAYOUT = Shape("REST /payouts/{id}", "trace", REFERENCE)
 # Each engine read and the reference endpoint serving the same rows.
 REFERENCE_OF = {TRACE.name: REST_PAYOUT, INLINED.name: REST_PAYOUT, PAGE.name: REST_PAGE}
-# Engine and reference side by side, so that each ratio is of figures taken a few
-# seconds apart on a machine whose load drifts.
-RUNS = (
-    (HEALTH, 20),
-    (TYPENAME, 20),
-    (TRACE, 1),
-    (REST_PAYOUT, 1),
-    (INLINED, 1),
-    (TRACE, 20),
-    (REST_PAYOUT, 20),
-    (INLINED, 20),
-    (PAGE, 1),
-    (REST_PAGE, 1),
-    (PAGE, 20),
-    (REST_PAGE, 20),
+# Engine and reference side by side: a group's shapes run in turn, then again in the
+# reverse order, half the time each (A B C C B A), so that a load on the machine that
+# rises or falls during the group weighs on each of them alike.
+GROUPS: tuple[tuple[tuple[Shape, ...], int], ...] = (
+    ((HEALTH,), 20),
+    ((TYPENAME,), 20),
+    ((TRACE, REST_PAYOUT, INLINED), 1),
+    ((TRACE, REST_PAYOUT, INLINED), 20),
+    ((PAGE, REST_PAGE), 1),
+    ((PAGE, REST_PAGE), 20),
 )
 
 
@@ -335,15 +330,34 @@ def server(url: str, which: str = ENGINE) -> Iterator[tuple[str, int]]:
         process.wait(timeout=30)
 
 
-async def load(
-    base: str, key: str, shape: Shape, clients: int, seconds: float, n: int, cpu: CpuMeter
-) -> dict[str, Any]:
-    """``clients`` closed loops for ``seconds`` after a one-second warm-up."""
+@dataclass(slots=True)
+class Sample:
+    """One closed-loop measurement: each request's latency, and the CPU it took."""
+
+    latencies: list[float]
+    failures: int
+    seconds: float
+    cores: dict[str, float]  # CpuMeter.cores: average cores busy, app CPU ms per request
+
+
+async def measure(
+    base: str,
+    key: str,
+    shape: Shape,
+    clients: int,
+    seconds: float,
+    n: int,
+    cpu: CpuMeter,
+    ids: Iterator[int],
+    seed: int,
+) -> Sample:
+    """``clients`` closed loops for ``seconds`` after a one-second warm-up, reading the
+    payouts ``ids`` gives (shared, so no two requests ask for the same one) or pages
+    after random cursors (drawn from ``seed``)."""
     start = time.perf_counter() + 1.0
     stop = start + seconds
     latencies: list[float] = []
     failures = 0
-    ids = payout_ids(n, seed=clients)  # shared: no two requests ask for the same payout
 
     async def meter() -> None:
         await asyncio.sleep(start - time.perf_counter())
@@ -351,7 +365,7 @@ async def load(
 
     async def client(k: int) -> None:
         nonlocal failures
-        rng = random.Random(k)
+        rng = random.Random(seed * 1000 + k)
         async with httpx.AsyncClient(
             base_url=base, headers={"Authorization": f"Api-Key {key}"}, timeout=60
         ) as http:
@@ -364,22 +378,35 @@ async def load(
                     failures += not ok
 
     await asyncio.gather(meter(), *(client(k) for k in range(clients)))
+    cores = cpu.cores(time.perf_counter() - start, len(latencies))
+    return Sample(latencies, failures, seconds, cores)
+
+
+def summary(shape: Shape, clients: int, samples: Sequence[Sample]) -> dict[str, Any]:
+    """The samples of one shape as one result (CPU averaged over their time)."""
+    latencies = [took for sample in samples for took in sample.latencies]
+    seconds = sum(sample.seconds for sample in samples)
+    cores = {
+        name: round(sum(s.cores[name] * s.seconds for s in samples) / seconds, 2)
+        for name in samples[0].cores
+        if name.startswith("cpu_")
+    }
+    app_ms = sum(s.cores["app_cpu_ms_per_req"] * len(s.latencies) for s in samples)
     # Server CPU per request is the figure the load generator cannot distort: one
     # uvicorn worker serves at most 1000 / app_cpu_ms_per_req requests a second.
-    cores = cpu.cores(time.perf_counter() - start, len(latencies))
+    per_request = round(app_ms / len(latencies), 2) if latencies else 0.0
     return {
         "query": shape.name,
         "server": shape.server,
         "clients": clients,
         "requests": len(latencies),
-        "failed": failures,
+        "failed": sum(sample.failures for sample in samples),
         "req_per_s": round(len(latencies) / seconds, 1),
         "p50_ms": round(percentile(latencies, 50) * 1000, 2),
         "p99_ms": round(percentile(latencies, 99) * 1000, 2),
         **cores,
-        "one_worker_max_req_per_s": round(1000 / cores["app_cpu_ms_per_req"], 1)
-        if cores["app_cpu_ms_per_req"]
-        else None,
+        "app_cpu_ms_per_req": per_request,
+        "one_worker_max_req_per_s": round(1000 / per_request, 1) if per_request else None,
         "load_avg_1m": round(os.getloadavg()[0], 2),  # other work on the machine
     }
 
@@ -404,20 +431,45 @@ def run_backend(backend: str, n: int, seconds: float) -> list[dict[str, Any]]:
         print(f"  {backend}: seeded {n:,} payouts in {facts['seed_s']} s; {facts}")
         results = []
         with server(url) as engine, server(url, REFERENCE) as reference:
-            servers = {ENGINE: engine, REFERENCE: reference}
-            for shape, clients in RUNS:
-                base, pid = servers[shape.server]
-                cpu = CpuMeter(url, pid)
-                result = asyncio.run(load(base, key, shape, clients, seconds, n, cpu))
-                print(
-                    f"  {backend:>10} {shape.name:<28} x{clients:<3}"
-                    f" {result['req_per_s']:>8} req/s  p50 {result['p50_ms']:>8} ms"
-                    f"  p99 {result['p99_ms']:>8} ms"
-                    f"  server {result['app_cpu_ms_per_req']:>6} ms CPU/req"
-                    f"  load gen {result['cpu_load_gen']:>4} cores"
-                )
-                results.append({"workload": "graphql_reads", "backend": backend, **result})
+            run = Run(url, key, n, {ENGINE: engine, REFERENCE: reference})
+            for shapes, clients in GROUPS:
+                for result in run.group(shapes, clients, seconds):
+                    print(
+                        f"  {backend:>10} {result['query']:<28} x{clients:<3}"
+                        f" {result['req_per_s']:>8} req/s  p50 {result['p50_ms']:>8} ms"
+                        f"  p99 {result['p99_ms']:>8} ms"
+                        f"  server {result['app_cpu_ms_per_req']:>6} ms CPU/req"
+                        f"  load gen {result['cpu_load_gen']:>4} cores"
+                    )
+                    results.append({"workload": "graphql_reads", "backend": backend, **result})
     return [_annotated(r, results, facts, n) for r in results]
+
+
+class Run:
+    """The measurements on one database, each with requests no other one sent: each shape
+    walks its own shuffled list of payout ids (an inlined query text is never sent twice
+    while there are payouts left), and each measurement draws its own page cursors."""
+
+    def __init__(self, url: str, key: str, n: int, servers: dict[str, tuple[str, int]]) -> None:
+        self.url, self.key, self.n, self.servers = url, key, n, servers
+        self.seeds = itertools.count(1)
+        self.ids: dict[str, Iterator[int]] = {}
+
+    def group(self, shapes: Sequence[Shape], clients: int, seconds: float) -> list[dict[str, Any]]:
+        """One shape for ``seconds``; several in turn, A B C C B A, half the time each."""
+        order = list(shapes) if len(shapes) == 1 else [*shapes, *reversed(shapes)]
+        share = seconds * len(shapes) / len(order)
+        samples: dict[str, list[Sample]] = {shape.name: [] for shape in shapes}
+        for shape in order:
+            samples[shape.name].append(asyncio.run(self.measure(shape, clients, share)))
+        return [summary(shape, clients, samples[shape.name]) for shape in shapes]
+
+    async def measure(self, shape: Shape, clients: int, seconds: float) -> Sample:
+        base, pid = self.servers[shape.server]
+        seed = next(self.seeds)
+        ids = self.ids.setdefault(shape.name, payout_ids(self.n, seed))
+        cpu = CpuMeter(self.url, pid)
+        return await measure(base, self.key, shape, clients, seconds, self.n, cpu, ids, seed)
 
 
 def _annotated(

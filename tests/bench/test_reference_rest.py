@@ -49,7 +49,7 @@ async def graphql(http: httpx.AsyncClient, query: str, **variables: Any) -> dict
     return data
 
 
-async def test_one_payout_with_its_trace_is_the_engines(
+async def test_it_answers_the_engines_payouts_and_pages(
     clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
 ) -> None:
     engine_http, reference_http = clients
@@ -60,11 +60,6 @@ async def test_one_payout_with_its_trace_is_the_engines(
         assert answer.json() == expected
         assert expected["trace"]
 
-
-async def test_a_page_has_the_engines_rows_and_nesting(
-    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
-) -> None:
-    engine_http, reference_http = clients
     after = encode_cursor(PAYOUTS - 5)
     data = await graphql(engine_http, graphql_reads.PAGE_QUERY, first=10, after=after)
     expected = data["payouts"]
@@ -77,10 +72,14 @@ async def test_a_page_has_the_engines_rows_and_nesting(
     assert any(row["ledgerEntries"] for row in page["payouts"])
 
 
-async def test_a_missing_payout_or_a_bad_page_is_refused(
-    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
-) -> None:
-    _, reference_http = clients
-    assert (await reference_http.get("/payouts/999999")).status_code == 404
-    assert (await reference_http.get("/payouts", params={"first": 101})).status_code == 400
-    assert (await reference_http.get("/payouts", params={"after": "nope"})).status_code == 400
+async def test_a_missing_payout_or_a_bad_page_is_refused(database_url: str) -> None:
+    app = reference_rest.build_app(database_url)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://reference"
+    ) as http:
+        assert (await http.get("/payouts/999999")).status_code == 404
+        assert (await http.get("/payouts", params={"first": 101})).status_code == 400
+        assert (await http.get("/payouts", params={"first": "ten"})).status_code == 400
+        assert (await http.get("/payouts", params={"after": "nope"})).status_code == 400
+        assert (await http.get("/payouts", params={"first": 5})).json()["payouts"] == []
+    await reference_rest.engine_of(app).dispose()

@@ -548,7 +548,11 @@ def _goals_of(result: dict[str, Any]) -> dict[str, Any]:
 
 def print_ratios(results: Sequence[dict[str, Any]]) -> None:
     """Each engine read next to the reference serving the same rows, same run."""
-    print("\nEngine / reference REST service (same run; ratio > 1: the engine is ahead)")
+    print(
+        "\nEngine / reference REST service, same run, ratio > 1: the engine is ahead."
+        "\n  req/s ratio: engine / reference; CPU ratio: the reference's server CPU per"
+        "\n  request / the engine's (the figure other load on the machine distorts least)."
+    )
     print(
         f"  {'backend':<10} {'read':<28} {'x':>3} {'engine/s':>9} {'ref/s':>8} {'ratio':>6}"
         f"  {'p99 ms':>8} {'ref p99':>8}  {'CPU ms':>6} {'ref CPU':>7} {'ratio':>6}"

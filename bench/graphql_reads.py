@@ -543,7 +543,10 @@ def _goals_of(result: dict[str, Any]) -> dict[str, Any]:
     if result["query"] == INLINED.name:
         goals["goal_vs_variables"] = round(1 / GOAL_INLINED_WITHIN, 3)
         met = met and (result["vs_variables"] or 0) >= 1 / GOAL_INLINED_WITHIN
-    return goals | {"goal_met": met}
+    # The same goal on one worker's capacity (1000 / CPU ms per request), which the
+    # other work sharing the machine distorts less than req/s.
+    by_cpu = (result["cpu_vs_reference"] or 0) >= GOAL_VS_REFERENCE
+    return goals | {"goal_met": met, "goal_met_by_cpu": by_cpu}
 
 
 def print_ratios(results: Sequence[dict[str, Any]]) -> None:
@@ -598,15 +601,12 @@ def cli() -> None:
     results = [r for backend in args.backends for r in run_backend(backend, n, seconds)]
     report(f"Workload 3: GraphQL reads, {n:,} payouts, uvicorn (1 worker), {seconds:g} s", results)
     print_ratios(results)
-    print(json.dumps({"goals": _goals(results)}))
+    print(json.dumps({"goals": _goals(results, "goal_met")}))
+    print(json.dumps({"goals_by_server_cpu": _goals(results, "goal_met_by_cpu")}))
 
 
-def _goals(results: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        f"{r['backend']} {r['query']} x{r['clients']}": r["goal_met"]
-        for r in results
-        if "goal_met" in r
-    }
+def _goals(results: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    return {f"{r['backend']} {r['query']} x{r['clients']}": r[key] for r in results if key in r}
 
 
 if __name__ == "__main__":

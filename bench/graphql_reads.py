@@ -36,6 +36,7 @@ import json
 import os
 import random
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -354,21 +355,37 @@ async def measure(
     """``clients`` closed loops for ``seconds`` after a one-second warm-up, reading the
     payouts ``ids`` gives (shared, so no two requests ask for the same one) or pages
     after random cursors (drawn from ``seed``)."""
-    start = time.perf_counter() + 1.0
-    stop = start + seconds
     latencies: list[float] = []
     failures = 0
+    async with contextlib.AsyncExitStack() as stack:
+        # Made before the clock starts, sharing one SSL context (unused over plain HTTP):
+        # each client building its own costs tens of ms of CPU, which on a busy machine
+        # ran into the window, starting the meter and the clients late.
+        context = ssl.create_default_context()
+        https = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=base,
+                    headers={"Authorization": f"Api-Key {key}"},
+                    timeout=60,
+                    verify=context,
+                )
+            )
+            for _ in range(clients)
+        ]
+        start = time.perf_counter() + 1.0
+        stop = start + seconds
+        metered_from = start
 
-    async def meter() -> None:
-        await asyncio.sleep(start - time.perf_counter())
-        cpu.start()
+        async def meter() -> None:
+            nonlocal metered_from
+            await asyncio.sleep(start - time.perf_counter())
+            cpu.start()
+            metered_from = time.perf_counter()
 
-    async def client(k: int) -> None:
-        nonlocal failures
-        rng = random.Random(seed * 1000 + k)
-        async with httpx.AsyncClient(
-            base_url=base, headers={"Authorization": f"Api-Key {key}"}, timeout=60
-        ) as http:
+        async def client(k: int, http: httpx.AsyncClient) -> None:
+            nonlocal failures
+            rng = random.Random(seed * 1000 + k)
             while (sent := time.perf_counter()) < stop:
                 response = await shape.send(http, rng, n, next(ids))
                 took = time.perf_counter() - sent
@@ -377,8 +394,8 @@ async def measure(
                     latencies.append(took)
                     failures += not ok
 
-    await asyncio.gather(meter(), *(client(k) for k in range(clients)))
-    cores = cpu.cores(time.perf_counter() - start, len(latencies))
+        await asyncio.gather(meter(), *(client(k, http) for k, http in enumerate(https)))
+        cores = cpu.cores(time.perf_counter() - metered_from, len(latencies))
     return Sample(latencies, failures, seconds, cores)
 
 

@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import os
 import random
 import socket
@@ -88,6 +89,7 @@ GOAL_VS_REFERENCE = 1.5  # req/s at 20 clients, one worker each
 GOAL_INLINED_WITHIN = 1.2  # inlined id vs variables, req/s
 GOAL_PAGE_P99_MS = 100  # payouts(first: 100) nested, p99 at 20 clients
 ENGINE, REFERENCE = "engine", "reference"
+MAX_WINDOW_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,7 +354,9 @@ async def measure(
     ids: Iterator[int],
     seed: int,
 ) -> Sample:
-    """``clients`` closed loops for ``seconds`` after a one-second warm-up, reading the
+    """``clients`` closed loops; what is answered in the ``seconds`` (or until there is
+    one answer per client) after a warm-up (a second, and until every client has had
+    an answer) counts. They read the
     payouts ``ids`` gives (shared, so no two requests ask for the same one) or pages
     after random cursors (drawn from ``seed``)."""
     latencies: list[float] = []
@@ -373,30 +377,46 @@ async def measure(
             )
             for _ in range(clients)
         ]
-        start = time.perf_counter() + 1.0
-        stop = start + seconds
-        metered_from = start
+        start = stop = math.inf  # set once warm
+        warm = asyncio.Event()  # every client has had an answer: a steady state
+        answered: set[int] = set()
+        cores: dict[str, float] = {}
 
         async def meter() -> None:
-            nonlocal metered_from
-            await asyncio.sleep(start - time.perf_counter())
+            """The CPU of the requests answered in the window, over the same window."""
+            nonlocal start, stop
+            await asyncio.sleep(1.0)
+            await warm.wait()
             cpu.start()
-            metered_from = time.perf_counter()
+            start = time.perf_counter()
+            await asyncio.sleep(seconds)
+            # At least one answer per client: a round of 20 pages can take longer than
+            # the window on a busy machine, and the answers come in bursts.
+            while len(latencies) < clients and time.perf_counter() - start < MAX_WINDOW_S:
+                await asyncio.sleep(0.05)
+            stop = time.perf_counter()
+            cores.update(cpu.cores(stop - start, len(latencies)))
 
         async def client(k: int, http: httpx.AsyncClient) -> None:
             nonlocal failures
             rng = random.Random(seed * 1000 + k)
             while (sent := time.perf_counter()) < stop:
                 response = await shape.send(http, rng, n, next(ids))
-                took = time.perf_counter() - sent
+                done = time.perf_counter()
                 ok = response.status_code == 200 and b'"errors"' not in response.content
-                if sent >= start:
-                    latencies.append(took)
+                # Answered in the window: a page that takes longer than the window
+                # under load still counts once it is answered.
+                if start <= done <= stop:
+                    latencies.append(done - sent)
                     failures += not ok
+                answered.add(k)
+                if len(answered) == clients:
+                    warm.set()
 
+        # The answers still on their way at the end are waited for (not counted), so
+        # that the server is idle again before the next measurement.
         await asyncio.gather(meter(), *(client(k, http) for k, http in enumerate(https)))
-        cores = cpu.cores(time.perf_counter() - metered_from, len(latencies))
-    return Sample(latencies, failures, seconds, cores)
+    return Sample(latencies, failures, stop - start, cores)
 
 
 def summary(shape: Shape, clients: int, samples: Sequence[Sample]) -> dict[str, Any]:
@@ -582,6 +602,7 @@ def print_ratios(results: Sequence[dict[str, Any]]) -> None:
         if "vs_reference" not in r:
             continue
         note = f"  inlined/variables {r['vs_variables']}" if "vs_variables" in r else ""
+        r = {key: "-" if value is None else value for key, value in r.items()}
         print(
             f"  {r['backend']:<10} {r['query']:<28} {r['clients']:>3} {r['req_per_s']:>9}"
             f" {r['reference_req_per_s']:>8} {r['vs_reference']:>6}"

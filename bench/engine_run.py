@@ -339,17 +339,17 @@ def _direct_providers(container: Container) -> dict[ProviderKind, Any]:
 
 async def _engine_run(
     container: Container, code: str, profile: cProfile.Profile | None
-) -> tuple[float, int, int]:
-    """(seconds, payouts created, statements) of one engine run of the event."""
+) -> tuple[float, float, int, int]:
+    """(seconds, CPU seconds of this process, payouts created, statements) of one run."""
     counts = count_statements(container)
     if profile is not None:
         profile.enable()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     summary = await container.runner.run(code, "bench")
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     if profile is not None:
         profile.disable()
-    return seconds, summary.created, counts["statements"]
+    return seconds, cpu, summary.created, counts["statements"]
 
 
 async def measure(
@@ -370,22 +370,27 @@ async def measure(
     profiler = cProfile.Profile() if profile else None
     try:
         await prepare(container, n, codes)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         accepted = await reference_run(container, REFERENCE)
-        ref_s = time.perf_counter() - started
-        result |= {"reference_payouts_per_s": round(n / ref_s, 1), "reference_accepted": accepted}
+        ref_s, cpu = time.perf_counter() - started, time.process_time() - cpu
+        result |= {
+            "reference_payouts_per_s": round(n / ref_s, 1),
+            "reference_cpu_ms_per_payout": round(cpu * 1000 / n, 3),
+            "reference_accepted": accepted,
+        }
         for mode in providers:
             if mode == "direct":
                 container.providers.update(_direct_providers(container))
             else:
                 container.providers.update(http_providers)
             code = DIRECT if mode == "direct" else HTTP
-            seconds, created, statements = await _engine_run(
+            seconds, cpu, created, statements = await _engine_run(
                 container, code, profiler if mode == "direct" else None
             )
             rate = n / seconds
             result |= {
                 f"{mode}_payouts_per_s": round(rate, 1),
+                f"{mode}_cpu_ms_per_payout": round(cpu * 1000 / n, 3),
                 f"{mode}_created": created,
                 f"{mode}_vs_reference": round(rate / result["reference_payouts_per_s"], 2),
                 f"{mode}_statements_per_payout": round(statements / n, 3),

@@ -273,7 +273,7 @@ class PayoutRunner:
         try:
             # What an interrupted run of this event left submitting goes first.
             sender.send(await self._claim_leftovers(handle, sender.sent))
-            for done, chunk in _batches(candidates, self._batch_size):
+            for done, chunk in _ramped(candidates, self._batch_size):
                 if await stop():
                     break
                 now = self._clock.now()  # one instant per batch: routed once per rail
@@ -475,7 +475,18 @@ def outcome_of(result: SubmitResult) -> tuple[RunOutcome, PayoutStatus | None]:
     return RunOutcome.IN_FLIGHT, None
 
 
-def _batches(items: Sequence[T], size: int) -> Iterable[tuple[int, Sequence[T]]]:
-    for start in range(0, len(items), size):
-        chunk = items[start : start + size]
-        yield start + len(chunk), chunk
+FIRST_BATCH = 32
+
+
+def _ramped(items: Sequence[T], size: int) -> Iterable[tuple[int, Sequence[T]]]:
+    """Batches of ``size``, the first ones smaller (32, 64, ... doubling): the providers
+    get their first orders after 32 payouts are committed, not a full batch, and are
+    kept busy while the batches grow to the size that writes cheapest. What would fit
+    in twice the current step (and in ``size``) goes as one batch."""
+    start, step = 0, min(FIRST_BATCH, size)
+    while start < len(items):
+        left = len(items) - start
+        chunk = items[start : start + (left if left <= min(2 * step, size) else step)]
+        start += len(chunk)
+        yield start, chunk
+        step = min(step * 2, size)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
 from domain.ledger import AccountRef, Balance, Transfer, balance_deltas
-from persistence.sql import allocate_ids, chunked, insert_ignore
+from persistence.sql import allocate_ids, append_rows, chunked, insert_ignore, update_many
 from persistence.tables import LedgerAccount, LedgerEntry, LedgerTransfer
 
 _ACCOUNTS = LedgerAccount.__table__
@@ -95,15 +95,17 @@ async def write(session: AsyncSession, postings: Sequence[Posting], now: datetim
         ]
     else:
         transfer_ids = await allocate_ids(session, LedgerTransfer.__table__, len(postings))
-        await session.execute(
-            insert(_TRANSFERS),
+        await append_rows(
+            session,
+            _TRANSFERS,
             [
                 {"id": tid, **_transfer_row(p, now)}
                 for tid, p in zip(transfer_ids, postings, strict=True)
             ],
         )
-    await session.execute(
-        insert(_ENTRIES),
+    await append_rows(
+        session,
+        _ENTRIES,
         [
             {
                 "transfer_id": tid,
@@ -150,7 +152,15 @@ async def _apply_deltas(
             posted_credits=c.posted_credits + bindparam("xc"),
         )
     )
-    await session.execute(
+    if len(totals) > 1 and session.bind is not None and session.bind.dialect.name == "postgresql":
+        # One UPDATE ... FROM unnest() takes its rows in no set order: lock them first in
+        # the order every writer takes (by code), as the executemany elsewhere does.
+        for chunk in chunked(sorted(totals)):
+            await session.execute(
+                select(c.id).where(c.code.in_(chunk)).order_by(c.code).with_for_update()
+            )
+    await update_many(
+        session,
         statement,
         [
             {
@@ -162,7 +172,20 @@ async def _apply_deltas(
             }
             for code, b in sorted(totals.items())  # one lock order for every writer
         ],
+        table=_ACCOUNTS,
+        like=_DELTA_COLUMNS,
+        set_sql={f: f"t.{f} + v.{p}" for p, f in _DELTA_COLUMNS.items() if p != "aid"},
+        where_sql="t.id = v.aid",
     )
+
+
+_DELTA_COLUMNS = {
+    "aid": "id",
+    "pd": "pending_debits",
+    "pc": "pending_credits",
+    "xd": "posted_debits",
+    "xc": "posted_credits",
+}
 
 
 # Account ids this transaction has read already (``lock_balances``), by code: ``write``

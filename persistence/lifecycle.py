@@ -22,7 +22,7 @@ from domain.errors import IllegalTransition, LedgerInconsistent
 from domain.lifecycle import LedgerEffect, Path, PayoutStatus, Trigger
 from domain.money import Money
 from persistence import account_flags, audit, ledger_store, metrics, outbox
-from persistence.sql import chunked, dialect_insert
+from persistence.sql import chunked, dialect_insert, update_many
 from persistence.tables import Payout
 
 _PAYOUTS = Payout.__table__  # Core statements: half the CPU of the ORM's
@@ -175,7 +175,15 @@ async def _write_statuses(
         params = {"pid": m.payout_id, "was": rows[m.payout_id].status, **values}
         groups.setdefault(tuple(sorted(values)), []).append(params)
     for columns, batch in groups.items():
-        await session.execute(_guarded_update(columns), batch)
+        await update_many(
+            session,
+            _guarded_update(columns),
+            batch,
+            table=_PAYOUTS,
+            like={"pid": "id", "was": "status"},
+            set_sql={name: f'v."{name}"' for name in columns} | {"version": "t.version + 1"},
+            where_sql="t.id = v.pid AND t.status = v.was",
+        )
 
 
 def _guarded_update(columns: tuple[str, ...]) -> Any:

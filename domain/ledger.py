@@ -13,7 +13,7 @@ transfer, and ``balance_deltas`` says how it moves the cached per-account totals
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import StrEnum
 
 from domain.errors import (
@@ -245,10 +245,17 @@ class Balance:
     posted_credits: int = 0
 
     def __add__(self, other: Balance) -> Balance:
-        return Balance(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+        return Balance(
+            self.pending_debits + other.pending_debits,
+            self.pending_credits + other.pending_credits,
+            self.posted_debits + other.posted_debits,
+            self.posted_credits + other.posted_credits,
+        )
 
     def __neg__(self) -> Balance:
-        return Balance(*(-getattr(self, f.name) for f in fields(self)))
+        return Balance(
+            -self.pending_debits, -self.pending_credits, -self.posted_debits, -self.posted_credits
+        )
 
     def __sub__(self, other: Balance) -> Balance:
         return self + -other

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from functools import lru_cache
 
 import pycountry
 
@@ -56,14 +57,17 @@ class RailDecision:
 
 def normalize_country(code: str) -> str:
     """Upper-cased ISO 3166 alpha-2 code; anything else is an UnknownCountry."""
-    country = code.strip().upper() if isinstance(code, str) else ""
-    if (
-        len(country) != 2
-        or not country.isalpha()
-        or pycountry.countries.get(alpha_2=country) is None
-    ):
+    country = _known_country(code.strip().upper()) if isinstance(code, str) else None
+    if country is None:
         raise UnknownCountry(f"{quoted(code)} is not an ISO 3166 country code", field="country")
     return country
+
+
+@lru_cache(maxsize=1024)
+def _known_country(country: str) -> str | None:
+    if len(country) != 2 or not country.isalpha():
+        return None
+    return country if pycountry.countries.get(alpha_2=country) is not None else None
 
 
 def payable_method(method: PaymentMethod | str) -> PaymentMethod:
@@ -124,9 +128,18 @@ def route(
     """
     code = normalize_country(country)
     method = payable_method(payment_method)
+    return _decide(code, has_us_bank_account, method, now, funding_currency)
+
+
+# A run routes each batch at one instant: the same inputs then give the same decision,
+# so it is worked out once per rail and batch, not once per payout.
+@lru_cache(maxsize=4096)
+def _decide(
+    code: str, has_us_bank_account: bool, method: PaymentMethod, now: datetime, funding: str
+) -> RailDecision:
     rail, rule, why = _pick(code, has_us_bank_account, method)
-    fx_mode = FxMode.NONE if rail.currency == funding_currency else FxMode.FIXED_TO_VARIABLE
-    fx = _fx_clause(rail, fx_mode, funding_currency)
+    fx_mode = FxMode.NONE if rail.currency == funding else FxMode.FIXED_TO_VARIABLE
+    fx = _fx_clause(rail, fx_mode, funding)
     explanation = f"{rule.label}: {why} {rail.name} in {rail.currency}{fx}."
     return RailDecision(
         rail=rail,

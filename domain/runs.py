@@ -261,7 +261,8 @@ class PayoutRunner:
         """What a run of the event would do now: evaluated, nothing written or reserved."""
         candidates = await self._store.load_candidates(event_id)
         rates = await self._fx_rates(candidates)
-        return build_preview(_preview_item(self._evaluate(c, rates)) for c in candidates)
+        now = self._clock.now()
+        return build_preview(_preview_item(self._evaluate(c, rates, now)) for c in candidates)
 
     async def _execute(self, handle: RunHandle, progress: Progress, stop: Stop) -> RunSummary:
         candidates = await self._store.load_candidates(handle.event_id)
@@ -272,11 +273,11 @@ class PayoutRunner:
         try:
             # What an interrupted run of this event left submitting goes first.
             sender.send(await self._claim_leftovers(handle, sender.sent))
-            for done, chunk in _batches(candidates, self._batch_size):
+            for done, chunk in _ramped(candidates, self._batch_size):
                 if await stop():
                     break
-                batch = [self._evaluate(c, rates) for c in chunk]
-                now = self._clock.now()
+                now = self._clock.now()  # one instant per batch: routed once per rail
+                batch = [self._evaluate(c, rates, now) for c in chunk]
                 sender.send(await self._store.record_evaluations(handle.run_id, batch, now))
                 progress("evaluate", done, len(candidates))
                 await asyncio.sleep(0)  # let this batch's sends start
@@ -356,7 +357,9 @@ class PayoutRunner:
         writer = _ResultWriter(self._store, run_id, self._clock, self._batch_size)
         return _Sender(self._providers, writer, asyncio.Semaphore(self._concurrency), progress)
 
-    def _evaluate(self, candidate: Candidate, rates: Mapping[str, Decimal]) -> Evaluation:
+    def _evaluate(
+        self, candidate: Candidate, rates: Mapping[str, Decimal], now: datetime
+    ) -> Evaluation:
         key = candidate.payout_key or new_provider_key()
         status = candidate.payout_status
         if status is not None and status not in REEVALUATED_BY_RUNS:
@@ -365,7 +368,7 @@ class PayoutRunner:
             amount=candidate.amount,
             payee=candidate.payee,
             account=candidate.account,
-            now=self._clock.now(),
+            now=now,
             fx_rates=rates,
         )
         target = PayoutStatus.SUBMITTING if eligibility.eligible else PayoutStatus.SKIPPED
@@ -472,7 +475,18 @@ def outcome_of(result: SubmitResult) -> tuple[RunOutcome, PayoutStatus | None]:
     return RunOutcome.IN_FLIGHT, None
 
 
-def _batches(items: Sequence[T], size: int) -> Iterable[tuple[int, Sequence[T]]]:
-    for start in range(0, len(items), size):
-        chunk = items[start : start + size]
-        yield start + len(chunk), chunk
+FIRST_BATCH = 32
+
+
+def _ramped(items: Sequence[T], size: int) -> Iterable[tuple[int, Sequence[T]]]:
+    """Batches of ``size``, the first ones smaller (32, 64, ... doubling): the providers
+    get their first orders after 32 payouts are committed, not a full batch, and are
+    kept busy while the batches grow to the size that writes cheapest. What would fit
+    in twice the current step (and in ``size``) goes as one batch."""
+    start, step = 0, min(FIRST_BATCH, size)
+    while start < len(items):
+        left = len(items) - start
+        chunk = items[start : start + (left if left <= min(2 * step, size) else step)]
+        start += len(chunk)
+        yield start, chunk
+        step = min(step * 2, size)

@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.lifecycle import PayoutStatus
 from domain.reason_codes import explain
 from persistence import audit
-from persistence.tables import BankAccount, Payout
+from persistence.tables import BankAccount
 
 if TYPE_CHECKING:
-    from persistence.lifecycle import Move
+    from persistence.lifecycle import Move, PayoutRow
 
 _ACCOUNTS = BankAccount.__table__
 _FAILING = frozenset({PayoutStatus.FAILED, PayoutStatus.RETURNED})
@@ -28,7 +28,7 @@ FLAGGED = "bank_account.flagged"
 
 
 async def flag(
-    session: AsyncSession, rows: Mapping[int, Payout], moves: Sequence[Move], now: datetime
+    session: AsyncSession, rows: Mapping[int, PayoutRow], moves: Sequence[Move], now: datetime
 ) -> None:
     """Flag the account of each move that failed or returned it with an account code.
 

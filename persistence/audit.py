@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from persistence.sql import append_rows
 from persistence.tables import AuditEvent
 
 _AUDIT = AuditEvent.__table__  # Core: an ORM insert costs twice the CPU
@@ -43,5 +43,4 @@ def audit_row(
 
 
 async def write(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(_AUDIT), list(rows))
+    await append_rows(session, _AUDIT, rows)

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, insert, select, update
+from sqlalchemy import bindparam, event, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from domain.ledger import AccountRef, Balance, Transfer, balance_deltas
-from persistence.sql import allocate_ids, chunked, insert_ignore
+from persistence.sql import allocate_ids, append_rows, chunked, insert_ignore, update_many
 from persistence.tables import LedgerAccount, LedgerEntry, LedgerTransfer
 
 _ACCOUNTS = LedgerAccount.__table__
@@ -43,7 +43,10 @@ async def account_ids(
 ) -> dict[str, int]:
     """Ids of the accounts, creating the missing ones (one SELECT when none is)."""
     unique = {ref.code: ref for ref in refs}
-    found = await _ids_of(session, list(unique))
+    known: dict[str, int] = session.info.get(_KNOWN_IDS, {})
+    found = {code: known[code] for code in unique if code in known}
+    if len(found) < len(unique):
+        found |= await _ids_of(session, [code for code in unique if code not in found])
     missing = [ref for code, ref in unique.items() if code not in found]
     if missing:
         await insert_ignore(
@@ -92,15 +95,17 @@ async def write(session: AsyncSession, postings: Sequence[Posting], now: datetim
         ]
     else:
         transfer_ids = await allocate_ids(session, LedgerTransfer.__table__, len(postings))
-        await session.execute(
-            insert(_TRANSFERS),
+        await append_rows(
+            session,
+            _TRANSFERS,
             [
                 {"id": tid, **_transfer_row(p, now)}
                 for tid, p in zip(transfer_ids, postings, strict=True)
             ],
         )
-    await session.execute(
-        insert(_ENTRIES),
+    await append_rows(
+        session,
+        _ENTRIES,
         [
             {
                 "transfer_id": tid,
@@ -147,7 +152,15 @@ async def _apply_deltas(
             posted_credits=c.posted_credits + bindparam("xc"),
         )
     )
-    await session.execute(
+    if len(totals) > 1 and session.bind is not None and session.bind.dialect.name == "postgresql":
+        # One UPDATE ... FROM unnest() takes its rows in no set order: lock them first in
+        # the order every writer takes (by code), as the executemany elsewhere does.
+        for chunk in chunked(sorted(totals)):
+            await session.execute(
+                select(c.id).where(c.code.in_(chunk)).order_by(c.code).with_for_update()
+            )
+    await update_many(
+        session,
         statement,
         [
             {
@@ -159,21 +172,50 @@ async def _apply_deltas(
             }
             for code, b in sorted(totals.items())  # one lock order for every writer
         ],
+        table=_ACCOUNTS,
+        like=_DELTA_COLUMNS,
+        set_sql={f: f"t.{f} + v.{p}" for p, f in _DELTA_COLUMNS.items() if p != "aid"},
+        where_sql="t.id = v.aid",
     )
+
+
+_DELTA_COLUMNS = {
+    "aid": "id",
+    "pd": "pending_debits",
+    "pc": "pending_credits",
+    "xd": "posted_debits",
+    "xc": "posted_credits",
+}
+
+
+# Account ids this transaction has read already (``lock_balances``), by code: ``write``
+# then needs no second look-up. Forgotten when the transaction (or a savepoint) ends.
+_KNOWN_IDS = "payout_engine.ledger.account_ids"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_ids(session: Session, _transaction: object) -> None:
+    session.info.pop(_KNOWN_IDS, None)
 
 
 async def lock_balances(session: AsyncSession, refs: Sequence[AccountRef]) -> dict[str, Balance]:
     """Current totals of these accounts, locked (FOR UPDATE; SQLite holds the write lock)."""
     codes = sorted({ref.code for ref in refs})
-    rows = (
-        await session.scalars(
-            select(LedgerAccount)
-            .where(LedgerAccount.code.in_(codes))
-            .order_by(LedgerAccount.code)
+    c = _ACCOUNTS.c
+    balances: dict[str, Balance] = {}
+    known: dict[str, int] = session.info.setdefault(_KNOWN_IDS, {})
+    for chunk in chunked(codes):  # in code order: one lock order for every writer
+        rows = await session.execute(
+            select(c.id, c.code, c.pending_debits, c.pending_credits)
+            .add_columns(c.posted_debits, c.posted_credits)
+            .where(c.code.in_(chunk))
+            .order_by(c.code)
             .with_for_update()
         )
-    ).all()
-    return {row.code: balance_of(row) for row in rows}
+        for aid, code, *totals in rows.all():
+            known[code] = aid
+            balances[code] = Balance(*totals)
+    return balances
 
 
 def balance_of(row: LedgerAccount) -> Balance:

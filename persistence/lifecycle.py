@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import ledger
@@ -22,7 +22,7 @@ from domain.errors import IllegalTransition, LedgerInconsistent
 from domain.lifecycle import LedgerEffect, Path, PayoutStatus, Trigger
 from domain.money import Money
 from persistence import account_flags, audit, ledger_store, metrics, outbox
-from persistence.sql import dialect_insert
+from persistence.sql import chunked, dialect_insert, update_many
 from persistence.tables import Payout
 
 _PAYOUTS = Payout.__table__  # Core statements: half the CPU of the ORM's
@@ -53,13 +53,23 @@ class Move:
     notes: Notes = field(default_factory=dict)
 
 
-async def lock(session: AsyncSession, ids: Iterable[int]) -> dict[int, Payout]:
+# A payout as ``lock`` reads it: a Core row of the payouts table, its columns by name
+# (a tenth of the CPU of an ORM entity, and nothing to track in the session).
+PayoutRow = Row[Any]
+
+
+async def lock(session: AsyncSession, ids: Iterable[int]) -> dict[int, PayoutRow]:
     """The payouts, locked for this transaction (SQLite already holds the write lock)."""
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    rows = await session.scalars(select(Payout).where(Payout.id.in_(wanted)).with_for_update())
-    return {row.id: row for row in rows.all()}
+    found: dict[int, PayoutRow] = {}
+    for chunk in chunked(wanted):
+        rows = await session.execute(
+            select(_PAYOUTS).where(_PAYOUTS.c.id.in_(chunk)).with_for_update()
+        )
+        found.update((row.id, row) for row in rows.all())
+    return found
 
 
 async def create(
@@ -107,7 +117,7 @@ async def advance(
     *,
     actor: str = audit.SYSTEM,
     run_id: int | None = None,
-    locked: Mapping[int, Payout] | None = None,
+    locked: Mapping[int, PayoutRow] | None = None,
 ) -> list[Move]:
     """Apply each move whose payout is still where its path starts; the rest (moved on
     by someone else) change nothing. Several moves of one payout in a batch chain up.
@@ -150,13 +160,13 @@ def _join(first: Move, then: Move) -> Move:
     )
 
 
-def _merged(row: Payout, move: Move) -> dict[str, Any]:
+def _merged(row: PayoutRow, move: Move) -> dict[str, Any]:
     """The payout's columns as they are after the move."""
-    return {c.name: getattr(row, c.name) for c in _PAYOUTS.columns} | dict(move.values)
+    return dict(row._mapping) | dict(move.values)
 
 
 async def _write_statuses(
-    session: AsyncSession, rows: Mapping[int, Payout], moves: Sequence[Move], now: datetime
+    session: AsyncSession, rows: Mapping[int, PayoutRow], moves: Sequence[Move], now: datetime
 ) -> None:
     """One status-guarded UPDATE per set of columns written (executemany)."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -165,7 +175,15 @@ async def _write_statuses(
         params = {"pid": m.payout_id, "was": rows[m.payout_id].status, **values}
         groups.setdefault(tuple(sorted(values)), []).append(params)
     for columns, batch in groups.items():
-        await session.execute(_guarded_update(columns), batch)
+        await update_many(
+            session,
+            _guarded_update(columns),
+            batch,
+            table=_PAYOUTS,
+            like={"pid": "id", "was": "status"},
+            set_sql={name: f'v."{name}"' for name in columns} | {"version": "t.version + 1"},
+            where_sql="t.id = v.pid AND t.status = v.was",
+        )
 
 
 def _guarded_update(columns: tuple[str, ...]) -> Any:

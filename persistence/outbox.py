@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.money import Money
-from persistence.sql import chunked
+from persistence.sql import append_rows, chunked
 from persistence.tables import PayoutRun, ReconciliationBreak, WebhookEvent
 
 _EVENTS = WebhookEvent.__table__
@@ -25,8 +25,7 @@ _BREAKS = ReconciliationBreak.__table__
 
 
 async def write(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(_EVENTS), rows)
+    await append_rows(session, _EVENTS, rows)
 
 
 async def payouts_changed(

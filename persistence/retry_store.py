@@ -60,7 +60,7 @@ class RetryOutcome:
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    original: Payout
+    original: lifecycle.PayoutRow
     new: lifecycle.NewPayout
     amount: Money
 

@@ -178,8 +178,9 @@ async def test_a_run_whose_connections_the_server_cuts_finishes_and_pays_once(
         database_url,
         [
             (r"^INSERT INTO payouts ", 2),  # writing the second batch's intents
-            (r"^INSERT INTO ledger_entries ", 3),  # reserving funds
-            (r"^UPDATE payouts SET .*provider_order_id=", 2),  # writing answers
+            # reserving funds: the accounts' totals, after the entries' COPY
+            (r'^UPDATE "ledger_accounts" AS t ', 3),
+            (r'^UPDATE "payouts" AS t SET .*provider_order_id', 2),  # writing answers
         ],
     )
     event.listen(batched.engine.sync_engine, "before_cursor_execute", cut)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -32,7 +33,7 @@ from domain.ports import (
     SubmitResult,
 )
 from domain.rails import PaymentMethod
-from domain.runs import PayoutRunner, SubmissionResult
+from domain.runs import Evaluation, PayoutRunner, SubmissionResult
 from tests.fakes import (
     FakeProvider,
     InMemoryPayoutStore,
@@ -496,3 +497,38 @@ async def test_the_dispatcher_sends_a_merchants_pending_payout_once(
     assert store.payout(payout_id).status is S.SUBMITTED
     assert asked(providers) == Counter({planned.order.idempotency_key: 1})
     assert store.available(merchant, "INR") == Money.parse("7500.00", "INR")
+
+
+class _BatchLog(InMemoryPayoutStore):
+    """The in-memory store, noting each evaluation batch's size and how many orders the
+    providers held when it was written."""
+
+    def __init__(self, providers: dict[ProviderKind, FakeProvider]) -> None:
+        super().__init__(claim=CLAIM)
+        self.providers = providers
+        self.batches: list[tuple[int, int]] = []
+
+    async def record_evaluations(
+        self, run_id: int, evaluations: Sequence[Evaluation], now: datetime
+    ) -> list[Submission]:
+        held = sum(len(p.orders) for p in self.providers.values())
+        self.batches.append((len(evaluations), held))
+        return await super().record_evaluations(run_id, evaluations, now)
+
+
+async def test_a_large_run_sends_its_first_orders_before_the_rest_is_evaluated(
+    providers: dict[ProviderKind, FakeProvider], clock: ManualClock
+) -> None:
+    store = _BatchLog(providers)
+    payees = range(100, 400)
+    store.add_event(
+        EVENT, [(pid, usd("10.00"), *sample_payee("US", pid, f"Payee {pid}")) for pid in payees]
+    )
+    summary = await PayoutRunner(store, providers, clock, batch_size=500).run(EVENT, "k")
+    assert summary.created == len(payees)
+    # 32 payouts are committed first, and the providers are already paying them while
+    # the next batches (doubling in size; what fits in twice the step goes at once) are
+    # evaluated.
+    assert [size for size, _ in store.batches] == [32, 64, 204]
+    assert store.batches[1][1] > 0
+    assert sum(orders_by_key(providers).values()) == len(payees)

@@ -40,6 +40,7 @@ from graph.errors import (
     query_error,
     user_error,
 )
+from graph.execution import FastLeaves
 from graph.guards import RefuseUnstorableText
 from graph.ids import parse_id
 from graph.introspection import IntrospectionDepthLimit
@@ -574,7 +575,7 @@ async def create_payout(info: Info, input: CreatePayoutInput) -> CreatePayoutPay
     )
     if isinstance(outcome, list):
         return CreatePayoutPayload(payout=None, replayed=False, user_errors=from_problems(outcome))
-    row = await info.context.loaders.payouts.load(outcome.payout_id)
+    row = outcome.row or await info.context.loaders.payouts.load(outcome.payout_id)
     assert row is not None
     return CreatePayoutPayload(payout=Payout.of(row), replayed=outcome.replayed, user_errors=[])
 
@@ -643,4 +644,10 @@ def build_schema(
         OverWebSocketOnly,
         CodedErrors,
     ]
-    return Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        execution_context_class=FastLeaves,
+    )

@@ -33,7 +33,7 @@ from persistence import idempotency_keys, ledger_store, lifecycle
 from persistence.group_commit import GroupCommit
 from persistence.run_store import account_from_row, request_to_json, routed_note
 from persistence.sql import rowcount
-from persistence.tables import BankAccount, IdempotencyKey, Payee
+from persistence.tables import BankAccount, IdempotencyKey, Payee, Payout
 
 OPERATION = "createPayout"
 _KEYS = IdempotencyKey.__table__
@@ -43,6 +43,8 @@ _KEYS = IdempotencyKey.__table__
 class Outcome:
     payout_id: int
     replayed: bool
+    # The payout as its batch committed it, for the answer (a replay reads it afresh).
+    row: Payout | None = None
 
 
 Answer = Outcome | list[Problem]
@@ -105,9 +107,22 @@ async def _create_batch(
         for i, answer in zip(fresh, made, strict=True):
             answers[i] = answer
         await _settle_keys(session, [(asks[i], made[n]) for n, i in enumerate(fresh)])
+        await _with_rows(session, answers)
     done = [answer for answer in answers if answer is not None]
     assert len(done) == len(asks)
     return done
+
+
+async def _with_rows(session: AsyncSession, answers: list[Answer | None]) -> None:
+    """The new payouts' rows on their outcomes: one read for the batch, where each
+    answer would otherwise read its own after the commit."""
+    made = {
+        a.payout_id: i for i, a in enumerate(answers) if isinstance(a, Outcome) and not a.replayed
+    }
+    if not made:
+        return
+    for row in await session.scalars(select(Payout).where(Payout.id.in_(made))):
+        answers[made[row.id]] = Outcome(row.id, replayed=False, row=row)
 
 
 async def _claim_keys(

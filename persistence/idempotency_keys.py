@@ -18,11 +18,11 @@ from persistence.sql import dialect_insert, insert_new, rowcount
 from persistence.tables import IdempotencyKey
 
 
-async def take(
-    session: AsyncSession, scope: str, key: str, operation: str, fingerprint: str, now: datetime
-) -> IdempotencyKey | None:
-    """None: the key is ours now. Otherwise the row that already holds it."""
-    row: dict[str, Any] = {
+def _key_row(
+    scope: str, key: str, operation: str, fingerprint: str, now: datetime
+) -> dict[str, Any]:
+    """A key's row as it is claimed: no answer yet, alive for ``KEY_LIFETIME``."""
+    return {
         "scope": scope,
         "key": key,
         "operation": operation,
@@ -32,6 +32,13 @@ async def take(
         "created_at": now,
         "expires_at": now + KEY_LIFETIME,
     }
+
+
+async def take(
+    session: AsyncSession, scope: str, key: str, operation: str, fingerprint: str, now: datetime
+) -> IdempotencyKey | None:
+    """None: the key is ours now. Otherwise the row that already holds it."""
+    row = _key_row(scope, key, operation, fingerprint, now)
     table, unique = IdempotencyKey.__table__, ["scope", "key"]
     if await insert_new(session, table, row, unique):
         return None
@@ -57,16 +64,7 @@ async def take_many(
     transactions claiming the same keys never wait for each other in a circle."""
     table, unique = IdempotencyKey.__table__, ["scope", "key"]
     rows: dict[tuple[str, str], dict[str, Any]] = {
-        (scope, key): {
-            "scope": scope,
-            "key": key,
-            "operation": operation,
-            "request_hash": fingerprint,
-            "payout_id": None,
-            "response": {},
-            "created_at": now,
-            "expires_at": now + KEY_LIFETIME,
-        }
+        (scope, key): _key_row(scope, key, operation, fingerprint, now)
         for scope, key, fingerprint in sorted(claims)
     }
     statement = dialect_insert(session, table).on_conflict_do_nothing(index_elements=unique)

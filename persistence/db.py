@@ -128,6 +128,18 @@ def is_disconnect(error: BaseException) -> bool:
     return state is None or state.startswith("08") or state in _SERVER_AWAY
 
 
+# PostgreSQL rolled the transaction back to break a deadlock, or as a serialization
+# failure: nothing of it was kept, and the same work again usually goes through.
+_LOCK_CONFLICTS = frozenset({"40P01", "40001"})
+
+
+def is_lock_conflict(error: BaseException) -> bool:
+    if not isinstance(error, DBAPIError):
+        return False
+    cause = error.orig
+    return isinstance(cause, psycopg.Error) and cause.sqlstate in _LOCK_CONFLICTS
+
+
 async def reconnecting(
     work: Callable[[], Awaitable[T]],
     *,

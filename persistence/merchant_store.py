@@ -16,6 +16,7 @@ never make two payouts. A refused request leaves no trace: its key row is remove
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,13 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from domain import ledger, log_context
 from domain.eligibility import PayeeProfile
@@ -30,12 +38,15 @@ from domain.errors import ErrorCode, Problem
 from domain.lifecycle import Path, PayoutStatus, Trigger, can_move
 from domain.merchant_payouts import PayoutRequest, PlannedPayout, plan_payouts
 from persistence import idempotency_keys, ledger_store, lifecycle
+from persistence.db import is_lock_conflict
 from persistence.group_commit import GroupCommit
 from persistence.run_store import account_from_row, request_to_json, routed_note
 from persistence.sql import rowcount
 from persistence.tables import BankAccount, IdempotencyKey, Payee, Payout
 
+log = logging.getLogger(__name__)
 OPERATION = "createPayout"
+LOCK_CONFLICT_ATTEMPTS = 5
 _KEYS = IdempotencyKey.__table__
 
 
@@ -77,9 +88,22 @@ class SqlMerchantPayouts:
         return answer
 
     async def _commit(self, payee_id: int, asks: Sequence[_Ask]) -> list[Answer]:
+        """The batch in one transaction; again from the start when PostgreSQL broke a
+        deadlock by rolling it back (a batch holds its payee's balance while it waits
+        for a provider's cash account, which a dispatch or a poll may hold while it
+        waits for that balance): nothing of it was kept, so it is safe to repeat."""
         now = max(ask.now for ask in asks)
-        async with self._sessions() as session, session.begin():
-            return await _create_batch(session, payee_id, asks, now)
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(is_lock_conflict),
+            stop=stop_after_attempt(LOCK_CONFLICT_ATTEMPTS),
+            wait=wait_random_exponential(multiplier=0.01, max=0.2),
+            before_sleep=_note_conflict,
+            reraise=True,
+        ):
+            with attempt:
+                async with self._sessions() as session, session.begin():
+                    return await _create_batch(session, payee_id, asks, now)
+        raise AssertionError("unreachable: the last attempt reraises")
 
     async def cancel(
         self, scope: str, payout_id: int, owner: int | None, now: datetime
@@ -94,6 +118,12 @@ class SqlMerchantPayouts:
                 delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now)
             )
             return rowcount(result)
+
+
+def _note_conflict(state: RetryCallState) -> None:
+    log.info(
+        "a merchant payout batch met a lock conflict (attempt %d); again", state.attempt_number
+    )
 
 
 async def _create_batch(
@@ -182,6 +212,20 @@ async def _create_payouts(
         if isinstance(plan, PlannedPayout):
             new = _new_payout(payee, ask.request, plan, now)
             by_actor.setdefault(ask.scope, []).append(new)
+    # Every account the holds touch, locked now in one statement in code order (the
+    # order every writer takes): the writes below, one per caller, would otherwise lock
+    # the providers' accounts one write at a time, and two batches (or a batch and a
+    # poll) taking two of them in turn could each wait for the other.
+    touched = {
+        leg.account.code: leg.account
+        for ask, plan in zip(asks, plans, strict=True)
+        if isinstance(plan, PlannedPayout)
+        for leg in ledger.reserve(
+            ask.request.payee_id, ask.request.amount, plan.decision.rail.provider.value
+        ).legs
+    }
+    if len(touched) > len(payables):
+        await ledger_store.lock_balances(session, list(touched.values()))
     ids: dict[str, int] = {}
     for actor, new_payouts in by_actor.items():  # the audit rows name each request's caller
         ids |= await lifecycle.create(

@@ -52,7 +52,7 @@ async def test_written_values_in_input_objects_and_beside_variables_filter_as_se
     assert other["payees"]["edges"] == []
 
 
-async def test_a_thousand_written_ids_are_validated_as_one_document(
+async def test_hundreds_of_written_ids_are_validated_as_one_document(
     gql: GraphQLClient, seeded: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import strawberry.schema.schema as strawberry_schema
@@ -66,7 +66,7 @@ async def test_a_thousand_written_ids_are_validated_as_one_document(
 
     monkeypatch.setattr(strawberry_schema, "validate", counting_validate)
     [ident] = await payout_ids(seeded, 1)
-    for n in range(1000):
+    for n in range(300):  # under the ops key's burst (RATE_LIMIT_OPS x RATE_LIMIT_BURST_S)
         data = await gql.data(f'{{ payout(id: "{ident + n}") {{ id }} }}')
         assert data["payout"] is None or data["payout"]["id"] == str(ident + n)
     assert len(validated) <= 1

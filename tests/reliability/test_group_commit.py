@@ -136,8 +136,13 @@ async def test_a_batch_whose_transaction_fails_keeps_nothing_and_a_retry_pays_on
     before = {table: await count(container, table) for table in (LedgerTransfer, IdempotencyKey)}
 
     def fail_on_ledger_entries(_c: object, _cur: object, statement: str, *_a: object) -> None:
-        # after the keys and the payouts are written, before the batch commits
-        if statement.lstrip().upper().startswith("INSERT INTO LEDGER_ENTRIES"):
+        # after the keys, the payouts and their ledger holds are written, before the
+        # batch commits: the keys are pointed at their payouts last
+        if (
+            statement.lstrip()
+            .upper()
+            .startswith(("UPDATE IDEMPOTENCY_KEYS", 'UPDATE "IDEMPOTENCY_KEYS"'))
+        ):
             raise Injected("the database went away mid-batch")
 
     engine = container.engine.sync_engine

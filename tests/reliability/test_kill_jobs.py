@@ -170,9 +170,12 @@ POLL_KILL_POINTS = [
     ),
     KillPoint("claiming a cursor", r"^SELECT provider_cursors.changed_since", skip=1),
     KillPoint("locking a page's payouts", r"^SELECT payouts.id, payouts.event_id", skip=2),
-    KillPoint("moving a page's payouts", r"^UPDATE payouts SET status", skip=1),
-    KillPoint("posting a page's ledger effects", r"^INSERT INTO ledger_entries", skip=3),
-    KillPoint("auditing a page", r"^INSERT INTO audit_events", skip=2),
+    # PostgreSQL: many rows' updates are one UPDATE ... FROM unnest(...); ledger entries,
+    # audit and outbox rows go as COPY, which statement events do not see, so the page's
+    # ledger point is the accounts' totals, written after the entries in the same
+    # transaction (and the audit rows' COPY, later in it, has no point of its own).
+    KillPoint("moving a page's payouts", r'^UPDATE "payouts" AS t SET .*status', skip=1),
+    KillPoint("posting a page's ledger effects", r'^UPDATE "ledger_accounts" AS t ', skip=3),
     KillPoint("moving the cursor", r"^UPDATE provider_cursors SET changed_since", skip=2),
     KillPoint("giving a cursor back", r"^UPDATE provider_cursors SET holder.*polled_at", skip=1),
 ]
@@ -217,7 +220,7 @@ RECONCILE_KILL_POINTS = [
     KillPoint("creating the staging table", r"CREATE TEMPORARY TABLE recon_staged_orders"),
     KillPoint("staging a page of orders", r"^INSERT INTO recon_staged_orders", skip=1),
     KillPoint("comparing", r"FROM recon_staged_orders JOIN payouts"),
-    KillPoint("applying status lag", r"^INSERT INTO ledger_entries"),
+    KillPoint("applying status lag", r'^UPDATE "ledger_accounts" AS t '),
     KillPoint("recording the breaks", r"^INSERT INTO reconciliation_breaks"),
 ]
 

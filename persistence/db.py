@@ -147,12 +147,13 @@ async def reconnecting(
     give_up_after_s: float = RECONNECT_FOR_S,
 ) -> T:
     """``work()``, started again from the beginning each time a lost connection cuts it
-    off, backing off up to 5 s, until the database answers or ``give_up_after_s``.
+    off, or PostgreSQL rolls one of its transactions back to break a deadlock, backing
+    off up to 5 s, until the database answers or ``give_up_after_s``.
 
     Only for work that is safe to repeat even after a cut during a commit (a payout
     run resumed with its key; not a bare transaction that inserts)."""
     async for attempt in AsyncRetrying(
-        retry=retry_if_exception(is_disconnect),
+        retry=retry_if_exception(lambda error: is_disconnect(error) or is_lock_conflict(error)),
         wait=wait_exponential(multiplier=0.5, max=5),
         stop=stop_after_delay(give_up_after_s),
         sleep=sleep,
@@ -167,7 +168,7 @@ async def reconnecting(
 def _warn(state: RetryCallState) -> None:
     error = state.outcome.exception() if state.outcome else None
     log.warning(
-        "database connection lost (%s); starting again in %.1f s",
+        "database connection lost or deadlock broken (%s); starting again in %.1f s",
         str(error).splitlines()[0] if error else "?",
         state.upcoming_sleep,
     )

@@ -7,13 +7,14 @@ import contextlib
 import json
 import os
 import statistics
+import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psycopg
 
@@ -161,3 +162,22 @@ def _cell(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+@contextlib.contextmanager
+def child(
+    command: list[str], env: dict[str, str], stop_within_s: float = 60
+) -> Iterator[tuple[subprocess.Popen[bytes], IO[bytes]]]:
+    """A process with its output in a temporary file; at the end SIGTERM, then SIGKILL
+    if it has not stopped within ``stop_within_s``."""
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield process, log
+        finally:
+            process.terminate()
+            try:
+                process.wait(stop_within_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -39,7 +39,6 @@ import random
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -53,7 +52,7 @@ from sqlalchemy import case, event, func, select, text
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bench.common import CpuMeter, database, percentile, report
+from bench.common import CpuMeter, child, database, percentile, report
 from domain import ledger
 from domain.auth import Role
 from domain.money import Money
@@ -333,19 +332,10 @@ def server_process(
     }
     command = [sys.executable, "-m", "bench.merchant_payouts", "--serve", str(port)]
     command += ["--workers", str(workers)]
-    with tempfile.TemporaryFile() as log:
-        child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            _wait_healthy(base_url, child, log)
-            yield base_url, child.pid
-        finally:
-            child.terminate()
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+    with child(command, env, stop_within_s=10) as (process, log):
+        base_url = f"http://127.0.0.1:{port}"
+        _wait_healthy(base_url, process, log)
+        yield base_url, process.pid
 
 
 def _wait_healthy(base_url: str, child: subprocess.Popen[bytes], log: Any) -> None:

@@ -29,7 +29,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,8 +37,8 @@ from typing import IO, Any
 
 import httpx
 
-from bench.common import CpuMeter, database, report
-from bench.graphql_reads import TRACE, load
+from bench.common import CpuMeter, child, database, report
+from bench.graphql_reads import TRACE, measure, payout_ids, summary
 from bench.merchant_payouts import (
     LARGE_BALANCE,
     Merchant,
@@ -70,24 +69,6 @@ ENGINE = [sys.executable, "-m", "service.cli"]
 
 
 # -- the processes ----------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def child(
-    command: list[str], env: dict[str, str]
-) -> Iterator[tuple[subprocess.Popen[bytes], IO[bytes]]]:
-    """A process with its output in a temporary file; SIGTERM, then SIGKILL, at the end."""
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            yield process, log
-        finally:
-            process.terminate()
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def _output(log: IO[bytes]) -> str:
@@ -167,9 +148,12 @@ def _answering(base: str, seen: set[str]) -> set[str]:
 async def reads(
     base: str, url: str, pid: int, key: str, payouts: int, seconds: float
 ) -> dict[str, Any]:
-    await load(base, key, TRACE, READ_CLIENTS, WARM_UP_S, payouts, CpuMeter(url, pid))
+    ids = payout_ids(payouts)
+    warm = CpuMeter(url, pid)
+    await measure(base, key, TRACE, READ_CLIENTS, WARM_UP_S, payouts, warm, ids, seed=1)
     cpu = CpuMeter(url, pid)
-    found = await load(base, key, TRACE, READ_CLIENTS, seconds, payouts, cpu)
+    sample = await measure(base, key, TRACE, READ_CLIENTS, seconds, payouts, cpu, ids, seed=2)
+    found = summary(TRACE, READ_CLIENTS, [sample])
     return {"load": "reads payout(id){trace}", **_common(found)}
 
 

@@ -37,7 +37,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from domain import log_context
-from domain.auth import NOBODY, SCHEME, Caller, key_hash, parse_authorization
+from domain.auth import NOBODY, SCHEME, Caller, parse_authorization
 from domain.rate_limit import RateLimiter, retry_after_header
 from graph import console, engine_metrics
 from graph.context import AppDeps, Context, Reads
@@ -54,7 +54,6 @@ Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 MAX_REQUEST_BYTES = 1 << 20
 # A multipart upload (the CSV import's file) streams to a temporary file, up to this.
 MAX_UPLOAD_BYTES = 50 << 20
-MAX_KNOWN_KEYS = 10_000  # keys remembered by the rate limit's early refusal
 # Strawberry's own refusals (a batch, a `query` that is not a string, an unknown
 # operationName, GraphiQL switched off) come as an HTTPException with one of these.
 HTTP_CODES = {
@@ -242,14 +241,14 @@ class AuthGate:
     itself (static HTML, no data). The caller rides in the request state, with the
     request's shared reads (the key was looked up on them).
 
-    With a rate limiter, a key seen before that has used up its requests is refused
-    before its look-up, so that a flooding client costs the database nothing."""
+    With a rate limiter, a key over its rate is refused before anything else is done for
+    it; its caller comes from the process's key cache (``persistence.api_keys.KNOWN``),
+    so a flooding client costs the database at most one look-up a second."""
 
     def __init__(self, deps: AppDeps, app: ASGIApp, limiter: RateLimiter | None = None) -> None:
         self.deps = deps
         self.app = app
         self.limiter = limiter
-        self._known: dict[str, Caller] = {}  # by key hash: keys that were valid lately
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
@@ -257,13 +256,6 @@ class AuthGate:
             await self.app(scope, receive, send)
             return
         key = parse_authorization(request.headers.get("authorization"))
-        digest = key_hash(key) if key and self.limiter else ""
-        known = self._known.get(digest) if digest else None
-        if known is not None:
-            log_context.bind(key_name=known.name, key_id=known.key_id)
-            if (refusal := self._rate_limited(known)) is not None:
-                await refusal(scope, receive, send)
-                return
         reads = Reads(self.deps.reads, shared=True)
         try:
             caller = None
@@ -271,15 +263,11 @@ class AuthGate:
                 try:
                     async with reads.session() as session:
                         caller = await self.deps.api_keys.caller(session, key)
-                    if caller is not None:
-                        await self._note_use(caller)
                 except DATABASE_AWAY as exc:
                     _log_unavailable(exc, "API key look-up")
                     await _database_unavailable()(scope, receive, send)
                     return
             if caller is None:
-                if known is not None:  # revoked since
-                    self._known.pop(digest, None)
                 reason = (
                     "unknown or revoked API key"
                     if key
@@ -288,20 +276,14 @@ class AuthGate:
                 await _unauthenticated(reason)(scope, receive, send)
                 return
             log_context.bind(key_name=caller.name, key_id=caller.key_id)
-            if known is None and self.limiter is not None:
-                self._remember(digest, caller)
-                if (refusal := self._rate_limited(caller)) is not None:
-                    await refusal(scope, receive, send)
-                    return
+            if (refusal := self._rate_limited(caller)) is not None:
+                await refusal(scope, receive, send)
+                return
+            await self._note_use(caller)
             scope.setdefault("state", {}).update(caller=caller, reads=reads)
             await self.app(scope, receive, send)
         finally:
             await reads.aclose()
-
-    def _remember(self, digest: str, caller: Caller) -> None:
-        if len(self._known) >= MAX_KNOWN_KEYS:
-            self._known.clear()
-        self._known[digest] = caller
 
     def _rate_limited(self, caller: Caller) -> JSONResponse | None:
         """A 429 when the key has used up its requests for now (``domain.rate_limit``)."""

@@ -198,8 +198,11 @@ async def test_metrics_want_the_token_when_one_is_set(seeded: Container) -> None
 
 
 @pytest_asyncio.fixture
-async def limited(seeded: Container) -> AsyncIterator[tuple[httpx.AsyncClient, Ticks]]:
+async def limited(
+    seeded: Container, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[httpx.AsyncClient, Ticks]]:
     ticks = Ticks()
+    monkeypatch.setattr(KNOWN, "monotonic", ticks)  # what a key's look-up is believed for
     limiter = RateLimiter({Role.OPS: 2.0, Role.AUDITOR: 2.0}, burst_s=1.5, monotonic=ticks)
     async with client(create_app(seeded.app_deps(), rate_limiter=limiter)) as http:
         yield http, ticks
@@ -243,10 +246,9 @@ async def test_a_throttled_key_is_refused_without_asking_the_database(
 
 
 async def test_a_key_revoked_while_remembered_is_refused_as_unknown(
-    limited: tuple[httpx.AsyncClient, Ticks], seeded: Container, monkeypatch: pytest.MonkeyPatch
+    limited: tuple[httpx.AsyncClient, Ticks], seeded: Container
 ) -> None:
     http, ticks = limited
-    monkeypatch.setattr(KNOWN, "monotonic", ticks)  # what a key's look-up is believed for
     assert (
         await http.post("/graphql", json=TYPENAME, headers=auth(DEMO_OPS_KEY))
     ).status_code == 200

@@ -24,8 +24,10 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception,
+    stop_after_attempt,
     stop_after_delay,
     wait_exponential,
+    wait_random_exponential,
 )
 
 from persistence import inline_sqlite
@@ -138,6 +140,22 @@ def is_lock_conflict(error: BaseException) -> bool:
         return False
     cause = error.orig
     return isinstance(cause, psycopg.Error) and cause.sqlstate in _LOCK_CONFLICTS
+
+
+async def after_lock_conflicts(work: Callable[[], Awaitable[T]], attempts: int = 5) -> T:
+    """``work()`` (one transaction), again from the start when PostgreSQL rolled it back
+    for a deadlock or a serialization failure: nothing of it was kept. For work that is
+    not safe to repeat after a cut during its commit; ``reconnecting`` is for that."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(is_lock_conflict),
+        stop=stop_after_attempt(attempts),
+        wait=wait_random_exponential(multiplier=0.01, max=0.2),
+        before_sleep=_warn,
+        reraise=True,
+    ):
+        with attempt:
+            return await work()
+    raise AssertionError("unreachable: the last attempt reraises")
 
 
 async def reconnecting(

@@ -16,7 +16,6 @@ never make two payouts. A refused request leaves no trace: its key row is remove
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,13 +23,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
-)
 
 from domain import ledger, log_context
 from domain.eligibility import PayeeProfile
@@ -38,15 +30,13 @@ from domain.errors import ErrorCode, Problem
 from domain.lifecycle import Path, PayoutStatus, Trigger, can_move
 from domain.merchant_payouts import PayoutRequest, PlannedPayout, plan_payouts
 from persistence import idempotency_keys, ledger_store, lifecycle
-from persistence.db import is_lock_conflict
+from persistence.db import after_lock_conflicts
 from persistence.group_commit import GroupCommit
 from persistence.run_store import account_from_row, request_to_json, routed_note
 from persistence.sql import rowcount
 from persistence.tables import BankAccount, IdempotencyKey, Payee, Payout
 
-log = logging.getLogger(__name__)
 OPERATION = "createPayout"
-LOCK_CONFLICT_ATTEMPTS = 5
 _KEYS = IdempotencyKey.__table__
 
 
@@ -93,17 +83,12 @@ class SqlMerchantPayouts:
         for a provider's cash account, which a dispatch or a poll may hold while it
         waits for that balance): nothing of it was kept, so it is safe to repeat."""
         now = max(ask.now for ask in asks)
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception(is_lock_conflict),
-            stop=stop_after_attempt(LOCK_CONFLICT_ATTEMPTS),
-            wait=wait_random_exponential(multiplier=0.01, max=0.2),
-            before_sleep=_note_conflict,
-            reraise=True,
-        ):
-            with attempt:
-                async with self._sessions() as session, session.begin():
-                    return await _create_batch(session, payee_id, asks, now)
-        raise AssertionError("unreachable: the last attempt reraises")
+
+        async def batch() -> list[Answer]:
+            async with self._sessions() as session, session.begin():
+                return await _create_batch(session, payee_id, asks, now)
+
+        return await after_lock_conflicts(batch)
 
     async def cancel(
         self, scope: str, payout_id: int, owner: int | None, now: datetime
@@ -118,12 +103,6 @@ class SqlMerchantPayouts:
                 delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now)
             )
             return rowcount(result)
-
-
-def _note_conflict(state: RetryCallState) -> None:
-    log.info(
-        "a merchant payout batch met a lock conflict (attempt %d); again", state.attempt_number
-    )
 
 
 async def _create_batch(

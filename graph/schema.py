@@ -40,7 +40,7 @@ from graph.errors import (
     query_error,
     user_error,
 )
-from graph.execution import FastLeaves
+from graph.execution import Planned
 from graph.guards import RefuseUnstorableText
 from graph.ids import parse_id
 from graph.introspection import IntrospectionDepthLimit
@@ -649,5 +649,5 @@ def build_schema(
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        execution_context_class=FastLeaves,
+        execution_context_class=Planned,
     )

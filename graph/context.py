@@ -31,7 +31,7 @@ from persistence.merchant_store import SqlMerchantPayouts
 from persistence.payee_store import SqlPayees
 from persistence.payout_feed import PayoutFeed
 from persistence.run_queue import SqlRunQueue
-from persistence.tables import LiquidationEvent, Payee, Payout, PayoutRun
+from persistence.tables import LiquidationEvent, Payee, PayoutRun
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -129,7 +129,7 @@ def _loader(
 @dataclass
 class Loaders:
     payees: DataLoader[int, Payee | None]
-    payouts: DataLoader[int, Payout | None]
+    payouts: DataLoader[int, Any]  # rows: queries.payout_rows
     events: DataLoader[int, LiquidationEvent | None]
     runs: DataLoader[int, PayoutRun | None]
     traces: DataLoader[int, list[Any]]
@@ -146,10 +146,10 @@ class Loaders:
 
         return cls(
             payees=_loader(reads, by(Payee)),
-            payouts=_loader(reads, by(Payout)),
+            payouts=_loader(reads, queries.payout_rows),
             events=_loader(reads, by(LiquidationEvent)),
             runs=_loader(reads, by(PayoutRun)),
-            traces=_loader(reads, queries.traces),
+            traces=_loader(reads, queries.trace_rows),
             bank_accounts=_loader(reads, queries.bank_accounts),
             allocation_counts=_loader(reads, queries.allocation_counts),
             breakdowns=_loader(reads, queries.breakdowns),

@@ -136,6 +136,14 @@ class Connection:
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
         self._conn.create_function(*args, **kwargs)
 
+    def rows_now(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        """A read's rows, without a cursor object of ours (``persistence.row_reads``)."""
+        cursor = self._conn.execute(sql, parameters)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
 
 def connector(path: str, timeout_s: float) -> Any:
     """The ``async_creator`` for an engine on the SQLite file at ``path``."""

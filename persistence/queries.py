@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import BindParameter, Select, bindparam, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from persistence.row_reads import RowQuery, id_in
 from persistence.run_store import skip_breakdowns
 from persistence.tables import (
     Allocation,
@@ -62,27 +64,55 @@ async def _page(
 page_of = _page
 
 
+# One statement per combination of filters given, each compiled once per dialect.
+_PAYOUT_PAGES: dict[tuple[bool, ...], RowQuery] = {}
+_PAYOUT_FILTERS = ("country", "status", "rail", "event_id", "payee_id")
+
+
+def _payout_page_query(given: tuple[bool, ...]) -> RowQuery:
+    """Payouts newest first, keyset on the id, with the filters ``given`` (in the order
+    of ``_PAYOUT_FILTERS``, then run_id, then after) bound by name, and ``limit``."""
+    query = _PAYOUT_PAGES.get(given)
+    if query is not None:
+        return query
+    table = Payout.__table__
+
+    def build(_: Any) -> Select[Any]:
+        statement = select(*PAYOUT_COLUMNS)
+        for name, present in zip(_PAYOUT_FILTERS, given, strict=False):
+            if present:
+                statement = statement.where(table.c[name] == bindparam(name))
+        if given[-2]:
+            runs = select(PayoutRunItem.payout_id).where(
+                PayoutRunItem.run_id == bindparam("run_id")
+            )
+            statement = statement.where(table.c.id.in_(runs))
+        if given[-1]:
+            statement = statement.where(table.c.id < bindparam("after"))
+        return statement.order_by(table.c.id.desc()).limit(bindparam("limit"))
+
+    query = _PAYOUT_PAGES[given] = RowQuery("PayoutRow", build)
+    return query
+
+
 async def payouts_page(
     session: AsyncSession, spec: PayoutFilterSpec, first: int, after: int | None
-) -> Page[Payout]:
-    statement = select(Payout)
-    if spec.country:
-        statement = statement.where(Payout.country == spec.country)
-    if spec.status:
-        statement = statement.where(Payout.status == spec.status)
-    if spec.rail:
-        statement = statement.where(Payout.rail == spec.rail)
-    if spec.event_id is not None:
-        statement = statement.where(Payout.event_id == spec.event_id)
-    if spec.payee_id is not None:
-        statement = statement.where(Payout.payee_id == spec.payee_id)
-    if spec.run_id is not None:
-        statement = statement.where(
-            Payout.id.in_(
-                select(PayoutRunItem.payout_id).where(PayoutRunItem.run_id == spec.run_id)
-            )
-        )
-    return await _page(session, statement, Payout.id, first, after)
+) -> Page[Any]:
+    """Newest first, keyset on the id: stable under inserts, O(page) to read. Rows, as
+    ``payout_rows`` gives them."""
+    filters = {
+        "country": spec.country or None,
+        "status": spec.status or None,
+        "rail": spec.rail or None,
+        "event_id": spec.event_id,
+        "payee_id": spec.payee_id,
+        "run_id": spec.run_id,
+        "after": after,
+    }
+    given = tuple(value is not None for value in filters.values())
+    params = {name: value for name, value in filters.items() if value is not None}
+    rows = await _payout_page_query(given).rows(session, limit=first + 1, **params)
+    return Page(rows[:first], len(rows) > first)
 
 
 async def runs_page(session: AsyncSession, first: int, after: int | None) -> Page[PayoutRun]:
@@ -157,13 +187,6 @@ def _by_ids(model: type[Any]) -> tuple[Select[Any], str]:
     return found
 
 
-_TRACES = (
-    select(AuditEvent)
-    .where(AuditEvent.payout_id.in_(_ids()))
-    .order_by(AuditEvent.payout_id, AuditEvent.id)
-)
-
-
 async def by_ids(session: AsyncSession, model: type[T], ids: Sequence[int]) -> list[T | None]:
     statement, key = _by_ids(model)
     rows = (await session.scalars(statement, {"ids": sorted(set(ids))})).all()
@@ -171,11 +194,37 @@ async def by_ids(session: AsyncSession, model: type[T], ids: Sequence[int]) -> l
     return [found.get(i) for i in ids]
 
 
-async def traces(session: AsyncSession, payout_ids: Sequence[int]) -> list[list[AuditEvent]]:
-    rows = (await session.scalars(_TRACES, {"ids": sorted(set(payout_ids))})).all()
-    grouped: dict[int, list[AuditEvent]] = defaultdict(list)
+# -- the API's hottest reads, as rows (``persistence.row_reads``) ----------------------------
+
+# A payout's columns but the provider request frozen in it (``order_request``): the API
+# never shows it, and decoding it is most of what reading a row costs.
+PAYOUT_COLUMNS = tuple(c for c in Payout.__table__.c if c.key != "order_request")
+_PAYOUT_ROWS = RowQuery(
+    "PayoutRow",
+    lambda d: select(*PAYOUT_COLUMNS).where(id_in(Payout.__table__.c.id, d)),
+)
+_TRACE_ROWS = RowQuery(
+    "AuditRow",
+    lambda d: (
+        select(*AuditEvent.__table__.c)
+        .where(id_in(AuditEvent.__table__.c.payout_id, d))
+        .order_by(AuditEvent.__table__.c.payout_id, AuditEvent.__table__.c.id)
+    ),
+)
+
+
+async def payout_rows(session: AsyncSession, ids: Sequence[int]) -> list[Any]:
+    """Payouts by id (None where there is none), as rows with the columns' names."""
+    rows = await _PAYOUT_ROWS.rows(session, ids=sorted(set(ids)))
+    found = {row.id: row for row in rows}
+    return [found.get(i) for i in ids]
+
+
+async def trace_rows(session: AsyncSession, payout_ids: Sequence[int]) -> list[list[Any]]:
+    """Each payout's audit records, oldest first, as rows."""
+    rows = await _TRACE_ROWS.rows(session, ids=sorted(set(payout_ids)))
+    grouped: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
-        assert row.payout_id is not None
         grouped[row.payout_id].append(row)
     return [grouped.get(i, []) for i in payout_ids]
 
@@ -238,8 +287,10 @@ async def accounts_by_owner(
     return [grouped.get(i, []) for i in payee_ids]
 
 
-@dataclass(frozen=True, slots=True)
-class EntryView:
+class EntryView(Protocol):
+    """A ledger entry of a payout, with its transfer's kind and its account's code."""
+
+    payout_id: int
     id: int
     transfer_id: int
     kind: str
@@ -248,37 +299,39 @@ class EntryView:
     amount_minor: int
     currency: str
     phase: str
-    created_at: Any
+    created_at: datetime
 
 
-_ENTRIES = (
-    select(
-        LedgerTransfer.payout_id,
-        LedgerEntry.id,
-        LedgerTransfer.id,
-        LedgerTransfer.kind,
-        LedgerAccount.code,
-        LedgerEntry.side,
-        LedgerEntry.amount_minor,
-        LedgerEntry.currency,
-        LedgerEntry.phase,
-        LedgerTransfer.created_at,
-    )
-    .join(LedgerEntry, LedgerEntry.transfer_id == LedgerTransfer.id)
-    .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-    .where(LedgerTransfer.payout_id.in_(_ids()))
-    .order_by(LedgerTransfer.id, LedgerEntry.id)
+_ENTRY_ROWS = RowQuery(
+    "EntryRow",
+    lambda d: (
+        select(
+            LedgerTransfer.payout_id,
+            LedgerEntry.id,
+            LedgerTransfer.id.label("transfer_id"),
+            LedgerTransfer.kind,
+            LedgerAccount.code.label("account_code"),
+            LedgerEntry.side,
+            LedgerEntry.amount_minor,
+            LedgerEntry.currency,
+            LedgerEntry.phase,
+            LedgerTransfer.created_at,
+        )
+        .join(LedgerEntry, LedgerEntry.transfer_id == LedgerTransfer.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(id_in(LedgerTransfer.payout_id, d))
+        .order_by(LedgerTransfer.id, LedgerEntry.id)
+    ),
 )
 
 
 async def entries_by_payout(
     session: AsyncSession, payout_ids: Sequence[int]
 ) -> list[list[EntryView]]:
-    rows = await session.execute(_ENTRIES, {"ids": sorted(set(payout_ids))})
+    """Each payout's ledger entries, oldest first, as rows."""
     grouped: dict[int, list[EntryView]] = defaultdict(list)
-    for payout_id, *values in rows.all():
-        if payout_id is not None:
-            grouped[payout_id].append(EntryView(*values))
+    for row in await _ENTRY_ROWS.rows(session, ids=sorted(set(payout_ids))):
+        grouped[row.payout_id].append(row)
     return [grouped.get(i, []) for i in payout_ids]
 
 

@@ -164,18 +164,20 @@ async def test_graphql_answers_503_with_a_code_when_the_database_is_unreachable(
 async def test_a_database_lost_mid_request_answers_503_to_be_asked_again(
     gql: GraphQLClient,
 ) -> None:
-    """The key was looked up, then the connection went (a restart, a failover) while the
-    resolver read: the client is told to ask again, as when the key could not be looked
-    up, not that the server crashed; and asked again, it gets its answer."""
+    """The key was looked up, then the database went (a restart, a failover) while the
+    resolver read, and stayed away for the rest of the request (a query the plan could not
+    finish is executed once more, the generic way): the client is told to ask again, as
+    when the key could not be looked up, not that the server crashed; and asked again,
+    once the database is back, it gets its answer."""
     from sqlalchemy.exc import OperationalError
 
     assert gql.container is not None
     engine = gql.container.reads_engine.sync_engine
-    cut = {"left": 1}
+    cut = {"away": True, "cut": 0}
 
     def lose_connection(_c: object, _cur: object, statement: str, *_: object) -> None:
-        if "FROM payees" in statement and cut["left"]:
-            cut["left"] -= 1
+        if "FROM payees" in statement and cut["away"]:
+            cut["cut"] += 1
             raise OperationalError(statement, {}, ConnectionError("server closed the connection"))
 
     event.listen(engine, "before_cursor_execute", lose_connection)
@@ -186,7 +188,8 @@ async def test_a_database_lost_mid_request_answers_503_to_be_asked_again(
         [error] = response.json()["errors"]
         assert error["extensions"]["code"] == "DATABASE_UNAVAILABLE"
         assert "server closed" not in response.text  # the cause stays in the server's log
-        assert cut["left"] == 0
+        assert cut["cut"] >= 1
+        cut["away"] = False
         again = await gql.data(document)
         assert len(again["payees"]["edges"]) == 1
     finally:

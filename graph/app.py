@@ -43,6 +43,7 @@ from graph import console, engine_metrics
 from graph.context import AppDeps, Context, Reads
 from graph.errors import DATABASE_AWAY, DATABASE_AWAY_MESSAGE, ErrorCode
 from graph.literals import Hoister
+from graph.prepared import Prepared
 from graph.reports import report_routes
 from graph.request_log import RequestLog
 from graph.schema import build_schema
@@ -103,6 +104,7 @@ class GraphQLApp(GraphQL[Context, None]):
         self.deps = deps
         self.feed = feed
         self.hoister = hoister
+        self.prepared = Prepared(self.schema)  # type: ignore[arg-type]
         self.graphiql = graphiql  # our own page, built into the console (no CDN)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -158,7 +160,8 @@ class GraphQLApp(GraphQL[Context, None]):
         """A query with its values written in runs in its variables form
         (``graph.literals``): the form's parse and validation are cached. An error before
         execution (no path: a value its variable's type refuses) runs the query as sent,
-        so that the error reads as it would have."""
+        so that the error reads as it would have. A query answered cleanly before is
+        answered from its plan, past Strawberry's pipeline (``graph.prepared``)."""
 
         async def execute(data: GraphQLRequestData) -> ExecutionResult:
             return await super(GraphQLApp, self).execute_single(
@@ -167,15 +170,20 @@ class GraphQLApp(GraphQL[Context, None]):
 
         query = request_data.query
         hoisted = self.hoister.hoisted(query, request_data.variables) if query else None
-        if hoisted is None:
-            return await execute(request_data)
-        result = await execute(
-            dataclasses.replace(request_data, query=hoisted.query, variables=hoisted.variables)
+        sent = (
+            request_data
+            if hoisted is None
+            else dataclasses.replace(request_data, query=hoisted.query, variables=hoisted.variables)
         )
-        if result.errors:
+        answer = await self.prepared.execute(sent, context)
+        if answer is not None:
+            return answer
+        result = await execute(sent)
+        if hoisted is not None and result.errors:
             if any(error.path is None for error in result.errors):
                 return await execute(request_data)
             hoisted.relocate(result.errors)
+        self.prepared.learn(sent, result)
         return result
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:

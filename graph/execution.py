@@ -393,27 +393,52 @@ class FastLeaves(StrawberryGraphQLCoreExecutionContext):
 
 class Planned(FastLeaves):
     def execute_operation(self, serially: bool | None = None) -> Any:
-        plan = self._plan() if not serially else None
-        if plan is None:
+        if serially:
             return super().execute_operation(serially)
+        try:
+            data = self.run_plan()
+        except Abandon:
+            return super().execute_operation(serially)
+        if isinstance(data, dict):
+            return self.finish(self.build_response(data))
+        return self._settled(data)
+
+    async def _settled(self, data: Awaitable[dict[str, Any]]) -> Any:
+        try:
+            answer = await data
+        except Abandon:
+            result = super().execute_operation()
+            return await result if self.is_awaitable(result) else result
+        return self.build_response(answer)
+
+    def plan_refused(self) -> bool:
+        """The plan does not take this operation, whatever the variables."""
+        return self._plan() is None
+
+    def run_plan(self) -> dict[str, Any] | Awaitable[dict[str, Any]]:
+        """The operation's data from its plan, or ``Abandon``: there is no plan for it,
+        or the walk did not go as planned (and graphql-core's answer would differ)."""
+        plan = self._plan()
+        if plan is None:
+            raise Abandon("no plan")
         walk = Walk(self)
         try:
             data = walk.object(plan.root, self.root_value, None)
-        except Exception:  # Abandon, or what a resolver or a coercion raised
+        except Exception as error:  # Abandon, or what a resolver or a coercion raised
             walk.discard()
-            return super().execute_operation(serially)
+            raise Abandon("off plan") from error
         if not walk.pending:
-            return self.finish(self.build_response(data))
-        return self._settled(walk, data)
+            return data
 
-    async def _settled(self, walk: Walk, data: dict[str, Any]) -> Any:
-        try:
-            await walk.settle()
-        except Exception:
-            walk.discard()
-            result = super().execute_operation()
-            return await result if self.is_awaitable(result) else result
-        return self.build_response(data)
+        async def settled() -> dict[str, Any]:
+            try:
+                await walk.settle()
+            except Exception as error:
+                walk.discard()
+                raise Abandon("off plan") from error
+            return data
+
+        return settled()
 
     def schema_config_info_class(self) -> type[StrawberryInfo[Any, Any]]:
         """The ``Info`` class Strawberry gives resolvers (its config's)."""

@@ -23,7 +23,7 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 class RefuseUnstorableText(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
-        if _carries(context.variables) or _document_carries(context.graphql_document):
+        if carries_unstorable(context.variables) or _document_carries(context.graphql_document):
             raise query_error(
                 ErrorCode.INVALID_INPUT,
                 "text may not contain NUL or unpaired surrogate characters",
@@ -31,13 +31,14 @@ class RefuseUnstorableText(SchemaExtension):
         yield
 
 
-def _carries(value: Any) -> bool:
+def carries_unstorable(value: Any) -> bool:
+    """Text (in a value, or any value within it) with a NUL or an unpaired surrogate."""
     if isinstance(value, str):
         return _UNSTORABLE.search(value) is not None
     if isinstance(value, dict):
-        return any(_carries(item) for item in value.values())
+        return any(carries_unstorable(item) for item in value.values())
     if isinstance(value, list):
-        return any(_carries(item) for item in value)
+        return any(carries_unstorable(item) for item in value)
     return False
 
 
@@ -65,7 +66,7 @@ def _document_carries(document: DocumentNode | None) -> bool:
         return seen[1]
     strings = _Strings()
     visit(document, strings)
-    carries = _carries(strings.found)
+    carries = carries_unstorable(strings.found)
     if len(_SEEN) >= MAX_SEEN:
         _SEEN.pop(next(iter(_SEEN)))
     _SEEN[id(document)] = (document, carries)

@@ -106,7 +106,7 @@ class Reads:
                     await self.aclose()
                 raise
             finally:
-                if self._shared is not None:
+                if self._shared is not None and self._shared.sync_session.identity_map:
                     self._shared.expunge_all()
                 self._last_turn = time.monotonic()
 

@@ -36,11 +36,13 @@ from typing import Any
 from graphql import (
     DirectiveNode,
     GraphQLField,
+    GraphQLID,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLString,
     OperationDefinitionNode,
     OperationType,
     Undefined,
@@ -197,9 +199,14 @@ class Plan:
         if is_leaf_type(type_):
             coerce = type_.coerce_output_value
 
+            # A str for a String or an ID is itself: graphql-core's coercion says so too.
+            text = type_ is GraphQLString or type_ is GraphQLID
+
             def leaf(walk: Walk, value: Any, path: Path) -> Any:
                 if value is None:
                     return None
+                if text and type(value) is str:
+                    return value
                 coerced = coerce(value)
                 if coerced is None or coerced is Undefined:
                     raise Abandon("a value its type refuses")
@@ -319,7 +326,13 @@ class Walk:
         starts before any is awaited, so that dataloaders batch their loads."""
         while self.pending:
             level, self.pending = self.pending, []
-            values = await asyncio.gather(*(p[0] for p in level), return_exceptions=True)
+            if len(level) == 1:  # alone: awaited in place, without a task to batch with
+                try:
+                    values: list[Any] = [await level[0][0]]
+                except Exception as error:
+                    raise Abandon("a resolver raised") from error
+            else:
+                values = await asyncio.gather(*(p[0] for p in level), return_exceptions=True)
             for (_, answer, key, complete, path), value in zip(level, values, strict=True):
                 if isinstance(value, BaseException):
                     if not isinstance(value, Exception):

@@ -59,6 +59,25 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        """On SQLite, the stored text read with ``datetime.fromisoformat`` (in C) rather
+        than SQLAlchemy's regular expression: a fifth of the CPU of reading a page of
+        payouts went there. Text it cannot read goes the usual way."""
+        usual = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite" or usual is None:
+            return usual
+
+        def process(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            try:
+                parsed = datetime.fromisoformat(value)
+            except (TypeError, ValueError):
+                return usual(value)
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+        return process
+
 
 class Base(DeclarativeBase):
     # Every mapped class here is a plain table, so its ``__table__`` is a ``Table``

@@ -87,24 +87,14 @@ _REFUSALS = {
 }
 
 
-def plan_payout(
-    request: PayoutRequest,
-    payee: PayeeProfile,
-    account: BankAccount | None,
-    balance: ledger.Balance | None,
-    now: datetime,
-) -> PlannedPayout | list[Problem]:
-    """Whether ``request`` can be paid from ``balance`` (the payee's payable in the
-    request's currency, None if it has none) to ``account``, and the order if so."""
-    currency = request.amount.currency
-    if balance is None:
-        return [
-            Problem(
-                "currency",
-                ErrorCode.CURRENCY_MISMATCH,
-                f"payee {request.payee_id} has no {currency} balance",
-            )
-        ]
+Route = RailDecision | list[Problem]
+
+
+def route_payout(
+    request: PayoutRequest, payee: PayeeProfile, account: BankAccount | None, now: datetime
+) -> Route:
+    """How ``request`` would be paid to ``account`` (the rail, hence the provider whose
+    accounts its hold touches), or why it cannot be; the balance is not asked."""
     if account is None:
         return [
             Problem(
@@ -116,15 +106,79 @@ def plan_payout(
     if account.hold:
         message = f"bank account {request.bank_account_id} is held: {account.hold}"
         return [Problem("bank_account_id", ErrorCode.INELIGIBLE, message)]
-    decision = _route(request, payee, account, now)
-    if isinstance(decision, list):
-        return decision
+    return _route(request, payee, account, now)
+
+
+def route_payouts(
+    requests: Sequence[PayoutRequest],
+    payee: PayeeProfile,
+    accounts: Mapping[int, BankAccount],
+    now: datetime,
+) -> list[Route]:
+    """``route_payout`` for each of one payee's requests (``accounts`` by id)."""
+    return [route_payout(r, payee, accounts.get(r.bank_account_id), now) for r in requests]
+
+
+def accounts_touched(
+    requests: Sequence[PayoutRequest], routes: Sequence[Route]
+) -> list[ledger.AccountRef]:
+    """Every ledger account the requests' holds may change: each currency's payable, and
+    the accounts of each routed request's reservation. A store locks them all at once."""
+    touched: dict[str, ledger.AccountRef] = {}
+    # The accounts depend on the payee, currency and provider, not on the amount.
+    holds: dict[tuple[int, str, str], Money] = {}
+    for request, route in zip(requests, routes, strict=True):
+        payable = ledger.payable(request.payee_id, request.amount.currency)
+        touched[payable.code] = payable
+        if isinstance(route, RailDecision):
+            provider = route.rail.provider.value
+            holds[(request.payee_id, request.amount.currency, provider)] = request.amount
+    for (payee_id, _, provider), amount in holds.items():
+        hold = ledger.reserve(payee_id, amount, provider)
+        touched.update((leg.account.code, leg.account) for leg in hold.legs)
+    return list(touched.values())
+
+
+def plan_payout(
+    request: PayoutRequest,
+    payee: PayeeProfile,
+    account: BankAccount | None,
+    balance: ledger.Balance | None,
+    now: datetime,
+) -> PlannedPayout | list[Problem]:
+    """Whether ``request`` can be paid from ``balance`` (the payee's payable in the
+    request's currency, None if it has none) to ``account``, and the order if so."""
+    route = route_payout(request, payee, account, now)
+    return _plan_routed(request, route, balance, account, payee)
+
+
+def _plan_routed(
+    request: PayoutRequest,
+    route: Route,
+    balance: ledger.Balance | None,
+    account: BankAccount | None,
+    payee: PayeeProfile,
+) -> PlannedPayout | list[Problem]:
+    """Whether ``request``, routed so, can be paid from ``balance`` (the payee's payable
+    in the request's currency, None if it has none), and the order if so."""
+    currency = request.amount.currency
+    if balance is None:
+        return [
+            Problem(
+                "currency",
+                ErrorCode.CURRENCY_MISMATCH,
+                f"payee {request.payee_id} has no {currency} balance",
+            )
+        ]
+    if isinstance(route, list):
+        return route
+    assert account is not None  # routed: it has one
     try:
         ledger.check_available(balance, ledger.AccountType.LIABILITY, request.amount)
     except InsufficientFunds as exc:
         return [exc.problem()]
-    order = order_for(new_provider_key(), request.amount, decision, account, payee.country)
-    return PlannedPayout(decision, order)
+    order = order_for(new_provider_key(), request.amount, route, account, payee.country)
+    return PlannedPayout(route, order)
 
 
 def plan_payouts(
@@ -134,15 +188,28 @@ def plan_payouts(
     balances: Mapping[str, ledger.Balance],
     now: datetime,
 ) -> list[PlannedPayout | list[Problem]]:
-    """``plan_payout`` for each of one payee's requests, in order, each against what
-    the ones before it left: ``accounts`` by id, ``balances`` (the payee's payables) by
-    currency. A refused request holds nothing, so it changes nothing for the next."""
+    """``plan_payout`` for each of one payee's requests, in order, each against what the
+    ones before it left."""
+    routes = route_payouts(requests, payee, accounts, now)
+    return plan_routed_payouts(requests, routes, payee, accounts, balances)
+
+
+def plan_routed_payouts(
+    requests: Sequence[PayoutRequest],
+    routes: Sequence[Route],
+    payee: PayeeProfile,
+    accounts: Mapping[int, BankAccount],
+    balances: Mapping[str, ledger.Balance],
+) -> list[PlannedPayout | list[Problem]]:
+    """``plan_payout`` for each of one payee's routed requests, in order, each against
+    what the ones before it left: ``accounts`` by id, ``balances`` (the payee's payables)
+    by currency. A refused request holds nothing, so it changes nothing for the next."""
     left = dict(balances)
     plans: list[PlannedPayout | list[Problem]] = []
-    for request in requests:
+    for request, route in zip(requests, routes, strict=True):
         currency = request.amount.currency
         account = accounts.get(request.bank_account_id)
-        plan = plan_payout(request, payee, account, left.get(currency), now)
+        plan = _plan_routed(request, route, left.get(currency), account, payee)
         if isinstance(plan, PlannedPayout):
             left[currency] = left[currency] + _held(request, plan)
         plans.append(plan)

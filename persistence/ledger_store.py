@@ -152,9 +152,16 @@ async def _apply_deltas(
             posted_credits=c.posted_credits + bindparam("xc"),
         )
     )
-    if len(totals) > 1 and session.bind is not None and session.bind.dialect.name == "postgresql":
+    locked = session.info.get(_KNOWN_IDS, {})  # by ``lock_balances``, in this transaction
+    if (
+        len(totals) > 1
+        and session.bind is not None
+        and session.bind.dialect.name == "postgresql"
+        and not all(code in locked for code in totals)
+    ):
         # One UPDATE ... FROM unnest() takes its rows in no set order: lock them first in
-        # the order every writer takes (by code), as the executemany elsewhere does.
+        # the order every writer takes (by code), as the executemany elsewhere does
+        # (unless this transaction locked every one of them already).
         for chunk in chunked(sorted(totals)):
             await session.execute(
                 select(c.id).where(c.code.in_(chunk)).order_by(c.code).with_for_update()

@@ -28,12 +28,18 @@ from domain import ledger, log_context
 from domain.eligibility import PayeeProfile
 from domain.errors import ErrorCode, Problem
 from domain.lifecycle import Path, PayoutStatus, Trigger, can_move
-from domain.merchant_payouts import PayoutRequest, PlannedPayout, plan_payouts
+from domain.merchant_payouts import (
+    PayoutRequest,
+    PlannedPayout,
+    accounts_touched,
+    plan_routed_payouts,
+    route_payouts,
+)
 from persistence import idempotency_keys, ledger_store, lifecycle
 from persistence.db import after_lock_conflicts
 from persistence.group_commit import GroupCommit
 from persistence.run_store import account_from_row, request_to_json, routed_note
-from persistence.sql import rowcount
+from persistence.sql import rowcount, update_many
 from persistence.tables import BankAccount, IdempotencyKey, Payee, Payout
 
 OPERATION = "createPayout"
@@ -116,22 +122,9 @@ async def _create_batch(
         for i, answer in zip(fresh, made, strict=True):
             answers[i] = answer
         await _settle_keys(session, [(asks[i], made[n]) for n, i in enumerate(fresh)])
-        await _with_rows(session, answers)
     done = [answer for answer in answers if answer is not None]
     assert len(done) == len(asks)
     return done
-
-
-async def _with_rows(session: AsyncSession, answers: list[Answer | None]) -> None:
-    """The new payouts' rows on their outcomes: one read for the batch, where each
-    answer would otherwise read its own after the commit."""
-    made = {
-        a.payout_id: i for i, a in enumerate(answers) if isinstance(a, Outcome) and not a.replayed
-    }
-    if not made:
-        return
-    for row in await session.scalars(select(Payout).where(Payout.id.in_(made))):
-        answers[made[row.id]] = Outcome(row.id, replayed=False, row=row)
 
 
 async def _claim_keys(
@@ -180,42 +173,53 @@ async def _create_payouts(
         return [[Problem("payee_id", ErrorCode.NOT_FOUND, f"no payee {payee_id}")] for _ in asks]
     payee = found[0][0]
     accounts = {row.id: account_from_row(row) for _, row in found if row is not None}
-    payables = [ledger.payable(payee.id, c) for c in sorted({r.amount.currency for r in requests})]
-    # Locked now, until commit: other batches against these balances take turns from here.
-    balances = await ledger_store.lock_balances(session, payables)
-    held = {p.currency: balances[p.code] for p in payables if p.code in balances}
     profile = PayeeProfile(country=payee.country, payment_method=payee.payment_method)
-    plans = plan_payouts(requests, profile, accounts, held, now)
+    # Routed first (no balance needed), so that every account the holds touch (the
+    # payee's balances and the providers' cash) is locked in one statement, in code
+    # order (the order every writer takes): other batches against these balances take
+    # turns from here, and no two writers can each wait for an account the other holds.
+    routes = route_payouts(requests, profile, accounts, now)
+    balances = await ledger_store.lock_balances(session, accounts_touched(requests, routes))
+    held = {
+        r.amount.currency: balances[code]
+        for r in requests
+        if (code := ledger.payable(payee.id, r.amount.currency).code) in balances
+    }
+    plans = plan_routed_payouts(requests, routes, profile, accounts, held)
     by_actor: dict[str, list[lifecycle.NewPayout]] = {}
     for ask, plan in zip(asks, plans, strict=True):
         if isinstance(plan, PlannedPayout):
             new = _new_payout(payee, ask.request, plan, now)
             by_actor.setdefault(ask.scope, []).append(new)
-    # Every account the holds touch, locked now in one statement in code order (the
-    # order every writer takes): the writes below, one per caller, would otherwise lock
-    # the providers' accounts one write at a time, and two batches (or a batch and a
-    # poll) taking two of them in turn could each wait for the other.
-    touched = {
-        leg.account.code: leg.account
-        for ask, plan in zip(asks, plans, strict=True)
-        if isinstance(plan, PlannedPayout)
-        for leg in ledger.reserve(
-            ask.request.payee_id, ask.request.amount, plan.decision.rail.provider.value
-        ).legs
-    }
-    if len(touched) > len(payables):
-        await ledger_store.lock_balances(session, list(touched.values()))
     ids: dict[str, int] = {}
+    made: dict[str, Payout] = {}
     for actor, new_payouts in by_actor.items():  # the audit rows name each request's caller
         ids |= await lifecycle.create(
             session, new_payouts, now, Trigger.PAYEE, actor=actor, balances=balances
         )
-    return [
-        Outcome(ids[plan.order.idempotency_key], replayed=False)
-        if isinstance(plan, PlannedPayout)
-        else plan
-        for plan in plans
-    ]
+        made |= {
+            key: _as_written(new, ids[key])
+            for new in new_payouts
+            if (key := new.values["idempotency_key"]) in ids
+        }
+    answers: list[Answer] = []
+    for plan in plans:
+        if isinstance(plan, PlannedPayout):
+            key = plan.order.idempotency_key
+            answers.append(Outcome(ids[key], replayed=False, row=made[key]))
+        else:
+            answers.append(plan)
+    return answers
+
+
+def _as_written(new: lifecycle.NewPayout, payout_id: int) -> Payout:
+    """The payout row as ``lifecycle.create`` inserted it, for the answer: what the batch
+    wrote, not read back (a new payout's columns are all in ``new.values``; the rest are
+    empty until it moves on)."""
+    return Payout(
+        id=payout_id,
+        **{"attempt": 1, **new.values, "status": new.path.target.value, "version": 1},
+    )
 
 
 _SETTLE = (
@@ -235,8 +239,16 @@ async def _settle_keys(session: AsyncSession, made: Sequence[tuple[_Ask, Answer]
             paid.append({"s": s, "k": k, "pid": answer.payout_id, "answer": _response(answer)})
         else:
             refused.append(ask.key)
-    if paid:
-        await session.execute(_SETTLE, paid)
+    if paid:  # PostgreSQL: one UPDATE ... FROM unnest(...), not a statement per key
+        await update_many(
+            session,
+            _SETTLE,
+            paid,
+            table=_KEYS,
+            like={"s": "scope", "k": "key", "pid": "payout_id", "answer": "response"},
+            set_sql={"payout_id": "v.pid", "response": "v.answer"},
+            where_sql="t.scope = v.s AND t.key = v.k",
+        )
     if refused:
         await session.execute(delete(IdempotencyKey).where(idempotency_keys.any_of(refused)))
 

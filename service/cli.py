@@ -318,6 +318,53 @@ def keys_revoke(ident: Annotated[int, typer.Argument(metavar="ID", help="the key
     console.print(f"revoked API key {ident}")
 
 
+class NeedsApproval(Exception):
+    """A new run that the four-eyes rule (``RUN_APPROVAL_MIN_TOTAL``) puts behind an
+    approval, which this command cannot give: it has nobody to ask."""
+
+
+async def _four_eyes(container: Container, event: str, key: str) -> str | None:
+    """Why this command may not start a run of ``event`` with ``key``, or None.
+
+    The rule is the API's (``startRun``): a new run whose preview reaches the threshold
+    waits for an approver of another owner. A run this key already has is the run store's
+    to judge (one awaiting its approval, or queued for the job runner, is refused there;
+    one that this command started is resumed or replayed)."""
+    from sqlalchemy import select
+
+    from domain.run_workflow import approval_required, parse_threshold
+    from persistence.tables import LiquidationEvent, PayoutRun
+
+    threshold = parse_threshold(container.settings.run_approval_min_total)
+    if threshold is None:
+        return None
+    async with container.sessions() as session:
+        event_id = await session.scalar(
+            select(LiquidationEvent.id).where(LiquidationEvent.code == event)
+        )
+        if event_id is None:
+            return None  # the run says so, as before
+        existing = await session.scalar(
+            select(PayoutRun.id).where(
+                PayoutRun.event_id == event_id, PayoutRun.idempotency_key == key
+            )
+        )
+    if existing is not None:
+        return None
+    # Every run needs one at 0: no need to evaluate the event to know.
+    if threshold != 0 and not approval_required(
+        await container.runner.preview(event_id), threshold
+    ):
+        return None
+    return (
+        f"a run of {event} needs an approval (RUN_APPROVAL_MIN_TOTAL="
+        f"{container.settings.run_approval_min_total}), and this command cannot give one."
+        " Start it with the startRun mutation (an ops key); an approver key of another owner"
+        " decides it with decideApproval, and `serve` or a `worker` executes it. On a"
+        " development database, RUN_APPROVAL_MIN_TOTAL=off lets this command run it."
+    )
+
+
 async def _run(event: str, key: str) -> RunSummary:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -325,6 +372,9 @@ async def _run(event: str, key: str) -> RunSummary:
 
     container = build(_settings())
     try:
+        refusal = await _four_eyes(container, event, key)
+        if refusal is not None:
+            raise NeedsApproval(refusal)
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -350,7 +400,10 @@ def run(
     event: Annotated[str, typer.Argument(help="the event's code, e.g. LIQ-2024-001")],
     idempotency_key: Annotated[str | None, typer.Option(help="resume or replay this run")] = None,
 ) -> None:
-    """Run an event's payouts and print the summary. Re-running pays nobody twice."""
+    """Run an event's payouts and print the summary. Re-running pays nobody twice.
+
+    A new run that needs an approval (RUN_APPROVAL_MIN_TOTAL, as for startRun) is refused:
+    start it through the API, where an approver decides it."""
     from service.bootstrap import provider_urls
 
     settings = _settings()
@@ -368,6 +421,9 @@ def run(
     except PayoutEngineError as exc:
         console.print(f"[red]{exc.code}[/red]: {exc.message}")
         raise typer.Exit(1) from None
+    except NeedsApproval as refused:
+        console.print(f"[red]APPROVAL_REQUIRED[/red]: {refused}", soft_wrap=True)
+        raise typer.Exit(3) from None
     print_summary(summary, key)
 
 

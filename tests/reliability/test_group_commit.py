@@ -183,3 +183,71 @@ async def test_requests_queued_behind_a_batch_go_together_in_the_next(
     assert len(begun) <= 2  # the first batch's, if it had not begun yet, and one more
     assert await count(container, Payout, payee) == 11
     await books_balance(container)
+
+
+@contextmanager
+def statements(container: Container) -> Iterator[list[str]]:
+    """The SQL statements sent while the block runs (a PostgreSQL COPY is not one)."""
+    sent: list[str] = []
+
+    def record(_c: object, _cur: object, statement: str, *_a: object) -> None:
+        sent.append(statement.split(None, 1)[0].upper())
+
+    engine = container.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def one_batch(
+    merchants: SqlMerchantPayouts, container: Container, requests: list[PayoutRequest]
+) -> tuple[list[object], list[str]]:
+    """The requests as one batch, and the statements it sent."""
+    with statements(container) as sent:
+        answers = await send(merchants, container, requests)
+    return answers, sent
+
+
+async def test_a_batch_sends_as_many_statements_for_ten_payouts_as_for_one(
+    container: Container,
+) -> None:
+    """Each statement of a batch carries every request of it (keys, payouts, ledger,
+    audit, outbox, the keys' answers): a request more costs rows, not statements."""
+    payee, account = await fresh_merchant(container, balance="100.00")
+    merchants = SqlMerchantPayouts(container.sessions)
+    warm = [request(payee, account, "1.00", f"s-{payee}-warm")]
+    await one_batch(merchants, container, warm)  # the provider's cash account is made
+    alone, one = await one_batch(
+        merchants, container, [request(payee, account, "1.00", f"s-{payee}-one")]
+    )
+    many = [request(payee, account, "1.00", f"s-{payee}-{i}") for i in range(10)]
+    together, ten = await one_batch(merchants, container, many)
+    assert all(isinstance(a, Outcome) for a in [*alone, *together])
+    # (the ledger draws several transfers' ids first, where one comes back from its insert)
+    assert len(one) <= len(ten) <= len(one) + 1, (one, ten)
+    # Claim the keys, read the payee, lock the balances, insert the payouts, the ledger's
+    # transfers, entries and totals, audit and outbox rows, the keys' answers.
+    ceiling = 7 if container.engine.dialect.name == "postgresql" else 12
+    assert len(ten) <= ceiling, ten
+    await books_balance(container)
+
+
+async def test_the_answer_is_the_payout_as_it_was_stored(container: Container) -> None:
+    """A batch answers with the rows it wrote, not read back: they must be the stored ones."""
+    payee, account = await fresh_merchant(container, balance="100.00")
+    merchants = SqlMerchantPayouts(container.sessions)
+    answers = await send(
+        merchants, container, [request(payee, account, "2.50", f"a-{payee}-{i}") for i in range(3)]
+    )
+    assert all(isinstance(a, Outcome) and a.row is not None for a in answers), answers
+    columns = [c.key for c in Payout.__table__.columns]
+    async with container.sessions() as session:
+        for answer in answers:
+            assert isinstance(answer, Outcome) and answer.row is not None
+            stored = await session.get(Payout, answer.payout_id)
+            assert stored is not None
+            assert {c: getattr(answer.row, c) for c in columns} == {
+                c: getattr(stored, c) for c in columns
+            }

@@ -274,6 +274,9 @@ class Engine:
             "CROSS_BORDER_PROVIDER_URL": urls[ProviderKind.CROSS_BORDER],
             "PROVIDER_CONCURRENCY": "8",
             "RUN_BATCH_SIZE": "50",
+            # The runner's crash safety is the subject, not the four-eyes rule (which
+            # `payout-engine run` keeps: tests/service/test_cli_run_approval.py).
+            "RUN_APPROVAL_MIN_TOTAL": "off",
             "COLUMNS": "120",
             "NO_COLOR": "1",
         }

@@ -75,7 +75,13 @@ async def test_from_an_empty_postgresql_to_a_paid_event_a_payee_reads_through_me
     imported = _ok(run(*args))
     assert "imported as event 1" in imported
 
-    paid = _ok(run("run", "LIQ-2026-Q4"))
+    # Every run needs an approval by default, which the command cannot give; a
+    # development database turns the rule off.
+    refused = run("run", "LIQ-2026-Q4")
+    assert refused.returncode == 3 and "APPROVAL_REQUIRED" in refused.stdout, refused.stdout
+    paid = _ok(
+        engine("run", "LIQ-2026-Q4", cwd=tmp_path, DATABASE_URL=url, RUN_APPROVAL_MIN_TOTAL="off")
+    )
     created = re.search(r"created \(new payment orders\)\s+│\s+(\d+)", paid)
     skipped = re.search(r"skipped\s+│\s+(\d+)", paid)
     assert created and skipped and int(created[1]) + int(skipped[1]) == 1000

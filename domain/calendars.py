@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 import holidays
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from domain.rails import Rail
 
 SATURDAY, SUNDAY = 5, 6
@@ -91,6 +93,15 @@ def _year(calendar: Calendar, year: int) -> _Year:
     except NotImplementedError:
         raise ValueError(f"unknown calendar {calendar.name!r}") from None
     return _from_package(package, calendar.weekend)
+
+
+def warm(rails: Iterable[Rail], day: date) -> None:
+    """Build the calendars of ``rails`` for ``day``'s year and the next: the first look
+    at a country's holidays imports its module and takes about a second, which a
+    server does at start-up rather than inside its first payout request."""
+    for rail in rails:
+        for year in (day.year, day.year + 1):
+            _year(rail.calendar, year)
 
 
 def is_business_day(calendar: Calendar, day: date) -> bool:

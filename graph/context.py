@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -126,36 +127,57 @@ def _loader(
     return DataLoader(load_fn=load)
 
 
-@dataclass
 class Loaders:
-    payees: DataLoader[int, Payee | None]
-    payouts: DataLoader[int, Any]  # rows: queries.payout_rows
-    events: DataLoader[int, LiquidationEvent | None]
-    runs: DataLoader[int, PayoutRun | None]
-    traces: DataLoader[int, list[Any]]
-    bank_accounts: DataLoader[int, list[Any]]
-    allocation_counts: DataLoader[int, int]
-    breakdowns: DataLoader[int, tuple[tuple[str, int], ...]]
-    ledger_entries: DataLoader[int, list[Any]]
-    balances: DataLoader[int, list[Any]]
+    """A request's dataloaders, each made when a resolver first asks for it: most
+    requests use one or two of them, and a mutation none."""
 
-    @classmethod
-    def build(cls, reads: Reads) -> Loaders:
-        def by(model: type) -> Callable[[AsyncSession, Sequence[int]], Awaitable[Sequence[Any]]]:
-            return lambda session, ids: queries.by_ids(session, model, ids)
+    def __init__(self, reads: Reads) -> None:
+        self._reads = reads
 
-        return cls(
-            payees=_loader(reads, by(Payee)),
-            payouts=_loader(reads, queries.payout_rows),
-            events=_loader(reads, by(LiquidationEvent)),
-            runs=_loader(reads, by(PayoutRun)),
-            traces=_loader(reads, queries.trace_rows),
-            bank_accounts=_loader(reads, queries.bank_accounts),
-            allocation_counts=_loader(reads, queries.allocation_counts),
-            breakdowns=_loader(reads, queries.breakdowns),
-            ledger_entries=_loader(reads, queries.entries_by_payout),
-            balances=_loader(reads, queries.accounts_by_owner),
-        )
+    def _of(
+        self, fetch: Callable[[AsyncSession, Sequence[K]], Awaitable[Sequence[V]]]
+    ) -> DataLoader[K, V]:
+        return _loader(self._reads, fetch)
+
+    @functools.cached_property
+    def payees(self) -> DataLoader[int, Payee | None]:
+        return self._of(lambda session, ids: queries.by_ids(session, Payee, ids))
+
+    @functools.cached_property
+    def payouts(self) -> DataLoader[int, Any]:  # rows: queries.payout_rows
+        return self._of(queries.payout_rows)
+
+    @functools.cached_property
+    def events(self) -> DataLoader[int, LiquidationEvent | None]:
+        return self._of(lambda session, ids: queries.by_ids(session, LiquidationEvent, ids))
+
+    @functools.cached_property
+    def runs(self) -> DataLoader[int, PayoutRun | None]:
+        return self._of(lambda session, ids: queries.by_ids(session, PayoutRun, ids))
+
+    @functools.cached_property
+    def traces(self) -> DataLoader[int, list[Any]]:
+        return self._of(queries.trace_rows)
+
+    @functools.cached_property
+    def bank_accounts(self) -> DataLoader[int, list[Any]]:
+        return self._of(queries.bank_accounts)
+
+    @functools.cached_property
+    def allocation_counts(self) -> DataLoader[int, int]:
+        return self._of(queries.allocation_counts)
+
+    @functools.cached_property
+    def breakdowns(self) -> DataLoader[int, tuple[tuple[str, int], ...]]:
+        return self._of(queries.breakdowns)
+
+    @functools.cached_property
+    def ledger_entries(self) -> DataLoader[int, list[Any]]:
+        return self._of(queries.entries_by_payout)
+
+    @functools.cached_property
+    def balances(self) -> DataLoader[int, list[Any]]:
+        return self._of(queries.accounts_by_owner)
 
 
 @dataclass
@@ -174,7 +196,7 @@ class Context:
 
     def __post_init__(self, shared_reads: Reads | None) -> None:
         self.reads = shared_reads or Reads(self.deps.reads, shared=False)
-        self.loaders = Loaders.build(self.reads)
+        self.loaders = Loaders(self.reads)
 
     def session(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A session to read with (``async with``); writes go through the stores."""

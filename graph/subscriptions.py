@@ -76,7 +76,7 @@ async def _payouts(
             async for row in listener:
                 # The context lives as long as the socket: fresh loaders, so nested fields
                 # (trace, ledgerEntries) show this change and not the first one's cache.
-                info.context.loaders = Loaders.build(info.context.reads)
+                info.context.loaders = Loaders(info.context.reads)
                 yield Payout.of(row)
         except FellBehind as exc:
             raise query_error(ErrorCode.FELL_BEHIND, str(exc)) from None

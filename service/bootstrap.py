@@ -13,6 +13,7 @@ from prometheus_client import Info
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
+from domain import calendars, rails
 from domain.auth import Role
 from domain.clock import SystemClock
 from domain.ports import Clock, PaymentProvider, ProviderKind
@@ -227,6 +228,8 @@ def build_app(
             await upgrade_async(container.settings.database_url)
         if recover:
             await container.runner.recover()
+        # Holiday calendars built now, not inside the first payout request (~1 s each).
+        calendars.warm(rails.RAILS, container.clock.now().date())
         jobs = JobScheduler(container.jobs) if run_jobs else None
         if jobs is not None:
             jobs.start()

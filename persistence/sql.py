@@ -40,10 +40,36 @@ async def insert_ignore(
     session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]
 ) -> None:
     """INSERT ... ON CONFLICT (keys) DO NOTHING, for many rows in one statement."""
-    if rows:
-        await session.execute(
-            dialect_insert(session, table).on_conflict_do_nothing(index_elements=keys), rows
+    if not rows:
+        return
+    if _unnestable(session, table, rows):
+        conflict = ", ".join(f'"{key}"' for key in keys)
+        await _insert_select(session, table, rows, f"ON CONFLICT ({conflict}) DO NOTHING")
+        return
+    await session.execute(
+        dialect_insert(session, table).on_conflict_do_nothing(index_elements=keys), rows
+    )
+
+
+async def insert_returning(
+    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], returning: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING ``returning``, for many rows (every
+    unique index arbitrates; a row one stands in the way of is left out, never an
+    error). The rows come back in no particular order."""
+    if not rows:
+        return []
+    if _unnestable(session, table, rows):
+        names = ", ".join(f'"{name}"' for name in returning)
+        result = await _insert_select(
+            session, table, rows, f"ON CONFLICT DO NOTHING RETURNING {names}"
         )
+        return [tuple(row) for row in result.all()]
+    statement = dialect_insert(session, table).on_conflict_do_nothing()
+    result = await session.execute(
+        statement.returning(*(table.c[name] for name in returning)), list(rows)
+    )
+    return [tuple(row) for row in result.all()]
 
 
 async def insert_new(
@@ -65,6 +91,11 @@ async def upsert(
 ) -> None:
     """INSERT ... ON CONFLICT (keys) DO UPDATE SET the ``update`` columns."""
     if not rows:
+        return
+    if _unnestable(session, table, rows):
+        conflict = ", ".join(f'"{key}"' for key in keys)
+        sets = ", ".join(f'"{name}" = excluded."{name}"' for name in update)
+        await _insert_select(session, table, rows, f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}")
         return
     statement = dialect_insert(session, table)
     statement = statement.on_conflict_do_update(
@@ -128,6 +159,31 @@ async def append_rows(
 
 def _copied(value: Any, as_json: bool) -> Any:
     return json.dumps(value) if as_json and value is not None else value
+
+
+def _unnestable(session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether ``rows`` may go as one ``INSERT ... SELECT FROM unnest(...)``: on
+    PostgreSQL, several rows, all with the same keys, no column left to a Python-side
+    default. (A multi-row VALUES list is a new statement text for psycopg to parse for
+    every batch size, about 30 ms for 500 payouts; the unnest form is one short text,
+    parsed once.)"""
+    if len(rows) < 2 or not _is_pg(session):
+        return False
+    names = rows[0].keys()
+    if any(c.default is not None and c.name not in names for c in table.columns):
+        return False
+    return all(row.keys() == names for row in rows)
+
+
+async def _insert_select(
+    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], tail: str
+) -> Result[Any]:
+    names = list(rows[0])
+    source, params = _unnest(session, {name: table.c[name] for name in names}, rows)
+    columns = ", ".join(f'"{name}"' for name in names)
+    return await session.execute(
+        text(f'INSERT INTO "{table.name}" ({columns}) SELECT * FROM {source} {tail}'), params
+    )
 
 
 def _is_pg(session: AsyncSession) -> bool:

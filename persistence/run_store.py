@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from domain.bank_details import BankAccount
+from domain.bank_details import BankAccount, valid_for
 from domain.eligibility import PayeeProfile, SkipReason
 from domain.errors import InvalidInput, NotFound
 from domain.lifecycle import REEVALUATED_BY_RUNS, Path, PayoutStatus, Trigger
@@ -447,7 +448,7 @@ def _result_rows(
             )
         audit_rows.extend(_result_audit(r, item_run, now))
         if status is not None:
-            path = Path.of(PayoutStatus.SUBMITTING, status)
+            path = _path(PayoutStatus.SUBMITTING, status)
             moves.append(lifecycle.Move(pid, path, _answer_values(r), {status: _answer_detail(r)}))
     return moves, audit_rows, items
 
@@ -532,6 +533,7 @@ _ACCOUNT_COLUMNS = (
     "replaces_paid",
     "cleared_at",
     "payee_id",
+    "details_verdict",
 )
 
 
@@ -546,10 +548,13 @@ def _account_of(
     replaces_paid: bool,
     cleared_at: datetime | None,
     _payee_id: int,
+    verdict: dict[str, Any] | None,
 ) -> BankAccount:
     state = VerificationState(VerificationStatus(verification), replaces_paid, cleared_at)
     hold = hold_reason(state)
-    return BankAccount(str(aid), holder, country, currency, dict(details), hold, flag_code)
+    return BankAccount(
+        str(aid), holder, country, currency, dict(details), hold, flag_code, valid_for(verdict)
+    )
 
 
 def account_from_row(row: BankAccountRow) -> BankAccount:
@@ -561,6 +566,7 @@ def account_from_row(row: BankAccountRow) -> BankAccount:
         details=dict(row.details),
         hold=hold_of(row),
         flag_code=row.flag_code,
+        fields_valid_for=valid_for(row.details_verdict),
     )
 
 
@@ -617,8 +623,14 @@ def request_provider(e: Evaluation) -> str:
 def _path_of(e: Evaluation) -> Path:
     """The lifecycle steps an evaluation takes its payout through."""
     if e.pays:
-        return Path.of(e.candidate.payout_status, PayoutStatus.PENDING, PayoutStatus.SUBMITTING)
-    return Path.of(e.candidate.payout_status, PayoutStatus.SKIPPED)
+        return _path(e.candidate.payout_status, PayoutStatus.PENDING, PayoutStatus.SUBMITTING)
+    return _path(e.candidate.payout_status, PayoutStatus.SKIPPED)
+
+
+@functools.cache
+def _path(source: PayoutStatus | None, *targets: PayoutStatus) -> Path:
+    """``Path.of``, built once per walk (a Path is immutable): not once per payout."""
+    return Path.of(source, *targets)
 
 
 def _path_detail(e: Evaluation) -> lifecycle.Detail:

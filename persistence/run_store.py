@@ -58,9 +58,17 @@ _ENDED = frozenset(
 
 class SqlPayoutStore:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], claim: timedelta = timedelta(minutes=5)
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        claim: timedelta = timedelta(minutes=5),
+        *,
+        reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self._sessions = sessions
+        # For reads that need no transaction (``persistence.db.create_engine(reads_only)``):
+        # on SQLite a session of ``sessions`` begins with the write lock, so a run's check
+        # for a stop request between batches queued behind the answers being written.
+        self._reads = reads or sessions
         self._claim = claim  # how long a run or the dispatcher holds what it is sending
 
     # --- runs ---------------------------------------------------------------
@@ -128,7 +136,7 @@ class SqlPayoutStore:
         return RunHandle(run_id, event_id, code, status in _ENDED)
 
     async def stop_requested(self, run_id: int) -> bool:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return bool(
                 await session.scalar(
                     select(PayoutRun.cancel_requested).where(PayoutRun.id == run_id)

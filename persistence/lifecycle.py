@@ -215,14 +215,16 @@ async def _postings(
     effects = [(pid, s.effect, payout) for pid, path, payout, _, _ in done for s in path.steps]
     resolving = [pid for pid, e, _ in effects if e in (LedgerEffect.POST, LedgerEffect.VOID)]
     holds = await ledger_store.open_reservations(session, resolving) if resolving else {}
+    # Built once per payout: the check of the balance and the posting use the same one.
     reserving = [_hold(pid, payout) for pid, e, payout in effects if e is LedgerEffect.RESERVE]
     if reserving:
         await _require_available(session, reserving, balances)
+    reserved = iter(reserving)  # in the order of ``effects``
     postings = []
     for pid, effect, payout in effects:
         if effect is LedgerEffect.RESERVE:
             postings.append(
-                ledger_store.Posting(_hold(pid, payout), payout_id=pid, event_id=payout["event_id"])
+                ledger_store.Posting(next(reserved), payout_id=pid, event_id=payout["event_id"])
             )
         elif effect in (LedgerEffect.POST, LedgerEffect.VOID):
             if pid not in holds:

@@ -187,9 +187,11 @@ async def _insert_select(
 ) -> Result[Any]:
     names = list(rows[0])
     source, params = _row_source(session, {name: table.c[name] for name in names}, rows)
-    columns = ", ".join(f'"{name}"' for name in names)
+    assert session.bind is not None
+    quote = session.bind.dialect.identifier_preparer.quote  # as SQLAlchemy renders it
+    columns = ", ".join(quote(name) for name in names)
     return await session.execute(
-        text(f'INSERT INTO "{table.name}" ({columns}) SELECT * FROM {source} {tail}'), params
+        text(f"INSERT INTO {quote(table.name)} ({columns}) SELECT * FROM {source} {tail}"), params
     )
 
 

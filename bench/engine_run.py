@@ -35,8 +35,7 @@ from domain.events import AllocationInput, EventInput
 from domain.money import Money
 from domain.orders import new_provider_key, order_for
 from domain.ports import PaymentOrderRequest, ProviderKind, SubmitOutcome, SubmitResult
-from domain.rails import RAILS
-from domain.routing import route
+from domain.routing import route, warm_calendars
 from persistence.event_store import SqlEventStore
 from persistence.migrate import upgrade
 from persistence.run_store import account_from_row
@@ -88,9 +87,7 @@ async def prepare(container: Container, n: int, codes: tuple[str, ...] = (DIRECT
                 code=code, name=code, fund_name="bench", currency="USD", allocations=allocations
             ),
         )
-    for rail in RAILS:  # holiday calendars load once per process, not in either run
-        for country in rail.countries[:1]:
-            route(country, now=now)
+    warm_calendars(now)  # holiday calendars load once per process, not in either run
 
 
 # -- the reference: what a simple service would write ---------------------------------

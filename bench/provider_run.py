@@ -35,6 +35,7 @@ from bench.common import database, report
 from domain.clock import SystemClock
 from domain.events import AllocationInput, EventInput
 from domain.ports import ProviderKind, RunSummary
+from domain.routing import warm_calendars
 from persistence.event_store import SqlEventStore
 from persistence.migrate import upgrade
 from persistence.tables import Payout
@@ -146,6 +147,9 @@ def banks_for(scenario: Scenario) -> tuple[dict[ProviderKind, MockBank], dict[st
 
 async def prepare(container: Container, n: int) -> None:
     now = datetime.now(UTC)
+    # What a worker does at start-up: the holiday calendars (and the ``holidays``
+    # package's country modules) are built once per process, not in the run.
+    warm_calendars(now)
     async with container.sessions.begin() as session:
         ids = await _insert_payees(session, large_fund(n), now)
     await _ensure_event(

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from domain.account_fields import BIC, AccountField
-from domain.rails import Rail
+from domain.rails import RAILS, Rail
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,9 @@ class BankAccount:
     hold: str | None = None
     # The reason code that flagged the account as unusable (domain.reason_codes), if any.
     flag_code: str | None = None
+    # The rails whose field checks these details passed when the account was added
+    # (``details_verdict``): a run does not check them again. Empty: check as usual.
+    fields_valid_for: frozenset[str] = frozenset()
 
     @property
     def has_us_routing(self) -> bool:
@@ -69,4 +73,32 @@ def _placement_problems(rail: Rail, account: BankAccount) -> list[str]:
 
 def validate_account(rail: Rail, account: BankAccount) -> list[str]:
     """Every problem that would stop ``rail`` paying ``account``; empty means valid."""
+    if rail.code in account.fields_valid_for:  # checked when it was added
+        return _placement_problems(rail, account)
     return _placement_problems(rail, account) + _field_problems(rail, account)
+
+
+# The version of the rails' field checks a stored verdict was reached under: bump it
+# when a rail's account fields or a field's check change, and verdicts stored before
+# are ignored (those accounts are checked on every run again, as before verdicts).
+FIELD_RULES = 1
+
+
+def details_verdict(
+    holder_name: str, country: str | None, currency: str | None, details: Mapping[str, str]
+) -> dict[str, Any]:
+    """What to store with a new account: the rails whose field checks its details pass
+    (an account's details never change; a new account is a new row). Checking the
+    format of an IBAN or a routing number is a fifth of a run's evaluation otherwise."""
+    account = BankAccount("new", holder_name, country, currency, details)
+    return {
+        "rules": FIELD_RULES,
+        "rails": [rail.code for rail in RAILS if not _field_problems(rail, account)],
+    }
+
+
+def valid_for(verdict: Mapping[str, Any] | None) -> frozenset[str]:
+    """The rails a stored verdict vouches for: none if absent or under older rules."""
+    if not verdict or verdict.get("rules") != FIELD_RULES:
+        return frozenset()
+    return frozenset(str(code) for code in verdict.get("rails", ()))

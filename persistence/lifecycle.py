@@ -22,7 +22,7 @@ from domain.errors import IllegalTransition, LedgerInconsistent
 from domain.lifecycle import LedgerEffect, Path, PayoutStatus, Trigger
 from domain.money import Money
 from persistence import account_flags, audit, ledger_store, metrics, outbox
-from persistence.sql import chunked, dialect_insert, update_many
+from persistence.sql import chunked, insert_returning, update_many
 from persistence.tables import Payout
 
 _PAYOUTS = Payout.__table__  # Core statements: half the CPU of the ORM's
@@ -95,11 +95,8 @@ async def create(
     ]
     # Every unique index arbitrates: (event, payee, attempt) and the one live attempt
     # per (event, payee) alike, so a racing insert is left out, never an error.
-    statement = dialect_insert(session, _PAYOUTS).on_conflict_do_nothing()
-    inserted = await session.execute(
-        statement.returning(_PAYOUTS.c.idempotency_key, _PAYOUTS.c.id), rows
-    )
-    ids: dict[str, int] = {key: pid for key, pid in inserted.all()}
+    inserted = await insert_returning(session, _PAYOUTS, rows, ["idempotency_key", "id"])
+    ids: dict[str, int] = {key: pid for key, pid in inserted}
     done = [
         (ids[item.values["idempotency_key"]], item.path, dict(item.values), item.detail, item.notes)
         for item in new
@@ -218,14 +215,16 @@ async def _postings(
     effects = [(pid, s.effect, payout) for pid, path, payout, _, _ in done for s in path.steps]
     resolving = [pid for pid, e, _ in effects if e in (LedgerEffect.POST, LedgerEffect.VOID)]
     holds = await ledger_store.open_reservations(session, resolving) if resolving else {}
+    # Built once per payout: the check of the balance and the posting use the same one.
     reserving = [_hold(pid, payout) for pid, e, payout in effects if e is LedgerEffect.RESERVE]
     if reserving:
         await _require_available(session, reserving, balances)
+    reserved = iter(reserving)  # in the order of ``effects``
     postings = []
     for pid, effect, payout in effects:
         if effect is LedgerEffect.RESERVE:
             postings.append(
-                ledger_store.Posting(_hold(pid, payout), payout_id=pid, event_id=payout["event_id"])
+                ledger_store.Posting(next(reserved), payout_id=pid, event_id=payout["event_id"])
             )
         elif effect in (LedgerEffect.POST, LedgerEffect.VOID):
             if pid not in holds:

@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.bank_details import details_verdict
 from domain.errors import ErrorCode, Problem
 from domain.new_accounts import AccountInput, plan_account
 from domain.payees import NewPayee, PayeeChanges
@@ -123,6 +124,9 @@ class SqlPayees:
                     country=plan.country,
                     currency=plan.currency,
                     details=plan.details,
+                    details_verdict=details_verdict(
+                        plan.holder_name, plan.country, plan.currency, plan.details
+                    ),
                     is_default=True,
                     created_at=now,
                     replaces_paid=replaces_paid,

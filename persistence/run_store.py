@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from domain.bank_details import BankAccount
+from domain.bank_details import BankAccount, valid_for
 from domain.eligibility import PayeeProfile, SkipReason
 from domain.errors import InvalidInput, NotFound
 from domain.lifecycle import REEVALUATED_BY_RUNS, Path, PayoutStatus, Trigger
@@ -57,9 +58,17 @@ _ENDED = frozenset(
 
 class SqlPayoutStore:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], claim: timedelta = timedelta(minutes=5)
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        claim: timedelta = timedelta(minutes=5),
+        *,
+        reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self._sessions = sessions
+        # For reads that need no transaction (``persistence.db.create_engine(reads_only)``):
+        # on SQLite a session of ``sessions`` begins with the write lock, so a run's check
+        # for a stop request between batches queued behind the answers being written.
+        self._reads = reads or sessions
         self._claim = claim  # how long a run or the dispatcher holds what it is sending
 
     # --- runs ---------------------------------------------------------------
@@ -127,7 +136,7 @@ class SqlPayoutStore:
         return RunHandle(run_id, event_id, code, status in _ENDED)
 
     async def stop_requested(self, run_id: int) -> bool:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return bool(
                 await session.scalar(
                     select(PayoutRun.cancel_requested).where(PayoutRun.id == run_id)
@@ -447,7 +456,7 @@ def _result_rows(
             )
         audit_rows.extend(_result_audit(r, item_run, now))
         if status is not None:
-            path = Path.of(PayoutStatus.SUBMITTING, status)
+            path = _path(PayoutStatus.SUBMITTING, status)
             moves.append(lifecycle.Move(pid, path, _answer_values(r), {status: _answer_detail(r)}))
     return moves, audit_rows, items
 
@@ -532,6 +541,7 @@ _ACCOUNT_COLUMNS = (
     "replaces_paid",
     "cleared_at",
     "payee_id",
+    "details_verdict",
 )
 
 
@@ -546,10 +556,13 @@ def _account_of(
     replaces_paid: bool,
     cleared_at: datetime | None,
     _payee_id: int,
+    verdict: dict[str, Any] | None,
 ) -> BankAccount:
     state = VerificationState(VerificationStatus(verification), replaces_paid, cleared_at)
     hold = hold_reason(state)
-    return BankAccount(str(aid), holder, country, currency, dict(details), hold, flag_code)
+    return BankAccount(
+        str(aid), holder, country, currency, dict(details), hold, flag_code, valid_for(verdict)
+    )
 
 
 def account_from_row(row: BankAccountRow) -> BankAccount:
@@ -561,6 +574,7 @@ def account_from_row(row: BankAccountRow) -> BankAccount:
         details=dict(row.details),
         hold=hold_of(row),
         flag_code=row.flag_code,
+        fields_valid_for=valid_for(row.details_verdict),
     )
 
 
@@ -617,8 +631,14 @@ def request_provider(e: Evaluation) -> str:
 def _path_of(e: Evaluation) -> Path:
     """The lifecycle steps an evaluation takes its payout through."""
     if e.pays:
-        return Path.of(e.candidate.payout_status, PayoutStatus.PENDING, PayoutStatus.SUBMITTING)
-    return Path.of(e.candidate.payout_status, PayoutStatus.SKIPPED)
+        return _path(e.candidate.payout_status, PayoutStatus.PENDING, PayoutStatus.SUBMITTING)
+    return _path(e.candidate.payout_status, PayoutStatus.SKIPPED)
+
+
+@functools.cache
+def _path(source: PayoutStatus | None, *targets: PayoutStatus) -> Path:
+    """``Path.of``, built once per walk (a Path is immutable): not once per payout."""
+    return Path.of(source, *targets)
 
 
 def _path_detail(e: Evaluation) -> lifecycle.Detail:

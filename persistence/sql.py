@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from operator import itemgetter
 from typing import Any, TypeVar, cast
 
 import psycopg
@@ -40,10 +43,36 @@ async def insert_ignore(
     session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]
 ) -> None:
     """INSERT ... ON CONFLICT (keys) DO NOTHING, for many rows in one statement."""
-    if rows:
-        await session.execute(
-            dialect_insert(session, table).on_conflict_do_nothing(index_elements=keys), rows
+    if not rows:
+        return
+    if _as_one_set(session, table, rows):
+        conflict = ", ".join(f'"{key}"' for key in keys)
+        await _insert_select(session, table, rows, f"ON CONFLICT ({conflict}) DO NOTHING")
+        return
+    await session.execute(
+        dialect_insert(session, table).on_conflict_do_nothing(index_elements=keys), rows
+    )
+
+
+async def insert_returning(
+    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], returning: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING ``returning``, for many rows (every
+    unique index arbitrates; a row one stands in the way of is left out, never an
+    error). The rows come back in no particular order."""
+    if not rows:
+        return []
+    if _as_one_set(session, table, rows):
+        names = ", ".join(f'"{name}"' for name in returning)
+        result = await _insert_select(
+            session, table, rows, f"ON CONFLICT DO NOTHING RETURNING {names}"
         )
+        return [tuple(row) for row in result.all()]
+    statement = dialect_insert(session, table).on_conflict_do_nothing()
+    result = await session.execute(
+        statement.returning(*(table.c[name] for name in returning)), list(rows)
+    )
+    return [tuple(row) for row in result.all()]
 
 
 async def insert_new(
@@ -65,6 +94,11 @@ async def upsert(
 ) -> None:
     """INSERT ... ON CONFLICT (keys) DO UPDATE SET the ``update`` columns."""
     if not rows:
+        return
+    if _as_one_set(session, table, rows):
+        conflict = ", ".join(f'"{key}"' for key in keys)
+        sets = ", ".join(f'"{name}" = excluded."{name}"' for name in update)
+        await _insert_select(session, table, rows, f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}")
         return
     statement = dialect_insert(session, table)
     statement = statement.on_conflict_do_update(
@@ -108,7 +142,8 @@ async def append_rows(
     if session.bind is None or session.bind.dialect.name != "postgresql" or defaulted:
         await session.execute(insert(table), list(rows))
         return
-    as_json = {name for name in names if isinstance(table.c[name].type, JSON)}
+    as_json = [i for i, name in enumerate(names) if isinstance(table.c[name].type, JSON)]
+    values_of = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
     columns = ", ".join(f'"{name}"' for name in names)
     connection = await session.connection()
     driver: psycopg.AsyncConnection[Any] = (await connection.get_raw_connection()).driver_connection  # type: ignore[assignment]
@@ -116,7 +151,10 @@ async def append_rows(
     try:
         async with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
-                await copy.write_row([_copied(row[n], n in as_json) for n in names])
+                values = list(values_of(row))
+                for i in as_json:
+                    values[i] = _copied(values[i], True)
+                await copy.write_row(values)
     except psycopg.Error as error:  # as SQLAlchemy reports a failed statement: resumable
         lost = driver.closed or driver.broken
         if lost:
@@ -130,24 +168,59 @@ def _copied(value: Any, as_json: bool) -> Any:
     return json.dumps(value) if as_json and value is not None else value
 
 
+def _as_one_set(session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether ``rows`` may go as one ``INSERT ... SELECT FROM json_to_recordset(...)``: on
+    PostgreSQL, several rows, all with the same keys, no column left to a Python-side
+    default. (A multi-row VALUES list is a new statement text for psycopg to parse for
+    every batch size, about 30 ms for 500 payouts; this form is one short text, parsed
+    once.)"""
+    if len(rows) < 2 or not _is_pg(session):
+        return False
+    names = rows[0].keys()
+    if any(c.default is not None and c.name not in names for c in table.columns):
+        return False
+    return all(row.keys() == names for row in rows)
+
+
+async def _insert_select(
+    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], tail: str
+) -> Result[Any]:
+    names = list(rows[0])
+    source, params = _row_source(session, {name: table.c[name] for name in names}, rows)
+    assert session.bind is not None
+    quote = session.bind.dialect.identifier_preparer.quote  # as SQLAlchemy renders it
+    columns = ", ".join(quote(name) for name in names)
+    return await session.execute(
+        text(f"INSERT INTO {quote(table.name)} ({columns}) SELECT * FROM {source} {tail}"), params
+    )
+
+
 def _is_pg(session: AsyncSession) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
-def _unnest(
+def _row_source(
     session: AsyncSession, columns: Mapping[str, Column[Any]], rows: Sequence[Mapping[str, Any]]
-) -> tuple[str, dict[str, list[Any]]]:
-    """``unnest(...) AS v(names)``: the rows as one set of arrays, one per name, each of
-    its column's type; one statement with a parameter per column, however many rows."""
+) -> tuple[str, dict[str, Any]]:
+    """``json_to_recordset(...) AS v(names)``: the rows as one JSON document, each name
+    read as its column's type; one statement text and one parameter, however many rows.
+    (Arrays per column, as ``unnest`` takes them, cost psycopg a regex escape per value
+    that has a quote or a space in it, which a JSON column's values and timestamps all
+    do; one ``json.dumps`` of the batch is a tenth of that.)"""
     assert session.bind is not None
-    casts, params = [], {}
-    for i, (name, column) in enumerate(columns.items()):
-        values = [row[name] for row in rows]
-        if isinstance(column.type, JSON):
-            values = [_copied(v, True) for v in values]
-        casts.append(f"CAST(:a{i} AS {column.type.compile(dialect=session.bind.dialect)}[])")
-        params[f"a{i}"] = values
-    return f"unnest({', '.join(casts)}) AS v({', '.join(columns)})", params
+    dialect = session.bind.dialect
+    names = list(columns)
+    document = json.dumps([{n: row[n] for n in names} for row in rows], default=_json_value)
+    types = ", ".join(f'"{n}" {columns[n].type.compile(dialect=dialect)}' for n in names)
+    return f"json_to_recordset(CAST(:rows AS json)) AS v({types})", {"rows": document}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not a column value json_to_recordset reads")
 
 
 async def update_many(
@@ -161,7 +234,7 @@ async def update_many(
     where_sql: str,
 ) -> None:
     """``statement`` (an UPDATE of ``table`` with bind parameters) for each row. On
-    PostgreSQL one ``UPDATE ... FROM unnest(...)`` instead: psycopg's executemany sends
+    PostgreSQL one ``UPDATE ... FROM json_to_recordset(...)`` instead: psycopg's executemany sends
     a statement per row. ``like``: a parameter that is not a column -> the column whose
     type it has; ``set_sql`` (column -> value) and ``where_sql`` are SQL over ``t`` (the
     table's row) and ``v`` (the parameters)."""
@@ -171,7 +244,7 @@ async def update_many(
         await session.execute(statement, list(rows))
         return
     columns = {name: table.c[like.get(name, name)] for name in rows[0]}
-    source, params = _unnest(session, columns, rows)
+    source, params = _row_source(session, columns, rows)
     sets = ", ".join(f'"{column}" = {value}' for column, value in set_sql.items())
     await session.execute(
         text(f'UPDATE "{table.name}" AS t SET {sets} FROM {source} WHERE {where_sql}'), params

@@ -139,6 +139,9 @@ class BankAccount(Base):
     flagged_by_payout_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("payouts.id", use_alter=True)
     )
+    # The rails whose field checks the details passed when the account was added
+    # (``domain.bank_details.details_verdict``); runs check them again only if absent.
+    details_verdict: Mapped[dict[str, Any] | None]
 
 
 class LiquidationEvent(Base):

@@ -56,7 +56,10 @@ class Container:
 
     @property
     def store(self) -> SqlPayoutStore:
-        return SqlPayoutStore(self.sessions)
+        # On SQLite a session of the writers' pool takes the write lock, even to read
+        # whether a run was asked to stop; the reads pool does not.
+        reads = sessionmaker(self.reads_engine) if is_sqlite(self.settings.database_url) else None
+        return SqlPayoutStore(self.sessions, reads=reads)
 
     @property
     def runner(self) -> PayoutRunner:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import ledger
 from domain.auth import Role
+from domain.bank_details import details_verdict
 from domain.events import AllocationInput, EventInput, plan_event, require
 from domain.money import Money
 from domain.ports import ProviderKind
@@ -292,6 +293,9 @@ async def _insert_payees(
                 "country": p.account_country,
                 "currency": p.currency,
                 "details": p.account,
+                "details_verdict": details_verdict(
+                    p.name, p.account_country, p.currency, p.account
+                ),
                 "is_default": True,
                 "created_at": now,
             }

@@ -94,9 +94,16 @@ async def test_a_run_cut_off_half_way_is_finished_by_another_runner_paying_nobod
     a = executor(seeded, "a", batch_size=10)
     claim = await a.claim()
     assert claim is not None
-    work = asyncio.create_task(a._runner.execute(run_id, lambda *_: None))
-    while await sent_payouts(seeded) < 5:
-        await asyncio.sleep(0.001)
+    answered = asyncio.Event()
+
+    def progress(phase: str, done: int, _total: int) -> None:
+        if phase == "submit" and done >= 5:
+            answered.set()
+
+    # Cut off by what the run reports, not by polling the database: on SQLite a poll
+    # waits for the write lock, and a fast run could finish before one got it.
+    work = asyncio.create_task(a._runner.execute(run_id, progress))
+    await answered.wait()
     work.cancel()
     await asyncio.gather(work, return_exceptions=True)
     assert await run_status(seeded, run_id) == "running"

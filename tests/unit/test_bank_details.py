@@ -3,7 +3,13 @@ from dataclasses import replace
 import pytest
 
 from domain.account_fields import digits, one_of
-from domain.bank_details import BankAccount, validate_account
+from domain.bank_details import (
+    FIELD_RULES,
+    BankAccount,
+    details_verdict,
+    valid_for,
+    validate_account,
+)
 from domain.rails import INTERNATIONAL_WIRE, RAILS, Rail, rail_by_code
 
 # The IBAN registry's own example IBANs: real check digits, national check digits included.
@@ -224,3 +230,46 @@ def test_problems_never_echo_the_account_number() -> None:
 )
 def test_has_us_routing(details: dict[str, str], expected: bool) -> None:
     assert account(rail_by_code("ACH"), details).has_us_routing is expected
+
+
+# -- the verdict stored when an account is added --------------------------------------
+
+
+def test_a_verdict_lists_the_rails_whose_field_checks_the_details_pass() -> None:
+    sepa = rail_by_code("SEPA")
+    details = {"iban": REGISTRY_IBANS["DE"], "bic": "COBADEFFXXX"}
+    verdict = details_verdict("Ada", "DE", "EUR", details)
+    assert sepa.code in verdict["rails"]
+    account = BankAccount("1", "Ada", "DE", "EUR", details)
+    assert validate_account(sepa, replace(account, fields_valid_for=valid_for(verdict))) == []
+
+
+def test_details_that_fail_a_check_are_not_vouched_for_and_are_still_refused() -> None:
+    sepa = rail_by_code("SEPA")
+    broken = {"iban": "DE00370400440532013000"}  # wrong check digits
+    verdict = details_verdict("Ada", "DE", "EUR", broken)
+    assert sepa.code not in verdict["rails"]
+    account = BankAccount("1", "Ada", "DE", "EUR", broken, fields_valid_for=valid_for(verdict))
+    assert validate_account(sepa, account)
+
+
+@pytest.mark.parametrize("stored", [None, {}, {"rules": FIELD_RULES - 1, "rails": ["SEPA"]}])
+def test_an_account_without_a_current_verdict_is_checked_as_before(
+    stored: dict[str, object] | None,
+) -> None:
+    """Accounts added before verdicts were stored, or under older rules, vouch for
+    nothing: the run checks their details as it always did."""
+    assert valid_for(stored) == frozenset()
+    broken = BankAccount("1", "Ada", "DE", "EUR", {"iban": "DE00370400440532013000"})
+    assert validate_account(
+        rail_by_code("SEPA"), replace(broken, fields_valid_for=valid_for(stored))
+    )
+
+
+def test_a_verdict_does_not_vouch_for_where_the_account_is_held() -> None:
+    """The placement checks (country, currency) are made on every run: cheap, and they
+    depend on the rail the run picks."""
+    details = {"iban": REGISTRY_IBANS["DE"]}
+    verdict = details_verdict("Ada", "DE", "USD", details)
+    account = BankAccount("1", "Ada", "DE", "USD", details, fields_valid_for=valid_for(verdict))
+    assert any("USD" in p for p in validate_account(rail_by_code("SEPA"), account))

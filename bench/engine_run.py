@@ -29,13 +29,14 @@ from sqlalchemy import and_, event, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bench.common import database, report
-from domain import ledger
+from domain import calendars, ledger
 from domain.clock import SystemClock
 from domain.events import AllocationInput, EventInput
 from domain.money import Money
 from domain.orders import new_provider_key, order_for
 from domain.ports import PaymentOrderRequest, ProviderKind, SubmitOutcome, SubmitResult
-from domain.routing import route, warm_calendars
+from domain.rails import RAILS
+from domain.routing import route
 from persistence.event_store import SqlEventStore
 from persistence.migrate import upgrade
 from persistence.run_store import account_from_row
@@ -87,7 +88,7 @@ async def prepare(container: Container, n: int, codes: tuple[str, ...] = (DIRECT
                 code=code, name=code, fund_name="bench", currency="USD", allocations=allocations
             ),
         )
-    warm_calendars(now)  # holiday calendars load once per process, not in either run
+    calendars.warm(RAILS, now.date())  # holiday calendars load once per process, not in either run
 
 
 # -- the reference: what a simple service would write ---------------------------------

@@ -32,10 +32,11 @@ from sqlalchemy import func, select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bench.common import database, report
+from domain import calendars
 from domain.clock import SystemClock
 from domain.events import AllocationInput, EventInput
 from domain.ports import ProviderKind, RunSummary
-from domain.routing import warm_calendars
+from domain.rails import RAILS
 from persistence.event_store import SqlEventStore
 from persistence.migrate import upgrade
 from persistence.tables import Payout
@@ -149,7 +150,7 @@ async def prepare(container: Container, n: int) -> None:
     now = datetime.now(UTC)
     # What a worker does at start-up: the holiday calendars (and the ``holidays``
     # package's country modules) are built once per process, not in the run.
-    warm_calendars(now)
+    calendars.warm(RAILS, now.date())
     async with container.sessions.begin() as session:
         ids = await _insert_payees(session, large_fund(n), now)
     await _ensure_event(

@@ -23,7 +23,6 @@ from domain.rails import (
     ACH,
     INTERNATIONAL_WIRE,
     PAYABLE_METHODS,
-    RAILS,
     FxMode,
     PaymentMethod,
     Rail,
@@ -150,13 +149,3 @@ def _decide(
         explanation=explanation,
         expected_settlement_date=expected_settlement_date(rail, now),
     )
-
-
-def warm_calendars(now: datetime) -> None:
-    """Route once to every rail, so that the holiday calendars are built (and the
-    ``holidays`` package's per-country modules imported: hundreds of modules, 0.5 s or
-    more) before the first run, not during it. A process that runs payouts calls this
-    once at start-up; each (calendar, year) is cached for the process's life."""
-    for rail in RAILS:
-        for country in rail.countries[:1]:
-            route(country, now=now)

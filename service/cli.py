@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from domain import calendars
 from domain.auth import Role
 from domain.errors import PayoutEngineError
 from domain.ports import ProviderKind
+from domain.rails import RAILS
 
 if TYPE_CHECKING:
     from domain.csv_import import ImportRequest
@@ -462,6 +464,7 @@ async def _worker(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     scheduler = JobScheduler(container.jobs)
+    calendars.warm(RAILS, container.clock.now().date())  # not inside the first run
     try:
         recovered = await container.runner.recover()
         console.print(f"worker {container.jobs.worker}: {recovered} interrupted submission(s)")

@@ -296,7 +296,7 @@ def serve(url: str, port: int) -> None:
     """The subprocess: the app ``payout-engine serve`` builds, on uvicorn, one worker."""
     import uvicorn
 
-    app = build_app(build(_settings(url)), migrate=False)
+    app = build_app(build(_settings(url)), migrate=False, server_gc=True)  # as serve's
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

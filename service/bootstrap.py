@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -212,16 +213,36 @@ def _mock_config(settings: Settings) -> MockBankConfig:
     )
 
 
+# Young objects collected every this many allocations (Python's default: 700).
+SERVER_GC_YOUNG = 20_000
+
+
+def tune_gc_for_serving() -> None:
+    """What a server process has built by the end of start-up (modules, the schema, the
+    rail table) lives as long as it does: frozen, the cycle collector stops walking it
+    on every full collection; and young objects are collected every 20,000 allocations
+    rather than 700, since a 100-row page allocates tens of thousands. With 20 pages in
+    flight this took a page from 68 to 43-50 ms of CPU (``bench.graphql_reads``'s page,
+    in one process); a payout read does not change. Garbage in a reference cycle waits
+    a little longer to be freed; anything else is freed when its last reference goes."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(SERVER_GC_YOUNG, middle, old)
+
+
 def build_app(
     container: Container,
     *,
     migrate: bool = True,
     recover: bool = True,
     scheduler: bool | None = None,
+    server_gc: bool = False,
 ) -> Starlette:
     """The ASGI app. Start-up migrates the database, recovers interrupted submissions
     and starts the scheduled jobs (``scheduler_enabled``); shutdown stops the jobs
-    before it closes the database."""
+    before it closes the database. ``server_gc``: the process is a server's
+    (``tune_gc_for_serving``)."""
     run_jobs = container.settings.scheduler_enabled if scheduler is None else scheduler
     PROCESS.info({"worker": worker_name()})
 
@@ -233,6 +254,8 @@ def build_app(
             await container.runner.recover()
         # Holiday calendars built now, not inside the first payout request (~1 s each).
         calendars.warm(rails.RAILS, container.clock.now().date())
+        if server_gc:
+            tune_gc_for_serving()
         jobs = JobScheduler(container.jobs) if run_jobs else None
         if jobs is not None:
             jobs.start()
@@ -271,4 +294,4 @@ def app_from_environment() -> Starlette:
     the jobs and limits rates on its own."""
     settings = Settings()
     configure_logging(settings.log_format)
-    return build_app(build(settings), migrate=False)
+    return build_app(build(settings), migrate=False, server_gc=True)

@@ -171,7 +171,7 @@ def serve(
         **server_limits(settings),
     }
     if container is not None:
-        uvicorn.run(build_app(container, migrate=False), **options)
+        uvicorn.run(build_app(container, migrate=False, server_gc=True), **options)
         return
     os.environ.update(_environment(flags))  # each process builds its app from these
     _serve_processes(settings.web_concurrency, options)

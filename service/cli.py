@@ -21,11 +21,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from domain import calendars
 from domain.auth import Role
 from domain.errors import PayoutEngineError
 from domain.ports import ProviderKind
-from domain.rails import RAILS
 
 if TYPE_CHECKING:
     from domain.csv_import import ImportRequest
@@ -455,6 +453,8 @@ def print_summary(summary: RunSummary, key: str) -> None:
 
 
 async def _worker(settings: Settings) -> None:
+    from domain import calendars
+    from domain.rails import RAILS
     from jobs.scheduler import JobScheduler
     from service.bootstrap import build
 

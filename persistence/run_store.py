@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -155,10 +155,28 @@ class SqlPayoutStore:
                 select(PayoutRun.cancel_requested).where(PayoutRun.id == run_id)
             )
             status = RunStatus.CANCELLED if cancelled else RunStatus.COMPLETED
+            # A completed run evaluated its whole event: its progress says so in the same
+            # commit as its state, so that nobody reads "completed, 0 evaluated" before the
+            # executor's last word on its progress (``run_queue.ended``) arrives.
+            evaluated: Any = PayoutRun.progress_evaluated
+            if not cancelled:
+                evaluated = case(
+                    (
+                        PayoutRun.progress_total > PayoutRun.progress_evaluated,
+                        PayoutRun.progress_total,
+                    ),
+                    else_=PayoutRun.progress_evaluated,
+                )
             started_at = await session.scalar(
                 update(PayoutRun)
                 .where(PayoutRun.id == run_id)
-                .values(status=status.value, finished_at=now, claimed_by=None, lease_until=None)
+                .values(
+                    status=status.value,
+                    finished_at=now,
+                    claimed_by=None,
+                    lease_until=None,
+                    progress_evaluated=evaluated,
+                )
                 .returning(PayoutRun.started_at)
             )
             action = "run.cancelled" if cancelled else "run.finished"

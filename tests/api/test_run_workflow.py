@@ -295,3 +295,21 @@ async def test_run_updates_stream_the_run_over_websocket_until_it_ends(
     assert last["total"] == last["evaluated"] == 60
     assert last["submitted"] + last["failed"] + last["skipped"] == 60
     assert last["submitted"] == orders(seeded)
+
+
+async def test_a_completed_run_says_it_evaluated_everything_in_the_same_commit(
+    gql: GraphQLClient, seeded: Container, monkeypatch: Any
+) -> None:
+    """Whoever reads a run the moment it completes (a subscriber, say) sees its whole
+    event evaluated, not the progress of the executor's last heartbeat: the executor's
+    final word on its progress (``SqlRunQueue.ended``) comes after, and may be late."""
+
+    async def late(*_: object) -> None:
+        return None
+
+    monkeypatch.setattr(SqlRunQueue, "ended", late)
+    run = await start(gql)
+    await execute_queued_runs(seeded)
+    done = (await gql.data(RUN, id=run["id"]))["run"]
+    assert done["state"] == "COMPLETED"
+    assert done["progress"]["evaluated"] == done["progress"]["total"] == 60

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import InitVar, dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
@@ -127,57 +126,46 @@ def _loader(
     return DataLoader(load_fn=load)
 
 
+Fetch = Callable[[AsyncSession, Sequence[K]], Awaitable[Sequence[V]]]
+
+
+class _Lazy(Generic[K, V]):
+    """A ``Loaders`` attribute: the dataloader over ``fetch``, made on first use and
+    kept for the request."""
+
+    def __init__(self, fetch: Fetch[K, V]) -> None:
+        self._fetch = fetch
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, loaders: Loaders, owner: type | None = None) -> DataLoader[K, V]:
+        made: DataLoader[K, V] = _loader(loaders.reads, self._fetch)
+        loaders.__dict__[self._name] = made  # later reads find it before the descriptor
+        return made
+
+
+def _by_ids(model: type[V]) -> Fetch[int, V | None]:
+    return lambda session, ids: queries.by_ids(session, model, ids)
+
+
 class Loaders:
     """A request's dataloaders, each made when a resolver first asks for it: most
     requests use one or two of them, and a mutation none."""
 
+    payees = _Lazy(_by_ids(Payee))
+    payouts: _Lazy[int, Any] = _Lazy(queries.payout_rows)  # rows, not ORM objects
+    events = _Lazy(_by_ids(LiquidationEvent))
+    runs = _Lazy(_by_ids(PayoutRun))
+    traces = _Lazy(queries.trace_rows)
+    bank_accounts = _Lazy(queries.bank_accounts)
+    allocation_counts = _Lazy(queries.allocation_counts)
+    breakdowns = _Lazy(queries.breakdowns)
+    ledger_entries = _Lazy(queries.entries_by_payout)
+    balances = _Lazy(queries.accounts_by_owner)
+
     def __init__(self, reads: Reads) -> None:
-        self._reads = reads
-
-    def _of(
-        self, fetch: Callable[[AsyncSession, Sequence[K]], Awaitable[Sequence[V]]]
-    ) -> DataLoader[K, V]:
-        return _loader(self._reads, fetch)
-
-    @functools.cached_property
-    def payees(self) -> DataLoader[int, Payee | None]:
-        return self._of(lambda session, ids: queries.by_ids(session, Payee, ids))
-
-    @functools.cached_property
-    def payouts(self) -> DataLoader[int, Any]:  # rows: queries.payout_rows
-        return self._of(queries.payout_rows)
-
-    @functools.cached_property
-    def events(self) -> DataLoader[int, LiquidationEvent | None]:
-        return self._of(lambda session, ids: queries.by_ids(session, LiquidationEvent, ids))
-
-    @functools.cached_property
-    def runs(self) -> DataLoader[int, PayoutRun | None]:
-        return self._of(lambda session, ids: queries.by_ids(session, PayoutRun, ids))
-
-    @functools.cached_property
-    def traces(self) -> DataLoader[int, list[Any]]:
-        return self._of(queries.trace_rows)
-
-    @functools.cached_property
-    def bank_accounts(self) -> DataLoader[int, list[Any]]:
-        return self._of(queries.bank_accounts)
-
-    @functools.cached_property
-    def allocation_counts(self) -> DataLoader[int, int]:
-        return self._of(queries.allocation_counts)
-
-    @functools.cached_property
-    def breakdowns(self) -> DataLoader[int, tuple[tuple[str, int], ...]]:
-        return self._of(queries.breakdowns)
-
-    @functools.cached_property
-    def ledger_entries(self) -> DataLoader[int, list[Any]]:
-        return self._of(queries.entries_by_payout)
-
-    @functools.cached_property
-    def balances(self) -> DataLoader[int, list[Any]]:
-        return self._of(queries.accounts_by_owner)
+        self.reads = reads
 
 
 @dataclass

@@ -42,6 +42,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLSchema,
     GraphQLString,
     OperationDefinitionNode,
     OperationType,
@@ -131,7 +132,9 @@ class Plan:
     """How one query operation of one document is executed."""
 
     def __init__(self, executor: Planned, operation: OperationDefinitionNode) -> None:
-        self._executor = executor
+        # The executor (the first request's) is only borrowed while the plan is made: a
+        # cached plan must not keep that request's context alive.
+        self._executor: Planned | None = executor
         root = executor.schema.query_type
         assert root is not None
         collected = collect_fields(
@@ -141,7 +144,10 @@ class Plan:
             root,
             operation,
         )
-        self.root = self._object(root, collected.grouped_field_set)
+        try:
+            self.root = self._object(root, collected.grouped_field_set)
+        finally:
+            self._executor = None
 
     def _object(self, parent: GraphQLObjectType, fields: GroupedFieldSet) -> ObjectPlan:
         steps: list[FieldStep | str] = []
@@ -167,13 +173,17 @@ class Plan:
                     details=details,
                     parent=parent,
                     read=read,
-                    call=_direct(field, self._executor) if not has_args else None,
+                    call=_direct(field, self._made_by()) if not has_args else None,
                     complete=self._completer(field.type, details),
                     has_args=has_args,
                     needs_path=read is None or not is_leaf_type(get_named_type(field.type)),
                 )
             )
         return ObjectPlan(parent.name, tuple(steps))
+
+    def _made_by(self) -> Planned:
+        assert self._executor is not None, "a plan is made once"
+        return self._executor
 
     def _completer(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Completer:
         if isinstance(type_, GraphQLNonNull):
@@ -215,11 +225,12 @@ class Plan:
             return leaf
         if not isinstance(type_, GraphQLObjectType):
             raise Abandon("an abstract type")
+        executor = self._made_by()
         sub = collect_subfields(
-            self._executor.schema,
-            self._executor.fragments,
-            self._executor.variable_values,
-            self._executor.operation,
+            executor.schema,
+            executor.fragments,
+            executor.variable_values,
+            executor.operation,
             type_,
             details,
         )
@@ -364,10 +375,11 @@ def _has_directives(node: Any) -> bool:
     return finder.found
 
 
-# Per operation node, its plan or None (the plan does not take it). An entry holds its
-# node, so the id cannot be reused while it is here; the parser cache hands the same
-# document, and so the same nodes, for the same text.
-_PLANS: dict[int, tuple[OperationDefinitionNode, Plan | None]] = {}
+# Per schema and operation node, its plan or None (the plan does not take it). An entry
+# holds both, so neither id can be reused while it is here. Strawberry's parser cache is
+# shared by every schema of the process and hands the same nodes for the same text, so
+# the schema is part of the key: a plan reads that schema's field definitions.
+_PLANS: dict[tuple[int, int], tuple[GraphQLSchema, OperationDefinitionNode, Plan | None]] = {}
 MAX_PLANS = 256
 
 
@@ -465,9 +477,10 @@ class Planned(FastLeaves):
             return None
         if self.middleware_manager and self.middleware_manager.middlewares:
             return None
-        known = _PLANS.get(id(operation))
-        if known is not None and known[0] is operation:
-            return known[1]
+        key = (id(self.schema), id(operation))
+        known = _PLANS.get(key)
+        if known is not None and known[0] is self.schema and known[1] is operation:
+            return known[2]
         plan: Plan | None
         try:
             plan = None if self._refused() else Plan(self, operation)
@@ -475,7 +488,7 @@ class Planned(FastLeaves):
             plan = None
         if len(_PLANS) >= MAX_PLANS:
             _PLANS.pop(next(iter(_PLANS)))
-        _PLANS[id(operation)] = (operation, plan)
+        _PLANS[key] = (self.schema, operation, plan)
         return plan
 
     def _refused(self) -> bool:

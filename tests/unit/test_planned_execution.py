@@ -164,7 +164,7 @@ def test_a_nested_query_with_loaders_aliases_and_fragments_answers_as_generic() 
         "notes",
         "twin",
     ]
-    [(_, plan)] = [p for p in execution._PLANS.values() if p[0].name and p[0].name.value == "Q"]
+    [(_, _, plan)] = [p for p in execution._PLANS.values() if p[1].name and p[1].name.value == "Q"]
     assert plan is not None  # the answer above came from the plan
     # One load for the notes of the six items and of their three twins.
     assert [sorted(batch) for batch in batches] == [[0, 1, 2, 3, 4, 5, 10, 12, 14]]
